@@ -1,0 +1,208 @@
+package lint
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/petrelmq/petrel"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Standard   bool
+}
+
+// listPackages returns every package of the module with its direct, non-test
+// imports.
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,Standard", mod+"/...")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func isStd(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+func under(path, prefix string) bool {
+	p := mod + "/" + prefix
+	return path == p || strings.HasPrefix(path, p+"/")
+}
+
+// rule says which imports a package may have. allowed lists module-relative
+// prefixes; external lists third-party prefixes; stdlib is always allowed.
+type rule struct {
+	name     string
+	applies  func(string) bool
+	allowed  []string
+	external []string
+}
+
+var rules = []rule{
+	{
+		name: "leaf packages use only the standard library",
+		applies: func(p string) bool {
+			return p != mod+"/pkg/protocol/body" &&
+				(under(p, "pkg/protocol") || under(p, "pkg/message") || under(p, "internal/clock"))
+		},
+	},
+	{
+		name:    "wire bodies use only the standard library, protocol and message",
+		applies: func(p string) bool { return p == mod+"/pkg/protocol/body" },
+		allowed: []string{"pkg/protocol", "pkg/message"},
+	},
+	{
+		name:     "vfs uses only the standard library and x/sys",
+		applies:  func(p string) bool { return under(p, "internal/vfs") },
+		allowed:  []string{"internal/vfs"},
+		external: []string{"golang.org/x/sys"},
+	},
+	{
+		name:     "store uses only vfs, clock, message, metrics and itself",
+		applies:  func(p string) bool { return under(p, "internal/store") && !under(p, "internal/store/storetest") },
+		allowed:  []string{"internal/store", "internal/vfs", "internal/clock", "pkg/message", "internal/metrics"},
+		external: []string{"golang.org/x/sys"},
+	},
+	{
+		// storetest is the conformance suite: test support, so it may assert.
+		name:     "storetest uses the store's dependencies and testify",
+		applies:  func(p string) bool { return under(p, "internal/store/storetest") },
+		allowed:  []string{"internal/store", "internal/vfs", "internal/clock", "pkg/message", "internal/metrics"},
+		external: []string{"golang.org/x/sys", "github.com/stretchr/testify"},
+	},
+	{
+		name:    "remoting uses only protocol, clock and metrics",
+		applies: func(p string) bool { return under(p, "internal/remoting") },
+		allowed: []string{"internal/remoting", "pkg/protocol", "internal/clock", "internal/metrics"},
+	},
+	{
+		// The codecs are the SDK's only third-party code: RocketMQ 5.x marks
+		// LZ4 and ZSTD bodies and the standard library has neither.
+		name:     "the client SDK never reaches into servers or storage",
+		applies:  func(p string) bool { return under(p, "pkg/client") || under(p, "pkg/admin") },
+		allowed:  []string{"pkg/", "internal/remoting", "internal/clock", "internal/metrics"},
+		external: []string{"github.com/klauspost/compress/zstd", "github.com/pierrec/lz4/v4"},
+	},
+}
+
+// forbidden lists packages nothing may import, except the listed importers.
+var forbidden = []struct {
+	target  string
+	exempt  []string
+	comment string
+}{
+	{"internal/broker", []string{"cmd", "internal/broker", "internal/testutil", "test"}, "only cmd and the test harness wire the broker"},
+	{"internal/namesrv", []string{"cmd", "internal/namesrv", "internal/testutil", "test"}, "only cmd and the test harness wire the name server"},
+	{"cmd", []string{"cmd"}, "nothing imports a command"},
+}
+
+// violations returns why importing imp from pkg breaks the rules, if it does.
+func violations(pkg, imp string) []string {
+	if isStd(imp) {
+		return nil
+	}
+	var why []string
+	for _, r := range rules {
+		if !r.applies(pkg) {
+			continue
+		}
+		ok := false
+		for _, a := range r.allowed {
+			if strings.HasSuffix(a, "/") && strings.HasPrefix(imp, mod+"/"+a) || under(imp, a) {
+				ok = true
+			}
+		}
+		for _, e := range r.external {
+			if imp == e || strings.HasPrefix(imp, e+"/") {
+				ok = true
+			}
+		}
+		if !ok {
+			why = append(why, "breaks rule: "+r.name)
+		}
+	}
+	for _, f := range forbidden {
+		if !under(imp, f.target) {
+			continue
+		}
+		exempt := false
+		for _, e := range f.exempt {
+			if under(pkg, e) {
+				exempt = true
+			}
+		}
+		if !exempt {
+			why = append(why, f.comment)
+		}
+	}
+	return why
+}
+
+func TestImportRules(t *testing.T) {
+	pkgs := listPackages(t)
+	if len(pkgs) == 0 {
+		t.Fatal("go list returned no packages")
+	}
+	for _, p := range pkgs {
+		for _, imp := range p.Imports {
+			for _, why := range violations(p.ImportPath, imp) {
+				t.Errorf("%s imports %s: %s", p.ImportPath, imp, why)
+			}
+		}
+	}
+}
+
+// TestRulesCatchViolations checks the checker itself on made-up imports, so a
+// broken matcher cannot pass silently.
+func TestRulesCatchViolations(t *testing.T) {
+	cases := []struct {
+		pkg, imp string
+		bad      bool
+	}{
+		{mod + "/internal/store/commitlog", mod + "/internal/remoting", true},
+		{mod + "/internal/store/commitlog", mod + "/internal/vfs", false},
+		{mod + "/internal/store/storetest", "github.com/stretchr/testify/require", false},
+		{mod + "/internal/store", "github.com/stretchr/testify/require", true},
+		{mod + "/pkg/protocol", "github.com/some/dep", true},
+		{mod + "/pkg/protocol", "encoding/json", false},
+		{mod + "/pkg/protocol/body", mod + "/pkg/message", false},
+		{mod + "/pkg/protocol", mod + "/pkg/message", true},
+		{mod + "/internal/remoting", mod + "/pkg/protocol", false},
+		{mod + "/internal/remoting", mod + "/internal/store", true},
+		{mod + "/pkg/client/producer", mod + "/internal/store", true},
+		{mod + "/pkg/client/producer", mod + "/pkg/message", false},
+		{mod + "/pkg/client", "github.com/pierrec/lz4/v4", false},
+		{mod + "/pkg/client", "github.com/some/other", true},
+		{mod + "/internal/broker", mod + "/internal/namesrv", true},
+		{mod + "/cmd/petrel", mod + "/internal/namesrv", false},
+	}
+	for _, c := range cases {
+		if bad := len(violations(c.pkg, c.imp)) > 0; bad != c.bad {
+			t.Errorf("%s -> %s: violation=%v, want %v", c.pkg, c.imp, bad, c.bad)
+		}
+	}
+}

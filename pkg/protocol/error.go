@@ -1,0 +1,51 @@
+package protocol
+
+import "fmt"
+
+// Error is a non-success response from a peer: its code and remark. Match it with
+// errors.Is against the Err* values, which compare by code only:
+//
+//	if errors.Is(err, protocol.ErrTopicNotExist) { ... }
+type Error struct {
+	Code   int16
+	Remark string
+}
+
+func (e *Error) Error() string {
+	if e.Remark == "" {
+		return fmt.Sprintf("%s (code %d)", ResponseCodeName(e.Code), e.Code)
+	}
+	return fmt.Sprintf("%s (code %d): %s", ResponseCodeName(e.Code), e.Code, e.Remark)
+}
+
+// Is reports whether target is an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Retriable reports whether the request may be retried, possibly on another broker.
+func (e *Error) Retriable() bool { return responseCodes[e.Code].retriable }
+
+// Sentinels for errors.Is; they carry no remark.
+var (
+	ErrSystemError             = &Error{Code: SystemError}
+	ErrSystemBusy              = &Error{Code: SystemBusy}
+	ErrRequestCodeNotSupported = &Error{Code: RequestCodeNotSupported}
+	ErrFlushDiskTimeout        = &Error{Code: FlushDiskTimeout}
+	ErrMessageIllegal          = &Error{Code: MessageIllegal}
+	ErrServiceNotAvailable     = &Error{Code: ServiceNotAvailable}
+	ErrNoPermission            = &Error{Code: NoPermission}
+	ErrTopicNotExist           = &Error{Code: TopicNotExist}
+	ErrPullNotFound            = &Error{Code: PullNotFound}
+	ErrQueryNotFound           = &Error{Code: QueryNotFound}
+	ErrSubscriptionNotExist    = &Error{Code: SubscriptionNotExist}
+)
+
+// ResponseError turns a response into an *Error, or nil if its code is Success.
+func ResponseError(resp *Command) error {
+	if resp.Code == Success {
+		return nil
+	}
+	return &Error{Code: resp.Code, Remark: resp.Remark}
+}
