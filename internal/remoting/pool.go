@@ -1,0 +1,104 @@
+package remoting
+
+import (
+	"context"
+	"runtime/pprof"
+	"sync"
+)
+
+// Pool is a bounded worker pool for request processing: a fixed number of worker
+// goroutines taking tasks from a queue of fixed capacity. Several request codes,
+// and several servers, may share one pool. When the queue is full the server
+// answers SYSTEM_BUSY at once instead of queueing more.
+//
+// A Pool runs while at least one started Server it is registered with is running:
+// the first Server.Start starts its workers, the last Server.Close stops them and
+// waits for them. Tasks still queued then are dropped (their connections are
+// closed by then). Pool is safe for concurrent use.
+type Pool struct {
+	name      string
+	workers   int
+	tasks     chan func()
+	mu        sync.Mutex // guards refs, quit
+	refs      int
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	queueSize int
+}
+
+// NewPool returns a pool of workers goroutines (at least 1) with a queue of
+// queueSize tasks (at least 0; 0 means a task is accepted only if a worker is
+// idle). name appears in busy remarks and pprof labels. No goroutine starts until a
+// Server using the pool starts.
+func NewPool(name string, workers, queueSize int) *Pool {
+	workers = max(workers, 1)
+	queueSize = max(queueSize, 0)
+	return &Pool{name: name, workers: workers, queueSize: queueSize, tasks: make(chan func(), queueSize)}
+}
+
+// Name returns the pool's name.
+func (p *Pool) Name() string { return p.name }
+
+// Queued returns the number of tasks waiting for a worker.
+func (p *Pool) Queued() int { return len(p.tasks) }
+
+// trySubmit queues f without blocking and reports whether it was queued.
+func (p *Pool) trySubmit(f func()) bool {
+	select {
+	case p.tasks <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+// acquire starts the workers if this is the first user.
+func (p *Pool) acquire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refs++
+	if p.refs > 1 {
+		return
+	}
+	p.quit = make(chan struct{})
+	p.wg.Add(p.workers)
+	for range p.workers {
+		go func(quit <-chan struct{}) {
+			defer p.wg.Done()
+			pprof.Do(context.Background(), pprof.Labels("remoting", "pool/"+p.name), func(context.Context) { p.work(quit) })
+		}(p.quit)
+	}
+}
+
+// release stops the workers if this was the last user, waits for them and drops
+// the tasks still queued.
+func (p *Pool) release() {
+	p.mu.Lock()
+	p.refs--
+	if p.refs > 0 {
+		p.mu.Unlock()
+		return
+	}
+	close(p.quit)
+	p.wg.Wait() // under mu: a concurrent acquire waits until the old workers are gone
+	for {
+		select {
+		case <-p.tasks:
+		default:
+			p.mu.Unlock()
+			return
+		}
+	}
+}
+
+// work is one worker goroutine: started by acquire, stopped by release (quit).
+func (p *Pool) work(quit <-chan struct{}) {
+	for {
+		select {
+		case f := <-p.tasks:
+			f()
+		case <-quit:
+			return
+		}
+	}
+}
