@@ -1,0 +1,196 @@
+package namesrv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/petrelmq/petrel/internal/properties"
+	"github.com/petrelmq/petrel/internal/remoting"
+	"github.com/petrelmq/petrel/internal/vfs"
+)
+
+// Config configures a name server. Build it with DefaultConfig and change fields;
+// New validates it.
+type Config struct {
+	// ListenAddr is the TCP address to listen on. Default "0.0.0.0:9876". It
+	// overrides Remoting.ListenAddr.
+	ListenAddr string
+	// KVConfigPath is the file holding the KV configuration, in the JSON shape the
+	// Java name server uses. Default "$HOME/namesrv/kvConfig.json" (the RocketMQ
+	// default); its directory is created on the first write.
+	KVConfigPath string
+	// OrderMessageEnable makes routes carry orderTopicConf from the KV namespace
+	// ORDER_TOPIC_CONFIG. Default false. Changeable at runtime
+	// (UPDATE_NAMESRV_CONFIG key orderMessageEnable).
+	OrderMessageEnable bool
+	// BrokerTimeout is how long a broker address may stay silent before the scan
+	// drops it. Default 120 s. Changeable at runtime (key brokerTimeoutMillis).
+	BrokerTimeout time.Duration
+	// ScanInterval is the period of the liveness scan; the first scan runs after
+	// ScanFirstDelay. Default 10 s.
+	ScanInterval time.Duration
+	// ScanFirstDelay is the delay of the first liveness scan after Start. Default
+	// 5 s, as in RocketMQ.
+	ScanFirstDelay time.Duration
+	// Remoting configures the TCP server. Default remoting.DefaultServerConfig();
+	// its ListenAddr is replaced by ListenAddr.
+	Remoting remoting.ServerConfig
+	// FS is the filesystem of the KV file. Default vfs.OS.
+	FS vfs.FS
+}
+
+// DefaultConfig returns the RocketMQ defaults.
+func DefaultConfig() Config {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		home = "."
+	}
+	return Config{
+		ListenAddr:     "0.0.0.0:9876",
+		KVConfigPath:   filepath.Join(home, "namesrv", "kvConfig.json"),
+		BrokerTimeout:  120 * time.Second,
+		ScanInterval:   10 * time.Second,
+		ScanFirstDelay: 5 * time.Second,
+		Remoting:       remoting.DefaultServerConfig(),
+		FS:             vfs.OS,
+	}
+}
+
+// Validate reports the first bad field by name.
+func (c *Config) Validate() error {
+	switch {
+	case c.ListenAddr == "":
+		return errors.New("namesrv: config: ListenAddr is empty")
+	case c.KVConfigPath == "":
+		return errors.New("namesrv: config: KVConfigPath is empty")
+	case c.BrokerTimeout <= 0:
+		return fmt.Errorf("namesrv: config: BrokerTimeout %v must be positive", c.BrokerTimeout)
+	case c.ScanInterval <= 0:
+		return fmt.Errorf("namesrv: config: ScanInterval %v must be positive", c.ScanInterval)
+	case c.ScanFirstDelay < 0:
+		return fmt.Errorf("namesrv: config: ScanFirstDelay %v must not be negative", c.ScanFirstDelay)
+	case c.FS == nil:
+		return errors.New("namesrv: config: FS is nil")
+	}
+	rc := c.Remoting
+	rc.ListenAddr = c.ListenAddr
+	if err := rc.Validate(); err != nil {
+		return fmt.Errorf("namesrv: config: Remoting: %w", err)
+	}
+	return nil
+}
+
+// Property keys of GET_NAMESRV_CONFIG / UPDATE_NAMESRV_CONFIG. Durations are whole
+// milliseconds, as RocketMQ writes them.
+const (
+	keyListenAddr         = "listenAddr"
+	keyKVConfigPath       = "kvConfigPath"
+	keyOrderMessageEnable = "orderMessageEnable"
+	keyBrokerTimeout      = "brokerTimeoutMillis"
+	keyScanInterval       = "scanIntervalMillis"
+	keyScanFirstDelay     = "scanFirstDelayMillis"
+)
+
+// runtimeConfig is the part of Config that UPDATE_NAMESRV_CONFIG may change.
+type runtimeConfig struct {
+	OrderMessageEnable bool
+	BrokerTimeout      time.Duration
+}
+
+// configProperties renders the current config as properties text, one key=value
+// per line, sorted by key.
+func configProperties(c Config, rc runtimeConfig) []byte {
+	kv := map[string]string{
+		keyListenAddr:         c.ListenAddr,
+		keyKVConfigPath:       c.KVConfigPath,
+		keyOrderMessageEnable: strconv.FormatBool(rc.OrderMessageEnable),
+		keyBrokerTimeout:      strconv.FormatInt(rc.BrokerTimeout.Milliseconds(), 10),
+		keyScanInterval:       strconv.FormatInt(c.ScanInterval.Milliseconds(), 10),
+		keyScanFirstDelay:     strconv.FormatInt(c.ScanFirstDelay.Milliseconds(), 10),
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, kv[k])
+	}
+	return b.Bytes()
+}
+
+// applyConfigUpdate parses properties text and returns rc with the updates
+// applied. All or nothing: an unknown key, a key that cannot change at runtime, or
+// a bad value fails the whole update and names the key.
+func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
+	rc := cur
+	f, err := properties.Parse("UPDATE_NAMESRV_CONFIG", bytes.NewReader(body))
+	if err != nil {
+		return cur, err
+	}
+	if len(f.Entries) == 0 {
+		return cur, errors.New("no config entries in body")
+	}
+	b := properties.NewBinder()
+	b.Bool(keyOrderMessageEnable, &rc.OrderMessageEnable)
+	b.Millis(keyBrokerTimeout, &rc.BrokerTimeout)
+	var fixed []string
+	for _, e := range f.Entries {
+		switch e.Key {
+		case keyListenAddr, keyKVConfigPath, keyScanInterval, keyScanFirstDelay:
+			fixed = append(fixed, e.Key)
+		}
+	}
+	if len(fixed) > 0 {
+		return cur, fmt.Errorf("config keys cannot change at runtime: %s", strings.Join(fixed, ", "))
+	}
+	res, err := b.Apply(f)
+	if err != nil {
+		return cur, err
+	}
+	if len(res.Unknown) > 0 {
+		return cur, fmt.Errorf("unknown config keys: %s", strings.Join(res.Unknown, ", "))
+	}
+	if rc.BrokerTimeout <= 0 {
+		return cur, fmt.Errorf("%s must be positive", keyBrokerTimeout)
+	}
+	return rc, nil
+}
+
+// BindProperties binds the keys of a namesrv.conf file to c: RocketMQ's
+// listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
+// Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
+// scanFirstDelayMillis and maxFrameSize, and RocketMQ's JVM and Netty tuning keys,
+// which are accepted with no effect.
+func (c *Config) BindProperties(b *properties.Binder) {
+	b.String(keyListenAddr, &c.ListenAddr)
+	b.Func("listenPort", func(v string) error {
+		port, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || port == 0 {
+			return fmt.Errorf("want a TCP port 1-65535, got %q", v)
+		}
+		c.ListenAddr = "0.0.0.0:" + v
+		return nil
+	})
+	b.String(keyKVConfigPath, &c.KVConfigPath)
+	b.Bool(keyOrderMessageEnable, &c.OrderMessageEnable)
+	b.Millis(keyBrokerTimeout, &c.BrokerTimeout)
+	b.Millis(keyScanInterval, &c.ScanInterval)
+	b.Millis(keyScanFirstDelay, &c.ScanFirstDelay)
+	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
+	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
+	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
+	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
+		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",
+		"serverOnewaySemaphoreValue", "serverAsyncSemaphoreValue", "serverSocketSndBufSize",
+		"serverSocketRcvBufSize", "serverPooledByteBufAllocatorEnable", "useEpollNativeSelector",
+		"serverSocketBacklog")
+}
