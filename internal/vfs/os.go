@@ -1,0 +1,105 @@
+package vfs
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// OS is the real filesystem.
+var OS FS = osFS{}
+
+type osFS struct{}
+
+var (
+	_ FS           = osFS{}
+	_ DiskUsage    = osFS{}
+	_ Preallocator = (*osFile)(nil)
+	_ DataSyncer   = (*osFile)(nil)
+)
+
+type osFile struct{ *os.File }
+
+func (f *osFile) SyncData() error { return unix.Fdatasync(int(f.Fd())) }
+
+func (f *osFile) Preallocate(off, size int64) error {
+	err := unix.Fallocate(int(f.Fd()), 0, off, size)
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		return nil // the filesystem cannot; writes still work
+	}
+	return err
+}
+
+func wrap(f *os.File, err error) (File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &osFile{f}, nil
+}
+
+func (osFS) Create(name string) (File, error) {
+	return wrap(os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644))
+}
+
+func (osFS) Open(name string) (File, error) { return wrap(os.Open(name)) }
+
+func (osFS) OpenReadWrite(name string) (File, error) {
+	return wrap(os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644))
+}
+
+func (osFS) OpenDir(name string) (File, error) { return wrap(os.Open(name)) }
+
+func (osFS) MkdirAll(dir string, perm fs.FileMode) error { return os.MkdirAll(dir, perm) }
+
+func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+
+func (osFS) Remove(name string) error { return os.Remove(name) }
+
+func (osFS) RemoveAll(name string) error { return os.RemoveAll(name) }
+
+func (osFS) List(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	sort.Strings(names)
+	return names, err
+}
+
+func (osFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+func (osFS) PathJoin(elem ...string) string { return filepath.Join(elem...) }
+
+func (osFS) Usage(path string) (total, free uint64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, 0, err
+	}
+	return st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), nil
+}
+
+type lockCloser struct{ f *os.File }
+
+func (l lockCloser) Close() error {
+	_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	return l.f.Close()
+}
+
+func (osFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, &fs.PathError{Op: "lock", Path: name, Err: err}
+	}
+	return lockCloser{f}, nil
+}
