@@ -1,0 +1,77 @@
+// Package store is the broker's message store facade: it implements
+// MessageStore (api.go) over the commit log (internal/store/commitlog), consume
+// queues (consumequeue), the key index (index) and the checkpoint and abort
+// marker (checkpoint), in RocketMQ 4.x's on-disk layout under Config.RootDir:
+//
+//	commitlog/<20-digit offset>          commit-log segments
+//	consumequeue/<topic>/<queueId>/...   consume queues
+//	index/<yyyyMMddHHmmssSSS>            index files
+//	checkpoint, abort, lock              checkpoint, crash marker, directory lock
+//	config/*.json (+ .bak)               broker config files (LoadConfig/SaveConfig)
+//
+// The byte formats are documented in those packages and in
+// docs/design/storage.md; this package adds no file format of its own.
+//
+// # Put
+//
+// Put encodes the message into a pooled buffer outside any lock, then calls
+// commitlog.Append, whose append lock covers only offset assignment, the copy
+// and the queue-offset callback: the topic-queue table hands out the next queue
+// offset of (topic, queue) there, so queue offsets follow the log's order
+// (transaction half and rollback records get queue offset 0 and do not advance
+// it, as in RocketMQ). ASYNC_FLUSH answers at once; SYNC_FLUSH answers from the
+// commit log's group commit (commitlog.SyncAsync), with PutFlushDiskTimeout after
+// SyncFlushTimeout. No goroutine waits per request.
+//
+// # Dispatch
+//
+// One dispatcher goroutine follows the commit log from the dispatch watermark
+// with commitlog.Scan and, per record: appends the consume-queue entry (tags code
+// = Java hash of TAGS, or the delivery time for SCHEDULE_TOPIC_XXXX; none for
+// transaction half and rollback records), adds UNIQ_KEY and KEYS to the index
+// (not for rollbacks), advances the watermark and calls the dispatch listeners.
+// It sleeps on a capacity-1 channel that the commit log's writer signals
+// (commitlog.Config.OnWritten) whenever it publishes data.
+//
+// # Reads
+//
+// GetMessages follows RocketMQ 4.9's getMessage: NO_MATCHED_LOGIC_QUEUE and
+// NO_MESSAGE_IN_QUEUE answer NextBeginOffset 0, OFFSET_TOO_SMALL the queue's
+// minimum, OFFSET_OVERFLOW_ONE the offset itself, OFFSET_OVERFLOW_BADLY the
+// maximum (0 when the minimum is 0), OFFSET_FOUND_NULL the start of the next
+// consume-queue file; FOUND, NO_MATCHED_MESSAGE and MESSAGE_WAS_REMOVING answer
+// offset + entries scanned (filtered-out entries count). After a record that
+// retention removed, entries in the same commit-log segment are skipped.
+//
+// # Recovery, checkpoint, retention, shutdown
+//
+// See docs/design/storage.md ("Store facade"). In short: Open creates the abort
+// marker first; after a clean stop it re-dispatches from the consume queues'
+// largest end (and the index's end); after a crash from the segment before the
+// checkpoint's consume-queue time (and the index's end), after truncating consume
+// queues and index to the recovered commit-log end and checking each queue's last
+// entry against its record. Re-dispatch is idempotent (consume-queue appends of
+// existing entries are no-ops, a differing entry cuts the queue there; the index
+// skips what it has). A queue that lost entries the commit log still holds, or
+// that cannot be opened, is rebuilt from the commit log's minimum. A periodic flusher writes the checkpoint
+// with times no later than what it has flushed. A cleaner deletes expired
+// segments at DeleteWhen hours, or at once above DiskMaxUsedSpaceRatio, and
+// refuses puts above DiskFullRatio.
+//
+// # Goroutines and locks
+//
+// Start launches the dispatcher, the derived-data flusher and the cleaner (plus
+// the commit log's writer and flusher); Close stops them. Lock order: Store.cq →
+// Store.tq; commitlog's append lock → (nothing of the Store: the queue-offset
+// callback only uses an atomic counter). No Store lock is held across an fsync
+// except cq's write lock while a queue is created or a topic deleted.
+//
+// # Example
+//
+//	s, err := store.Open(vfs.OS, store.DefaultConfig(), logger, clock.Real{})
+//	if err != nil { ... }
+//	if err := s.Start(ctx); err != nil { ... }
+//	defer s.Close()
+//	s.Put(msg, func(r store.PutResult, err error) { reply(r, err) })
+//	res, err := s.GetMessages(ctx, group, topic, queueID, offset, 32, filter, buf[:0])
+package store
