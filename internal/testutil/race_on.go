@@ -1,0 +1,6 @@
+//go:build race
+
+package testutil
+
+// RaceEnabled reports a -race build.
+const RaceEnabled = true

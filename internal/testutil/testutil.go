@@ -1,0 +1,121 @@
+package testutil
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/clock"
+	"github.com/petrelmq/petrel/internal/namesrv"
+	"github.com/petrelmq/petrel/internal/vfs"
+)
+
+// WaitFor calls fn every few milliseconds until it returns true, and fails the
+// test if that does not happen within timeout.
+func WaitFor(t testing.TB, timeout time.Duration, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if fn() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Cluster is a running name server and broker. Both are closed by t.Cleanup.
+type Cluster struct {
+	NameServer *namesrv.Server
+	Broker     *broker.Broker
+	// NameServerAddr is the name server's "127.0.0.1:port".
+	NameServerAddr string
+	// BrokerAddr is the broker's advertised "127.0.0.1:port".
+	BrokerAddr string
+	// StoreDir is the broker's storePathRootDir.
+	StoreDir string
+}
+
+type options struct {
+	brokerCfg  []func(*broker.Config)
+	namesrvCfg []func(*namesrv.Config)
+	log        *slog.Logger
+}
+
+// Option changes how StartCluster builds the servers.
+type Option func(*options)
+
+// WithBrokerConfig lets f change the broker's config after the harness has set
+// its listen address, name server and store directory.
+func WithBrokerConfig(f func(*broker.Config)) Option {
+	return func(o *options) { o.brokerCfg = append(o.brokerCfg, f) }
+}
+
+// WithNameServerConfig lets f change the name server's config.
+func WithNameServerConfig(f func(*namesrv.Config)) Option {
+	return func(o *options) { o.namesrvCfg = append(o.namesrvCfg, f) }
+}
+
+// WithLogger sends both servers' logs to log (default: discarded).
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) { o.log = log }
+}
+
+// StartCluster starts a name server and one broker ("broker-a" of
+// "DefaultCluster") on 127.0.0.1 ephemeral ports, with the broker's store in a
+// fresh t.TempDir(). It returns once the broker has registered, so routes of
+// its topics (TBW102 included) are available. Failures end the test.
+func StartCluster(t testing.TB, opts ...Option) *Cluster {
+	t.Helper()
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, f := range opts {
+		f(&o)
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	ncfg := namesrv.DefaultConfig()
+	ncfg.ListenAddr = "127.0.0.1:0"
+	ncfg.KVConfigPath = filepath.Join(dir, "namesrv", "kvConfig.json")
+	ncfg.FS = vfs.OS
+	for _, f := range o.namesrvCfg {
+		f(&ncfg)
+	}
+	ns, err := namesrv.New(ncfg, o.log.With("server", "namesrv"), clock.Real{})
+	if err != nil {
+		t.Fatalf("testutil: name server config: %v", err)
+	}
+	if err := ns.Start(ctx); err != nil {
+		t.Fatalf("testutil: start name server: %v", err)
+	}
+	t.Cleanup(func() { _ = ns.Close() })
+	nsAddr := ns.Addr().String()
+
+	bcfg := broker.DefaultConfig()
+	bcfg.ListenAddr = "127.0.0.1:0"
+	bcfg.BrokerIP1 = "127.0.0.1"
+	bcfg.NameServers = []string{nsAddr}
+	bcfg.Store.RootDir = filepath.Join(dir, "store")
+	bcfg.FS = vfs.OS
+	for _, f := range o.brokerCfg {
+		f(&bcfg)
+	}
+	b, err := broker.New(bcfg, o.log.With("server", "broker"), clock.Real{})
+	if err != nil {
+		t.Fatalf("testutil: broker config: %v", err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatalf("testutil: start broker: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("testutil: close broker: %v", err)
+		}
+	})
+	return &Cluster{NameServer: ns, Broker: b, NameServerAddr: nsAddr, BrokerAddr: b.Addr(), StoreDir: bcfg.Store.RootDir}
+}
