@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/clock"
+	"github.com/petrelmq/petrel/internal/properties"
+)
+
+func newBrokerCmd(logs *logSetup) *cobra.Command {
+	var confFile, namesrvAddr string
+	cmd := &cobra.Command{
+		Use:   "broker -c broker.conf [--namesrv \"a:9876;b:9876\"]",
+		Short: "Run a broker",
+		Long: "Run a RocketMQ-compatible broker that registers with the name servers given by\n" +
+			"--namesrv, the namesrvAddr key of broker.conf, or NAMESRV_ADDR, in that order.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.logger()
+			if err != nil {
+				return err
+			}
+			cfg, source, err := loadBrokerConfig(log, confFile, []flagOverride{{
+				flag: "namesrv", key: "namesrvAddr",
+				value: func() string { return namesrvAddr },
+				set:   func() bool { return cmd.Flags().Changed("namesrv") },
+			}})
+			if err != nil {
+				return err
+			}
+			if len(cfg.NameServers) == 0 {
+				log.Warn("broker: no name server configured (namesrvAddr, --namesrv or NAMESRV_ADDR); clients will not find this broker")
+			}
+			b, err := broker.New(cfg, log, clock.Real{})
+			if err != nil {
+				return err
+			}
+			return runUntilSignal(log, startLogged(log, b, "broker", source, b.Addr))
+		},
+	}
+	cmd.Flags().StringVarP(&confFile, "config", "c", "", "broker.conf properties file")
+	cmd.Flags().StringVar(&namesrvAddr, "namesrv", "", "name servers, \"host:port;host:port\" (default $NAMESRV_ADDR)")
+	return cmd
+}
+
+// loadBrokerConfig builds the broker config: defaults, then NAMESRV_ADDR, then the
+// file, then flags, as RocketMQ does (the environment variable is only the default
+// of namesrvAddr).
+func loadBrokerConfig(log *slog.Logger, file string, ovs []flagOverride) (broker.Config, string, error) {
+	cfg := broker.DefaultConfig()
+	src, err := loadConfig(log, file, ovs, cfg.BindProperties, func(b *properties.Binder) error {
+		if env := os.Getenv("NAMESRV_ADDR"); env != "" {
+			return b.Set("NAMESRV_ADDR", "namesrvAddr", env)
+		}
+		return nil
+	})
+	if err != nil {
+		return cfg, "", err
+	}
+	return cfg, src, cfg.Validate()
+}
+
+// brokerComponent builds the broker only when it starts, so standalone can point
+// it at the name server's bound address.
+type brokerComponent struct {
+	build func() (*broker.Broker, error)
+	b     *broker.Broker
+}
+
+func (c *brokerComponent) Start(ctx context.Context) error {
+	b, err := c.build()
+	if err != nil {
+		return err
+	}
+	c.b = b
+	return b.Start(ctx)
+}
+
+func (c *brokerComponent) Close() error {
+	if c.b == nil {
+		return nil
+	}
+	return c.b.Close()
+}

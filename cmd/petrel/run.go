@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/petrelmq/petrel/internal/properties"
+)
+
+// logSetup builds the process logger from the persistent --log-level flag.
+type logSetup struct{ level *string }
+
+func (l *logSetup) logger() (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *l.level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), nil
+}
+
+// loadConfig binds a config's keys, applies defaults from the environment (env,
+// may be nil), then the file, then the flags, and returns where the configuration
+// came from for the start line.
+func loadConfig(log *slog.Logger, file string, ovs []flagOverride, bind func(*properties.Binder), env func(*properties.Binder) error) (string, error) {
+	b := properties.NewBinder()
+	bind(b)
+	if env != nil {
+		if err := env(b); err != nil {
+			return "", err
+		}
+	}
+	src, err := applyConfigFile(log, b, file)
+	if err != nil {
+		return "", err
+	}
+	flags, err := applyOverrides(b, ovs)
+	if err != nil {
+		return "", err
+	}
+	return describeSource(src, flags), nil
+}
+
+// applyConfigFile loads path (if set) into b and logs what it did not use. It
+// returns a short description of where the configuration came from, for the start
+// line.
+func applyConfigFile(log *slog.Logger, b *properties.Binder, path string) (string, error) {
+	if path == "" {
+		return "defaults", nil
+	}
+	f, err := properties.Load(path)
+	if err != nil {
+		return "", err
+	}
+	res, err := b.Apply(f)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range res.Unknown {
+		log.Warn("unknown configuration key ignored", "key", k, "file", path)
+	}
+	for k, why := range res.Ignored {
+		log.Info("configuration key accepted but has no effect in Petrel", "key", k, "file", path, "reason", why)
+	}
+	return path, nil
+}
+
+// flagOverride records a flag that sets a configuration key, applied after the file.
+type flagOverride struct {
+	flag  string
+	key   string
+	value func() string
+	set   func() bool // whether the user gave the flag
+}
+
+func applyOverrides(b *properties.Binder, ovs []flagOverride) (bool, error) {
+	any := false
+	for _, o := range ovs {
+		if !o.set() {
+			continue
+		}
+		if err := b.Set("--"+o.flag, o.key, o.value()); err != nil {
+			return false, err
+		}
+		any = true
+	}
+	return any, nil
+}
+
+// describeSource names the config source for the start line.
+func describeSource(file string, flags bool) string {
+	parts := []string{file}
+	if flags {
+		parts = append(parts, "flags")
+	}
+	return strings.Join(parts, "+")
+}
+
+// component is something the command starts and stops.
+type component interface {
+	Start(ctx context.Context) error
+	Close() error
+}
+
+// runUntilSignal starts each component in order and waits for SIGINT or SIGTERM,
+// then closes them in reverse order. If a start fails, what was started is closed
+// and the error returned, so the process exits non-zero with the reason. A second
+// signal during shutdown exits at once.
+func runUntilSignal(log *slog.Logger, comps ...component) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	started := 0
+	var startErr error
+	for _, c := range comps {
+		if err := c.Start(ctx); err != nil {
+			startErr = err
+			break
+		}
+		started++
+	}
+	if startErr == nil {
+		sig := <-sigs
+		log.Info("shutting down", "signal", sig.String())
+		go func() {
+			<-sigs
+			log.Error("second signal: exiting without a clean shutdown")
+			os.Exit(130)
+		}()
+	}
+	cancel()
+	t0 := time.Now()
+	var closeErr error
+	for i := started - 1; i >= 0; i-- {
+		if err := comps[i].Close(); err != nil && closeErr == nil {
+			closeErr = err
+		}
+	}
+	if startErr != nil {
+		return startErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("shutdown: %w", closeErr)
+	}
+	log.Info("stopped", "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// loggedStart wraps a component so its start line names what it is, where it
+// listens, the version and where its configuration came from.
+type loggedStart struct {
+	component
+	log    *slog.Logger
+	what   string
+	source string
+	addr   func() string
+}
+
+func startLogged(log *slog.Logger, c component, what, source string, addr func() string) component {
+	return &loggedStart{component: c, log: log, what: what, source: source, addr: addr}
+}
+
+func (l *loggedStart) Start(ctx context.Context) error {
+	if err := l.component.Start(ctx); err != nil {
+		return fmt.Errorf("start %s: %w", l.what, err)
+	}
+	l.log.Info("petrel "+l.what+" listening", "addr", l.addr(), "version", version, "config", l.source)
+	return nil
+}
