@@ -1,0 +1,18 @@
+// Package admin is a typed admin client for RocketMQ 4.x protocol clusters,
+// built on the SDK core (package client): create, update and delete topics on
+// brokers or whole clusters, list topics, read routes and cluster info, list
+// consumer groups, read consumer offsets, consume stats and lag, read queues
+// (Pull) and look messages up by key.
+//
+// Broker refusals are *protocol.Error values (errors.Is(err,
+// protocol.ErrTopicNotExist), ...). Methods are safe for concurrent use; Close
+// waits for every goroutine. Names are given without the namespace.
+//
+// # Example
+//
+//	a, err := admin.New(client.NameServers("127.0.0.1:9876"))
+//	if err != nil { ... }
+//	defer a.Close()
+//	err = a.CreateTopicInCluster(ctx, "DefaultCluster", admin.TopicSpec{Topic: "Orders", ReadQueues: 4, WriteQueues: 4})
+//	lag, err := a.Lag(ctx, "order-consumers", "Orders")
+package admin

@@ -1,0 +1,53 @@
+// Package consumer holds Petrel's RocketMQ 4.x consumers: PushConsumer, which
+// long-polls the queues allocated to it and runs handlers, and
+// LitePullConsumer, which prefetches messages for the application to Poll.
+//
+// # Groups and allocation
+//
+// Members of a clustering group split each topic's queues with an
+// AllocateStrategy (Averagely by default; AveragelyByCircle, ConsistentHash,
+// ByConfig, ByMachineRoom, MachineRoomNearby). Allocation is a pure function
+// of the sorted queue and member lists (Allocate), recomputed every
+// RebalanceInterval (20s) and when a broker sends NOTIFY_CONSUMER_IDS_CHANGED.
+// Broadcasting members read every queue and keep offsets in a local file.
+//
+// # Handlers
+//
+// Concurrently handlers run on a pool of ConsumeGoroutines goroutines shared
+// by all queues; a batch that returns ConsumeRetryLater is sent back to the
+// broker (CONSUMER_SEND_MSG_BACK, falling back to a send to %RETRY%<group>)
+// and comes again later through the group's retry topic. Orderly handlers see
+// each queue's messages in order, one call at a time per queue, while the
+// consumer holds the queue's broker lock (renewed every LockInterval);
+// SuspendCurrentQueueAMoment retries the same messages locally.
+//
+// # Offsets and flow control
+//
+// The committed offset of a queue is the smallest offset still being
+// consumed, or the offset after the last pulled entry: delivery is at least
+// once. Offsets are committed every CommitInterval (5s), when a queue is given
+// up and on Close. Pulling a queue pauses while it caches MaxCachedMessages
+// (1000) messages or MaxCachedBytes (100 MiB).
+//
+// # Lifecycle and concurrency
+//
+// NewPush and NewLitePull build without I/O; Start launches the goroutines;
+// Close stops every one of them (handlers get a cancelled context and are
+// waited for), commits offsets, unlocks orderly queues and closes the client.
+// Close is idempotent and safe before Start. Methods are safe for concurrent
+// use. Each consumer owns its own client.Client, so two consumers in one
+// process need different client.InstanceName values to be told apart by
+// brokers.
+//
+// # Example
+//
+//	c, err := consumer.NewPush(client.NameServers("127.0.0.1:9876"), consumer.Group("orders"))
+//	if err != nil { ... }
+//	err = c.Subscribe("Orders", consumer.Tag("paid || shipped"),
+//		consumer.Concurrently(func(ctx context.Context, msgs []*message.MessageExt) consumer.ConsumeResult {
+//			for _, m := range msgs { handle(m) }
+//			return consumer.ConsumeSuccess
+//		}))
+//	if err := c.Start(ctx); err != nil { ... }
+//	defer c.Close()
+package consumer

@@ -1,0 +1,323 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/petrelmq/petrel/pkg/client"
+	"github.com/petrelmq/petrel/pkg/message"
+	"github.com/petrelmq/petrel/pkg/protocol"
+)
+
+// offsetTable is the in-memory table of consumed offsets (the next offset to
+// consume per queue) and which of them changed since the last persist. Safe
+// for concurrent use.
+type offsetTable struct {
+	mu sync.Mutex
+	m  map[message.MessageQueue]tableEntry
+}
+
+type tableEntry struct {
+	off   message.QueueOffset
+	dirty bool
+}
+
+func newOffsetTable() *offsetTable {
+	return &offsetTable{m: map[message.MessageQueue]tableEntry{}}
+}
+
+// update sets the offset of mq; with increaseOnly a smaller one is ignored.
+func (t *offsetTable) update(mq message.MessageQueue, off message.QueueOffset, increaseOnly bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.m[mq]
+	if ok && increaseOnly && off <= e.off {
+		return
+	}
+	if ok && e.off == off {
+		return
+	}
+	t.m[mq] = tableEntry{off: off, dirty: true}
+}
+
+func (t *offsetTable) get(mq message.MessageQueue) (message.QueueOffset, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.m[mq]
+	return e.off, ok
+}
+
+func (t *offsetTable) remove(mq message.MessageQueue) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, mq)
+}
+
+// take returns the offsets of the given queues (all when qs is nil) that
+// changed since the last take, or all of them with all, and marks them clean.
+func (t *offsetTable) take(qs []message.MessageQueue, all bool) map[message.MessageQueue]message.QueueOffset {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[message.MessageQueue]message.QueueOffset{}
+	pick := func(mq message.MessageQueue, e tableEntry) {
+		if e.dirty || all {
+			out[mq] = e.off
+			t.m[mq] = tableEntry{off: e.off}
+		}
+	}
+	if qs == nil {
+		for mq, e := range t.m {
+			pick(mq, e)
+		}
+		return out
+	}
+	for _, mq := range qs {
+		if e, ok := t.m[mq]; ok {
+			pick(mq, e)
+		}
+	}
+	return out
+}
+
+// markDirty marks offsets dirty again after a failed persist.
+func (t *offsetTable) markDirty(offs map[message.MessageQueue]message.QueueOffset) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for mq, off := range offs {
+		if e, ok := t.m[mq]; ok && e.off == off {
+			t.m[mq] = tableEntry{off: off, dirty: true}
+		}
+	}
+}
+
+// offsetBackend is where offsets are stored durably: the broker (clustering)
+// or a local file (broadcasting).
+type offsetBackend interface {
+	// fetch returns the stored offset of mq; found is false when there is none
+	// (a new group). Other errors mean the queue cannot be started now.
+	fetch(ctx context.Context, mq message.MessageQueue) (off message.QueueOffset, found bool, err error)
+	// persist stores offsets.
+	persist(ctx context.Context, offs map[message.MessageQueue]message.QueueOffset) error
+}
+
+// brokerOps are the per-queue calls to the master broker of a queue.
+type brokerOps struct {
+	cli *client.Client
+}
+
+// masterAddr returns the master address of a queue's broker, refreshing the
+// topic's route once if the broker is unknown.
+func (b brokerOps) masterAddr(ctx context.Context, mq message.MessageQueue) (string, error) {
+	if a, ok := b.cli.MasterAddr(mq.BrokerName); ok {
+		return a, nil
+	}
+	r, err := b.cli.RefreshRoute(ctx, mq.Topic)
+	if err != nil {
+		return "", err
+	}
+	if a, ok := r.MasterAddr(mq.BrokerName); ok {
+		return a, nil
+	}
+	return "", fmt.Errorf("consumer: no master address for broker %q", mq.BrokerName)
+}
+
+func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
+	addr, err := b.masterAddr(ctx, mq)
+	if err != nil {
+		return nil, err
+	}
+	ext["topic"] = mq.Topic
+	ext["queueId"] = strconv.Itoa(int(mq.QueueID))
+	ext["bname"] = mq.BrokerName
+	return b.cli.Invoke(ctx, addr, protocol.NewRequest(code, ext))
+}
+
+func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (message.QueueOffset, error) {
+	resp, err := b.call(ctx, mq, code, ext)
+	if err != nil {
+		return 0, err
+	}
+	if err := protocol.ResponseError(resp); err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(resp.Ext("offset"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("consumer: %s: bad offset %q", mq, resp.Ext("offset"))
+	}
+	return message.QueueOffset(v), nil
+}
+
+// maxOffset returns the offset after the last message of mq.
+func (b brokerOps) maxOffset(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, error) {
+	return b.offsetCall(ctx, mq, protocol.GetMaxOffset, map[string]string{})
+}
+
+// minOffset returns the smallest readable offset of mq.
+func (b brokerOps) minOffset(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, error) {
+	return b.offsetCall(ctx, mq, protocol.GetMinOffset, map[string]string{})
+}
+
+// searchOffset returns the offset of the message stored nearest to ts.
+func (b brokerOps) searchOffset(ctx context.Context, mq message.MessageQueue, ms int64) (message.QueueOffset, error) {
+	return b.offsetCall(ctx, mq, protocol.SearchOffsetByTimestamp, map[string]string{"timestamp": strconv.FormatInt(ms, 10)})
+}
+
+// remoteOffsets keeps a clustering group's offsets on the brokers.
+type remoteOffsets struct {
+	ops   brokerOps
+	group string
+}
+
+func (r remoteOffsets) fetch(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, bool, error) {
+	off, err := r.ops.offsetCall(ctx, mq, protocol.QueryConsumerOffset, map[string]string{"consumerGroup": r.group})
+	if errors.Is(err, protocol.ErrQueryNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return off, off >= 0, nil
+}
+
+func (r remoteOffsets) persist(ctx context.Context, offs map[message.MessageQueue]message.QueueOffset) error {
+	var errs []error
+	for mq, off := range offs {
+		resp, err := r.ops.call(ctx, mq, protocol.UpdateConsumerOffset, map[string]string{
+			"consumerGroup": r.group, "commitOffset": strconv.FormatInt(int64(off), 10),
+		})
+		if err == nil {
+			err = protocol.ResponseError(resp)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("consumer: commit %s at %d: %w", mq, off, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// localOffsets keeps a broadcasting consumer's offsets in a JSON file,
+// replaced atomically on every persist. Safe for concurrent use.
+type localOffsets struct {
+	path string
+	mu   sync.Mutex
+	m    map[message.MessageQueue]message.QueueOffset // nil until loaded
+}
+
+// offsetFileJSON is the file format: {"offsets":[{"topic","brokerName","queueId","offset"}]}.
+type offsetFileJSON struct {
+	Offsets []offsetFileEntry `json:"offsets"`
+}
+
+type offsetFileEntry struct {
+	message.MessageQueue
+	Offset int64 `json:"offset"`
+}
+
+func (l *localOffsets) loadLocked() error {
+	if l.m != nil {
+		return nil
+	}
+	b, err := os.ReadFile(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		l.m = map[message.MessageQueue]message.QueueOffset{}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("consumer: read offset file: %w", err)
+	}
+	var f offsetFileJSON
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("consumer: offset file %s: %w", l.path, err)
+	}
+	l.m = map[message.MessageQueue]message.QueueOffset{}
+	for _, e := range f.Offsets {
+		l.m[e.MessageQueue] = message.QueueOffset(e.Offset)
+	}
+	return nil
+}
+
+func (l *localOffsets) fetch(_ context.Context, mq message.MessageQueue) (message.QueueOffset, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.loadLocked(); err != nil {
+		return 0, false, err
+	}
+	off, ok := l.m[mq]
+	return off, ok, nil
+}
+
+func (l *localOffsets) persist(_ context.Context, offs map[message.MessageQueue]message.QueueOffset) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.loadLocked(); err != nil {
+		return err
+	}
+	for mq, off := range offs {
+		l.m[mq] = off
+	}
+	qs := make([]message.MessageQueue, 0, len(l.m))
+	for mq := range l.m {
+		qs = append(qs, mq)
+	}
+	SortQueues(qs)
+	f := offsetFileJSON{Offsets: make([]offsetFileEntry, 0, len(qs))}
+	for _, mq := range qs {
+		f.Offsets = append(f.Offsets, offsetFileEntry{MessageQueue: mq, Offset: int64(l.m[mq])})
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(l.path, b)
+}
+
+// writeAtomic replaces path with data: write a temporary file in the same
+// directory, fsync it, rename it over path, fsync the directory.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("consumer: offset dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("consumer: offset file: %w", err)
+	}
+	name := tmp.Name()
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(name, path)
+	}
+	if werr != nil {
+		_ = os.Remove(name)
+		return fmt.Errorf("consumer: write offset file: %w", werr)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// defaultOffsetFile is $HOME/.petrel_offsets/<clientId>/<group>/offsets.json.
+func defaultOffsetFile(clientID, group string) (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("consumer: no home directory for the offset file (use OffsetFile): %w", err)
+	}
+	return filepath.Join(home, ".petrel_offsets", clientID, group, "offsets.json"), nil
+}

@@ -1,0 +1,169 @@
+package consumer
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/petrelmq/petrel/pkg/message"
+)
+
+// processQueue is the local state of one assigned queue: the messages pulled
+// and not yet acknowledged, in offset order, with the counts used for flow
+// control, and (orderly) the broker-lock state. Safe for concurrent use.
+//
+// Invariant: order holds the offsets of msgs in ascending order, possibly
+// preceded by offsets already removed; the head is trimmed lazily, so finding
+// the commit offset is amortised O(1).
+type processQueue struct {
+	mq     message.MessageQueue
+	ctx    context.Context // ends when the queue is dropped or the consumer closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the queue's goroutines (puller, orderly runner)
+	wake   chan struct{}  // new messages (orderly runner), capacity 1
+
+	mu struct {
+		sync.Mutex
+		msgs     map[message.QueueOffset]*message.MessageExt
+		order    []message.QueueOffset
+		bytes    int64
+		next     message.QueueOffset // offset after the highest one put
+		hasNext  bool
+		dropped  bool
+		locked   bool
+		lockedAt time.Time
+	}
+}
+
+func newProcessQueue(parent context.Context, mq message.MessageQueue) *processQueue {
+	pq := &processQueue{mq: mq, wake: make(chan struct{}, 1)}
+	pq.ctx, pq.cancel = context.WithCancel(parent)
+	pq.mu.msgs = map[message.QueueOffset]*message.MessageExt{}
+	return pq
+}
+
+// put caches pulled messages (ascending offsets) and returns how many were new.
+func (pq *processQueue) put(msgs []*message.MessageExt) int {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	n := 0
+	for _, m := range msgs {
+		if _, ok := pq.mu.msgs[m.QueueOffset]; ok || (pq.mu.hasNext && m.QueueOffset < pq.mu.next) {
+			continue
+		}
+		pq.mu.msgs[m.QueueOffset] = m
+		pq.mu.order = append(pq.mu.order, m.QueueOffset)
+		pq.mu.bytes += int64(len(m.Body))
+		pq.mu.next, pq.mu.hasNext = m.QueueOffset+1, true
+		n++
+	}
+	if n > 0 {
+		select {
+		case pq.wake <- struct{}{}:
+		default:
+		}
+	}
+	return n
+}
+
+// setNext records the offset after the last pulled entry when a pull returned
+// no message to cache (nothing matched, or everything was filtered out).
+func (pq *processQueue) setNext(off message.QueueOffset) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	if !pq.mu.hasNext || off > pq.mu.next {
+		pq.mu.next, pq.mu.hasNext = off, true
+	}
+}
+
+// remove drops acknowledged messages and returns the offset to commit: the
+// smallest offset still cached, or the offset after the last pulled entry
+// when nothing is left. ok is false when nothing was ever pulled.
+func (pq *processQueue) remove(msgs []*message.MessageExt) (commit message.QueueOffset, ok bool) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	for _, m := range msgs {
+		if old, found := pq.mu.msgs[m.QueueOffset]; found {
+			pq.mu.bytes -= int64(len(old.Body))
+			delete(pq.mu.msgs, m.QueueOffset)
+		}
+	}
+	return pq.commitOffsetLocked()
+}
+
+// commitOffset is remove without removing anything.
+func (pq *processQueue) commitOffset() (message.QueueOffset, bool) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	return pq.commitOffsetLocked()
+}
+
+func (pq *processQueue) commitOffsetLocked() (message.QueueOffset, bool) {
+	i := 0
+	for i < len(pq.mu.order) {
+		if _, live := pq.mu.msgs[pq.mu.order[i]]; live {
+			break
+		}
+		i++
+	}
+	pq.mu.order = pq.mu.order[i:]
+	if len(pq.mu.order) > 0 {
+		return pq.mu.order[0], true
+	}
+	return pq.mu.next, pq.mu.hasNext
+}
+
+// head returns up to n cached messages from the smallest offset on, in order
+// (orderly consumption). The slice is new; the messages are shared.
+func (pq *processQueue) head(n int) []*message.MessageExt {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	var out []*message.MessageExt
+	for _, off := range pq.mu.order {
+		if m, ok := pq.mu.msgs[off]; ok {
+			out = append(out, m)
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// size returns the cached message count and body bytes (flow control).
+func (pq *processQueue) size() (int, int64) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	return len(pq.mu.msgs), pq.mu.bytes
+}
+
+// drop marks the queue dropped and cancels its context.
+func (pq *processQueue) drop() {
+	pq.mu.Lock()
+	pq.mu.dropped = true
+	pq.mu.Unlock()
+	pq.cancel()
+}
+
+func (pq *processQueue) dropped() bool {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	return pq.mu.dropped
+}
+
+// setLocked records the outcome of a lock (renewal) at now.
+func (pq *processQueue) setLocked(ok bool, now time.Time) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	pq.mu.locked = ok
+	if ok {
+		pq.mu.lockedAt = now
+	}
+}
+
+// lockValid reports whether the broker lock is held and fresh at now.
+func (pq *processQueue) lockValid(now time.Time) bool {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	return pq.mu.locked && now.Sub(pq.mu.lockedAt) < lockLifetime
+}

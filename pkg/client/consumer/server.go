@@ -1,0 +1,178 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/petrelmq/petrel/pkg/client"
+	"github.com/petrelmq/petrel/pkg/message"
+	"github.com/petrelmq/petrel/pkg/protocol"
+)
+
+// errBadResetBody is matched by errors decoding a RESET_CONSUMER_CLIENT_OFFSET body.
+var errBadResetBody = errors.New("consumer: bad reset offset body")
+
+// DecodeResetOffsetBody parses the RESET_CONSUMER_CLIENT_OFFSET (220) body,
+// whose offsetTable has MessageQueue objects as keys (fastjson's form):
+// {"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:100,...}}.
+func DecodeResetOffsetBody(b []byte) (map[message.MessageQueue]message.QueueOffset, error) {
+	i := bytes.Index(b, []byte(`"offsetTable"`))
+	if i < 0 {
+		return nil, fmt.Errorf("%w: no offsetTable", errBadResetBody)
+	}
+	rest := bytes.TrimLeft(b[i+len(`"offsetTable"`):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, fmt.Errorf("%w: offsetTable without ':'", errBadResetBody)
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
+		return nil, fmt.Errorf("%w: offsetTable is not an object", errBadResetBody)
+	}
+	rest = rest[1:]
+	out := map[message.MessageQueue]message.QueueOffset{}
+	for {
+		rest = bytes.TrimLeft(rest, " \t\r\n,")
+		if len(rest) == 0 {
+			return nil, fmt.Errorf("%w: unterminated offsetTable", errBadResetBody)
+		}
+		if rest[0] == '}' {
+			return out, nil
+		}
+		if rest[0] != '{' {
+			return nil, fmt.Errorf("%w: key is not a queue object", errBadResetBody)
+		}
+		end := bytes.IndexByte(rest, '}')
+		if end < 0 {
+			return nil, fmt.Errorf("%w: unterminated queue object", errBadResetBody)
+		}
+		var mq message.MessageQueue
+		if err := json.Unmarshal(rest[:end+1], &mq); err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadResetBody, err)
+		}
+		rest = bytes.TrimLeft(rest[end+1:], " \t\r\n")
+		if len(rest) == 0 || rest[0] != ':' {
+			return nil, fmt.Errorf("%w: queue without offset", errBadResetBody)
+		}
+		rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+		j := 0
+		for j < len(rest) && (rest[j] == '-' || (rest[j] >= '0' && rest[j] <= '9')) {
+			j++
+		}
+		v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: offset: %v", errBadResetBody, err)
+		}
+		out[mq] = message.QueueOffset(v)
+		rest = rest[j:]
+	}
+}
+
+// handleReset answers RESET_CONSUMER_CLIENT_OFFSET (220): the listed queues
+// this consumer holds are released, their new offsets stored (broker or
+// file), and a rebalance takes them back from there.
+func (b *base) handleReset(ctx context.Context, req *client.ServerRequest) *protocol.Command {
+	if req.Cmd.Ext("group") != b.group {
+		return nil
+	}
+	table, err := DecodeResetOffsetBody(req.Cmd.Body)
+	if err != nil {
+		b.log.Warn("consumer: reset offsets", "err", err)
+		return nil
+	}
+	topic := req.Cmd.Ext("topic")
+	b.resetOffsets(ctx, topic, table)
+	return nil
+}
+
+func (b *base) resetOffsets(ctx context.Context, topic string, table map[message.MessageQueue]message.QueueOffset) {
+	b.rb.Lock()
+	offs := map[message.MessageQueue]message.QueueOffset{}
+	for mq, off := range table {
+		if topic != "" && mq.Topic != topic {
+			continue
+		}
+		if _, held := b.queue(mq); held {
+			b.releaseLocked(ctx, mq)
+		}
+		offs[mq] = off
+	}
+	if err := b.backend.persist(ctx, offs); err != nil {
+		b.log.Warn("consumer: store reset offsets", "err", err)
+	}
+	b.rb.Unlock()
+	if b.manual {
+		b.restartManual(ctx, offs)
+		return
+	}
+	b.triggerRebalance()
+}
+
+// restartManual re-adds assigned (lite pull) queues after a reset.
+func (b *base) restartManual(ctx context.Context, offs map[message.MessageQueue]message.QueueOffset) {
+	b.rb.Lock()
+	defer b.rb.Unlock()
+	for mq := range offs {
+		if _, held := b.queue(mq); !held && b.wasAssigned(mq) {
+			b.addLocked(ctx, mq)
+		}
+	}
+}
+
+// wasAssigned is set by the lite pull consumer; nil means never.
+func (b *base) wasAssigned(mq message.MessageQueue) bool {
+	if b.assigned == nil {
+		return false
+	}
+	return b.assigned(mq)
+}
+
+// handleRunningInfo answers GET_CONSUMER_RUNNING_INFO (307) with a minimal
+// ConsumerRunningInfo: properties, subscriptions and the held queues with
+// their committed offsets (queue objects as keys, as fastjson writes them).
+func (b *base) handleRunningInfo(_ context.Context, req *client.ServerRequest) *protocol.Command {
+	if req.Cmd.Ext("consumerGroup") != b.group {
+		return protocol.NewResponse(req.Cmd, protocol.SystemError, "consumer group not found: "+req.Cmd.Ext("consumerGroup"))
+	}
+	resp := protocol.NewResponse(req.Cmd, protocol.Success, "")
+	resp.Body = b.runningInfo()
+	return resp
+}
+
+func (b *base) runningInfo() []byte {
+	var sb strings.Builder
+	props, _ := json.Marshal(map[string]string{
+		"PROP_CLIENT_VERSION":           "petrel",
+		"PROP_CONSUME_TYPE":             b.consumeType,
+		"PROP_CONSUMEORDERLY":           strconv.FormatBool(b.orderly),
+		"PROP_CONSUMER_START_TIMESTAMP": strconv.FormatInt(b.startedAt.UnixMilli(), 10),
+		"PROP_MESSAGE_MODEL":            b.cfg.model.String(),
+		"PROP_CONSUME_FROM_WHERE":       b.cfg.from.String(),
+	})
+	sb.WriteString(`{"properties":`)
+	sb.Write(props)
+	subs := b.consumerData().SubscriptionDataSet
+	sj, _ := json.Marshal(subs)
+	sb.WriteString(`,"subscriptionSet":`)
+	sb.Write(sj)
+	sb.WriteString(`,"mqTable":{`)
+	for i, mq := range b.heldQueues() {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		k, _ := json.Marshal(mq)
+		sb.Write(k)
+		off, _ := b.offsets.get(mq)
+		var cached int
+		if pq, ok := b.queue(mq); ok {
+			cached, _ = pq.size()
+		}
+		fmt.Fprintf(&sb, `:{"commitOffset":%d,"cachedMsgCount":%d}`, off, cached)
+	}
+	sb.WriteString(`},"statusTable":{}}`)
+	return []byte(sb.String())
+}

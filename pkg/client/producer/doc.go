@@ -1,0 +1,43 @@
+// Package producer sends messages to RocketMQ 4.x protocol brokers (Petrel or
+// Apache RocketMQ).
+//
+// A Producer sends synchronously (Send), asynchronously (SendAsync), oneway
+// (SendOneway) and in batches (SendBatch). It finds routes through the name
+// servers and keeps them cached (see package client), picks a queue with a
+// QueueSelector (RoundRobin by default; Random, HashByKey for ordering, Manual
+// or ToQueue for a fixed queue), avoids brokers that failed or answered slowly
+// (latency fault tolerance), and retries on another broker within the send
+// timeout (default 3s, 2 retries) for transport errors and the retriable codes
+// 1, 14, 16 and 17. Bodies of at least 4 KiB are zlib-compressed. Every message
+// gets a UNIQ_KEY, its user-facing id. Single messages go as SEND_MESSAGE_V2
+// (310, one-letter header names, as the Java client sends them), batches as
+// SEND_BATCH_MESSAGE (320). A topic without a route is sent through the route
+// of the auto-create topic TBW102, and the broker creates it.
+//
+// NewTransactional makes a TransactionalProducer: SendInTransaction stores a
+// half message, runs the local transaction and commits or rolls back with
+// END_TRANSACTION; the producer also answers the broker's
+// CHECK_TRANSACTION_STATE. Request sends a request and waits for the reply a
+// responder sends with SendReply.
+//
+// Messages are *message.Message values; NewMessage with options such as Tags,
+// Keys, Property, DelayLevel and DeliverAt builds them. The producer never
+// modifies the messages it is given.
+//
+// # Lifecycle and concurrency
+//
+// New validates the options and does no I/O; Start connects lazily and starts
+// the client's route-refresh and heartbeat goroutines; Close stops them, fails
+// sends in flight, calls every outstanding SendAsync callback and returns once
+// no goroutine of the producer is left. All methods are safe for concurrent use.
+//
+// # Example
+//
+//	p, err := producer.New(client.NameServers("127.0.0.1:9876"), producer.Group("orders"))
+//	if err != nil { ... }
+//	if err := p.Start(ctx); err != nil { ... }
+//	defer p.Close()
+//	res, err := p.Send(ctx, producer.NewMessage("Orders", body, producer.Tags("created"), producer.Keys(orderID)))
+//	if errors.Is(err, protocol.ErrTopicNotExist) { ... }
+//	log.Println(res.MsgID, res.Queue, res.QueueOffset)
+package producer

@@ -1,0 +1,262 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/petrelmq/petrel/pkg/client"
+)
+
+// Defaults of the producer options.
+const (
+	DefaultGroup            = "DEFAULT_PRODUCER"
+	DefaultSendTimeout      = 3 * time.Second
+	DefaultRetries          = 2
+	DefaultCompressOver     = 4096 // bytes
+	DefaultCompressLevel    = 5    // zlib level, as RocketMQ 4.x clients
+	DefaultCompressType     = client.CompressionZLIB
+	DefaultMaxMessageSize   = 4 << 20 // bytes; the broker's default maxMessageSize
+	DefaultTopicQueueNums   = 4       // queues of an auto-created topic
+	DefaultFailureAvoidance = 30 * time.Second
+	DefaultMaxAsyncInflight = 1024
+)
+
+// config is the producer-specific configuration.
+type config struct {
+	err error
+
+	group            string
+	sendTimeout      time.Duration
+	retries          int
+	compressOver     int
+	compressLevel    int
+	compressType     client.Compression
+	maxMessageSize   int
+	selector         QueueSelector
+	createTopicKey   string
+	topicQueueNums   int32
+	autoCreate       bool
+	faultTolerance   bool
+	latencySteps     []LatencyStep
+	failureAvoidance time.Duration
+	longHeaders      bool
+	maxAsyncInflight int
+	tx               *txListener
+}
+
+func defaultConfig() config {
+	return config{
+		group:            DefaultGroup,
+		sendTimeout:      DefaultSendTimeout,
+		retries:          DefaultRetries,
+		compressOver:     DefaultCompressOver,
+		compressLevel:    DefaultCompressLevel,
+		compressType:     DefaultCompressType,
+		maxMessageSize:   DefaultMaxMessageSize,
+		selector:         RoundRobin(),
+		createTopicKey:   client.AutoCreateTopicKey,
+		topicQueueNums:   DefaultTopicQueueNums,
+		autoCreate:       true,
+		faultTolerance:   true,
+		latencySteps:     DefaultLatencySteps(),
+		failureAvoidance: DefaultFailureAvoidance,
+		maxAsyncInflight: DefaultMaxAsyncInflight,
+	}
+}
+
+func (c *config) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("producer: "+format, args...)
+	}
+}
+
+func (c *config) validate() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.group == "" {
+		return errors.New("producer: Group is empty")
+	}
+	return nil
+}
+
+// option is a producer option: it satisfies client.ProducerOption through
+// client.ProducerOptionBase and is recognised by New through applyProducer.
+type option struct {
+	client.ProducerOptionBase
+	f func(*config)
+}
+
+func (o option) applyProducer(c *config) { o.f(c) }
+
+type producerOption interface{ applyProducer(*config) }
+
+func opt(f func(*config)) client.ProducerOption { return option{f: f} }
+
+// Group sets the producer group. Default "DEFAULT_PRODUCER". Transactional
+// producers need a group of their own: brokers send transaction checks to any
+// live producer of the group.
+func Group(name string) client.ProducerOption {
+	return opt(func(c *config) {
+		if name == "" {
+			c.fail("Group: empty name")
+		}
+		c.group = name
+	})
+}
+
+// SendTimeout bounds a whole send, retries included. Default 3s. A context
+// deadline that comes earlier wins.
+func SendTimeout(d time.Duration) client.ProducerOption {
+	return opt(func(c *config) {
+		if d <= 0 {
+			c.fail("SendTimeout: %s must be positive", d)
+		}
+		c.sendTimeout = d
+	})
+}
+
+// Retries sets how many more times a failed send is tried on another broker,
+// within the send timeout. Default 2. Only transport errors and the codes
+// SYSTEM_ERROR (1), SERVICE_NOT_AVAILABLE (14), NO_PERMISSION (16) and
+// TOPIC_NOT_EXIST (17) are retried; sends with an ordering selector are never
+// moved to another queue.
+func Retries(n int) client.ProducerOption {
+	return opt(func(c *config) {
+		if n < 0 {
+			c.fail("Retries: %d is negative", n)
+		}
+		c.retries = n
+	})
+}
+
+// CompressBodyOver compresses bodies of at least n bytes with the CompressType
+// algorithm (default zlib) and sets the COMPRESSED sysFlag bit (plus the type
+// bits for LZ4 and ZSTD). A body that does not shrink is sent as it is.
+// Default 4096; 0 turns compression off. Batches are never compressed.
+func CompressBodyOver(n int) client.ProducerOption {
+	return opt(func(c *config) {
+		if n < 0 {
+			c.fail("CompressBodyOver: %d is negative", n)
+		}
+		c.compressOver = n
+	})
+}
+
+// CompressLevel sets the compression level (1..9). Default 5. It is the zlib
+// level for ZLIB and the zstd level for ZSTD (mapped onto the encoder's speed
+// classes); LZ4 ignores it.
+func CompressLevel(level int) client.ProducerOption {
+	return opt(func(c *config) {
+		if level < 1 || level > 9 {
+			c.fail("CompressLevel: %d is outside 1..9", level)
+		}
+		c.compressLevel = level
+	})
+}
+
+// CompressType chooses the algorithm for bodies over CompressBodyOver: client.
+// CompressionZLIB (the default; every RocketMQ 4.x and 5.x client and broker
+// reads it), client.CompressionLZ4 or client.CompressionZSTD. LZ4 and ZSTD are
+// marked in the sysFlag compression type bits as RocketMQ 5.x does; only 5.x
+// consumers and this SDK decompress them, so RocketMQ 4.x consumers (Java 4.x,
+// rocketmq-client-go v2) would see the compressed bytes.
+func CompressType(alg client.Compression) client.ProducerOption {
+	return opt(func(c *config) {
+		if !alg.Valid() {
+			c.fail("CompressType: unknown algorithm %s", alg)
+		}
+		c.compressType = alg
+	})
+}
+
+// MaxMessageSize refuses bodies (and whole batch bodies) larger than n bytes
+// before sending. Default 4 MiB, the broker's default.
+func MaxMessageSize(n int) client.ProducerOption {
+	return opt(func(c *config) {
+		if n <= 0 || n > 16<<20 {
+			c.fail("MaxMessageSize: %d is outside (0, 16 MiB]", n)
+		}
+		c.maxMessageSize = n
+	})
+}
+
+// WithQueueSelector sets the default queue selector. Default RoundRobin().
+func WithQueueSelector(s QueueSelector) client.ProducerOption {
+	return opt(func(c *config) {
+		if s == nil {
+			c.fail("WithQueueSelector: nil selector")
+		}
+		c.selector = s
+	})
+}
+
+// AutoCreateTopic sets the auto-create topic whose route is borrowed for a topic
+// without a route, and the number of queues asked for (RocketMQ's TBW102 and
+// defaultTopicQueueNums). Default "TBW102", 4.
+func AutoCreateTopic(key string, queues int) client.ProducerOption {
+	return opt(func(c *config) {
+		if key == "" || queues <= 0 || queues > 1024 {
+			c.fail("AutoCreateTopic: key %q, queues %d", key, queues)
+		}
+		c.createTopicKey, c.topicQueueNums, c.autoCreate = key, int32(queues), true
+	})
+}
+
+// DisableAutoCreate makes sends to a topic without a route fail with
+// protocol.ErrTopicNotExist instead of borrowing the auto-create topic's route.
+func DisableAutoCreate() client.ProducerOption {
+	return opt(func(c *config) { c.autoCreate = false })
+}
+
+// LatencyFaultTolerance turns broker avoidance on or off. Default on: a broker
+// whose send failed is avoided for FailureAvoidance, and a slow one for the time
+// its latency maps to in the latency steps.
+func LatencyFaultTolerance(on bool) client.ProducerOption {
+	return opt(func(c *config) { c.faultTolerance = on })
+}
+
+// LatencySteps replaces the latency-to-avoidance table (see
+// DefaultLatencySteps). Steps must be sorted by Latency.
+func LatencySteps(steps ...LatencyStep) client.ProducerOption {
+	return opt(func(c *config) {
+		for i := range steps {
+			if steps[i].Latency < 0 || steps[i].Avoid < 0 || (i > 0 && steps[i].Latency < steps[i-1].Latency) {
+				c.fail("LatencySteps: steps must be non-negative and sorted by latency")
+				return
+			}
+		}
+		c.latencySteps = append([]LatencyStep(nil), steps...)
+	})
+}
+
+// FailureAvoidance sets how long a broker whose send failed is avoided.
+// Default 30s.
+func FailureAvoidance(d time.Duration) client.ProducerOption {
+	return opt(func(c *config) {
+		if d < 0 {
+			c.fail("FailureAvoidance: %s is negative", d)
+		}
+		c.failureAvoidance = d
+	})
+}
+
+// LongHeaders sends single messages as SEND_MESSAGE (10) with long header names,
+// as rocketmq-client-go does, instead of SEND_MESSAGE_V2 (310) with one-letter
+// names, as the Java client does (the default). Batches always use 320.
+func LongHeaders() client.ProducerOption {
+	return opt(func(c *config) { c.longHeaders = true })
+}
+
+// MaxAsyncInflight bounds the SendAsync calls whose answers are outstanding;
+// at the bound SendAsync blocks until one completes or its ctx ends. Default
+// 1024.
+func MaxAsyncInflight(n int) client.ProducerOption {
+	return opt(func(c *config) {
+		if n <= 0 {
+			c.fail("MaxAsyncInflight: %d must be positive", n)
+		}
+		c.maxAsyncInflight = n
+	})
+}

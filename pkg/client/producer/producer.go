@@ -1,0 +1,640 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/petrelmq/petrel/pkg/client"
+	"github.com/petrelmq/petrel/pkg/message"
+	"github.com/petrelmq/petrel/pkg/protocol"
+)
+
+// Errors of the producer. Broker refusals are *protocol.Error values (match
+// them with errors.Is(err, protocol.ErrXxx)).
+var (
+	// ErrClosed is returned by every call after Close.
+	ErrClosed = client.ErrClosed
+	// ErrNotStarted is returned by sends before Start.
+	ErrNotStarted = client.ErrNotStarted
+	// ErrBadMessage is matched by every error about a message the producer
+	// refuses before sending it.
+	ErrBadMessage = errors.New("producer: bad message")
+	// ErrNoBroker is returned when a queue's broker has no master address.
+	ErrNoBroker = errors.New("producer: no master address for broker")
+)
+
+var topicPattern = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
+
+// Producer sends messages to the brokers of a RocketMQ cluster.
+//
+// New builds it without I/O; Start starts its client (route refresh and
+// heartbeat loops); Close stops it. Sends are safe for concurrent use. Each
+// Producer owns one client.Client and therefore its own connections.
+type Producer struct {
+	cfg    config
+	core   *client.Client
+	group  string // wire name
+	faults *faultTable
+	async  chan struct{} // SendAsync in-flight slots
+
+	unregister func()
+
+	replies struct {
+		sync.Mutex
+		pending map[string]chan *message.MessageExt
+	}
+}
+
+// New validates the options and returns a producer. It does no I/O. Options
+// are client.SharedOption values (client.NameServers, ...) and this package's
+// options. A TransactionListener is accepted only by NewTransactional.
+func New(opts ...client.ProducerOption) (*Producer, error) {
+	p, err := newProducer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.tx != nil {
+		_ = p.core.Close()
+		return nil, errors.New("producer: TransactionListener needs NewTransactional")
+	}
+	return p, nil
+}
+
+func newProducer(opts []client.ProducerOption) (*Producer, error) {
+	cfg := defaultConfig()
+	copts := make([]client.Option, 0, len(opts))
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("producer: nil option")
+		}
+		if po, ok := o.(producerOption); ok {
+			po.applyProducer(&cfg)
+		}
+		copts = append(copts, o)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	core, err := client.New(copts...)
+	if err != nil {
+		return nil, err
+	}
+	p := &Producer{
+		cfg:    cfg,
+		core:   core,
+		group:  core.Wrap(cfg.group),
+		faults: newFaultTable(cfg.latencySteps, cfg.failureAvoidance),
+		async:  make(chan struct{}, cfg.maxAsyncInflight),
+	}
+	p.replies.pending = map[string]chan *message.MessageExt{}
+	core.Handle(protocol.PushReplyMessageToClient, p.handleReply)
+	return p, nil
+}
+
+// Client returns the producer's SDK core (for its id, routes and hooks).
+func (p *Producer) Client() *client.Client { return p.core }
+
+// Group returns the producer group as sent on the wire.
+func (p *Producer) Group() string { return p.group }
+
+// Start registers the producer group for heartbeats and starts the client.
+// Errors: client.ErrAlreadyStarted, ErrClosed.
+func (p *Producer) Start(ctx context.Context) error {
+	if err := p.core.Start(ctx); err != nil {
+		return err
+	}
+	un, err := p.core.RegisterProducer(p.group)
+	if err != nil {
+		_ = p.core.Close()
+		return err
+	}
+	p.unregister = un
+	return nil
+}
+
+// Close stops the producer: sends in flight fail, callbacks of SendAsync are
+// all called, and every goroutine is gone when it returns. Idempotent; safe
+// before Start.
+func (p *Producer) Close() error { return p.core.Close() }
+
+func (p *Producer) checkRunning() error {
+	if p.core.Closed() {
+		return ErrClosed
+	}
+	if !p.core.Started() {
+		return ErrNotStarted
+	}
+	return nil
+}
+
+// outMsg is a message ready for the wire.
+type outMsg struct {
+	topic   string // wire name
+	flag    int32
+	props   map[string]string
+	propStr string
+	body    []byte
+	sysFlag message.SysFlag
+	ids     []string // UNIQ_KEYs
+	count   int
+	batch   bool
+	reply   bool
+	src     *message.Message // the caller's message (selectors read it)
+}
+
+func badMessage(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadMessage, fmt.Sprintf(format, args...))
+}
+
+func (p *Producer) checkTopic(topic string) error {
+	switch {
+	case topic == "":
+		return badMessage("empty topic")
+	case len(topic) > message.MaxTopicLength:
+		return badMessage("topic %q is longer than %d characters", topic, message.MaxTopicLength)
+	case !topicPattern.MatchString(topic):
+		return badMessage("topic %q has characters outside [%%|a-zA-Z0-9_-]", topic)
+	}
+	return nil
+}
+
+// prepare validates msg and builds its wire form: namespace, UNIQ_KEY,
+// compression, property string. msg itself is not modified.
+func (p *Producer) prepare(msg *message.Message) (*outMsg, error) {
+	if msg == nil {
+		return nil, badMessage("nil message")
+	}
+	o := &outMsg{topic: p.core.Wrap(msg.Topic), flag: msg.Flag, body: msg.Body, count: 1, src: msg}
+	if err := p.checkTopic(o.topic); err != nil {
+		return nil, err
+	}
+	if len(msg.Body) == 0 {
+		return nil, badMessage("empty body")
+	}
+	if len(msg.Body) > p.cfg.maxMessageSize {
+		return nil, badMessage("body of %d bytes exceeds MaxMessageSize %d", len(msg.Body), p.cfg.maxMessageSize)
+	}
+	o.props = maps.Clone(msg.Properties)
+	if o.props == nil {
+		o.props = map[string]string{}
+	}
+	id := o.props[message.PropertyUniqKey]
+	if id == "" {
+		id = p.core.NewUniqID()
+		o.props[message.PropertyUniqKey] = id
+	}
+	o.ids = []string{id}
+	if p.cfg.compressOver > 0 && len(o.body) >= p.cfg.compressOver {
+		alg := p.cfg.compressType
+		if z, err := client.CompressWith(alg, o.body, p.cfg.compressLevel); err == nil && len(z) < len(o.body) {
+			o.body = z
+			o.sysFlag |= alg.SysFlag()
+		}
+	}
+	if strings.EqualFold(o.props[message.PropertyTransactionPrepared], "true") {
+		o.sysFlag = o.sysFlag.WithTransactionType(message.SysFlagTransactionPreparedType)
+	}
+	return o, p.encodeProps(o)
+}
+
+func (p *Producer) encodeProps(o *outMsg) error {
+	b, err := message.AppendProperties(nil, o.props)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	o.propStr = string(b)
+	return nil
+}
+
+// prepareBatch validates msgs and builds one batch body.
+func (p *Producer) prepareBatch(msgs []*message.Message) (*outMsg, error) {
+	if len(msgs) == 0 {
+		return nil, badMessage("empty batch")
+	}
+	topic := msgs[0].Topic
+	o := &outMsg{topic: p.core.Wrap(topic), batch: true, count: len(msgs), src: msgs[0], props: map[string]string{}}
+	if err := p.checkTopic(o.topic); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(o.topic, client.RetryGroupTopicPrefix) {
+		return nil, badMessage("batches to retry topics are not allowed")
+	}
+	inner := make([]*message.Message, len(msgs))
+	for i, m := range msgs {
+		switch {
+		case m == nil:
+			return nil, badMessage("nil message at %d", i)
+		case m.Topic != topic:
+			return nil, badMessage("batch mixes topics %q and %q", topic, m.Topic)
+		case len(m.Body) == 0:
+			return nil, badMessage("empty body at %d", i)
+		case m.Property(message.PropertyDelayTimeLevel) != "" && m.Property(message.PropertyDelayTimeLevel) != "0":
+			return nil, badMessage("delayed messages cannot be batched")
+		case strings.EqualFold(m.Property(message.PropertyTransactionPrepared), "true"):
+			return nil, badMessage("transactional messages cannot be batched")
+		}
+		props := maps.Clone(m.Properties)
+		if props == nil {
+			props = map[string]string{}
+		}
+		id := props[message.PropertyUniqKey]
+		if id == "" {
+			id = p.core.NewUniqID()
+			props[message.PropertyUniqKey] = id
+		}
+		o.ids = append(o.ids, id)
+		inner[i] = &message.Message{Flag: m.Flag, Body: m.Body, Properties: props}
+	}
+	b, err := message.AppendBatch(nil, inner)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	if len(b) > p.cfg.maxMessageSize {
+		return nil, badMessage("batch body of %d bytes exceeds MaxMessageSize %d", len(b), p.cfg.maxMessageSize)
+	}
+	o.body = b
+	return o, nil
+}
+
+// request builds the send command for o to queue mq.
+func (p *Producer) request(o *outMsg, mq message.MessageQueue) *protocol.Command {
+	born := strconv.FormatInt(p.core.Now().UnixMilli(), 10)
+	code := protocol.SendMessageV2
+	switch {
+	case o.batch:
+		code = protocol.SendBatchMessage
+	case o.reply && p.cfg.longHeaders:
+		code = protocol.SendReplyMessage
+	case o.reply:
+		code = protocol.SendReplyMessageV2
+	case p.cfg.longHeaders:
+		code = protocol.SendMessage
+	}
+	fields := [...]struct{ long, short, v string }{
+		{"producerGroup", "a", p.group},
+		{"topic", "b", o.topic},
+		{"defaultTopic", "c", p.cfg.createTopicKey},
+		{"defaultTopicQueueNums", "d", strconv.Itoa(int(p.cfg.topicQueueNums))},
+		{"queueId", "e", strconv.Itoa(int(mq.QueueID))},
+		{"sysFlag", "f", strconv.Itoa(int(o.sysFlag))},
+		{"bornTimestamp", "g", born},
+		{"flag", "h", strconv.Itoa(int(o.flag))},
+		{"properties", "i", o.propStr},
+		{"reconsumeTimes", "j", "0"},
+		{"unitMode", "k", "false"},
+		{"maxReconsumeTimes", "l", "0"},
+		{"batch", "m", strconv.FormatBool(o.batch)},
+		{"bname", "n", mq.BrokerName},
+	}
+	ext := make(map[string]string, len(fields))
+	short := code == protocol.SendMessageV2 || code == protocol.SendBatchMessage || code == protocol.SendReplyMessageV2
+	for _, f := range fields {
+		if short {
+			ext[f.short] = f.v
+		} else {
+			ext[f.long] = f.v
+		}
+	}
+	req := protocol.NewRequest(code, ext)
+	req.Body = o.body
+	return req
+}
+
+// result turns a send response into a SendResult or an error.
+func (p *Producer) result(resp *protocol.Command, mq message.MessageQueue, o *outMsg) (*SendResult, error) {
+	r := &SendResult{Queue: mq, MsgID: strings.Join(o.ids, ",")}
+	switch resp.Code {
+	case protocol.Success:
+		r.Status = SendOK
+	case protocol.FlushDiskTimeout:
+		r.Status = SendFlushDiskTimeout
+	case protocol.FlushSlaveTimeout:
+		r.Status = SendFlushSlaveTimeout
+	case protocol.SlaveNotAvailable:
+		r.Status = SendSlaveNotAvailable
+	default:
+		return nil, protocol.ResponseError(resp)
+	}
+	r.OffsetMsgID = resp.Ext("msgId")
+	if q, err := strconv.ParseInt(resp.Ext("queueId"), 10, 32); err == nil {
+		r.Queue.QueueID = int32(q)
+	}
+	if off, err := strconv.ParseInt(resp.Ext("queueOffset"), 10, 64); err == nil {
+		r.QueueOffset = message.QueueOffset(off)
+	}
+	r.TransactionID = resp.Ext("transactionId")
+	r.RegionID = resp.Ext(message.PropertyMsgRegion)
+	if r.RegionID == "" {
+		r.RegionID = "DefaultRegion"
+	}
+	tr := resp.Ext(message.PropertyTraceSwitch)
+	r.TraceOn = tr != "" && tr != "false"
+	return r, nil
+}
+
+// retriableCodes are the broker answers after which a send moves to another
+// broker.
+var retriableCodes = map[int16]bool{
+	protocol.SystemError:         true,
+	protocol.ServiceNotAvailable: true,
+	protocol.NoPermission:        true,
+	protocol.TopicNotExist:       true,
+}
+
+// retriable reports whether a failed attempt may be tried again elsewhere:
+// transport errors and the codes in retriableCodes, not a closed producer,
+// a message refused before sending, or an ended context.
+func retriable(err error) bool {
+	var pe *protocol.Error
+	switch {
+	case errors.As(err, &pe):
+		return retriableCodes[pe.Code]
+	case errors.Is(err, client.ErrClosed), errors.Is(err, ErrBadMessage),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ErrNoQueue):
+		return false
+	}
+	return true
+}
+
+// routeFor returns the route to send to, borrowing the auto-create topic's
+// route when the topic has none (RocketMQ's TBW102 rule).
+func (p *Producer) routeFor(ctx context.Context, topic string) (*client.Route, error) {
+	r, err := p.core.Route(ctx, topic)
+	if err == nil && len(r.PublishQueues()) > 0 {
+		return r, nil
+	}
+	if p.cfg.autoCreate && (err == nil || errors.Is(err, protocol.ErrTopicNotExist)) {
+		def, derr := p.core.Route(ctx, p.cfg.createTopicKey)
+		if derr == nil && len(def.PublishQueues()) > 0 {
+			nr := def.WithTopic(topic, p.cfg.topicQueueNums)
+			p.core.StoreRoute(topic, nr)
+			p.core.Logger().Debug("producer: topic has no route; sending through the auto-create topic", "topic", topic, "key", p.cfg.createTopicKey)
+			return nr, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("producer: route of %q: %w", topic, err)
+	}
+	return nil, fmt.Errorf("%w: topic %q", ErrNoQueue, topic)
+}
+
+// attempt is the state of one send across its attempts.
+type attempt struct {
+	o        *outMsg
+	route    *client.Route
+	selector QueueSelector
+	tolerant bool
+	max      int // attempts allowed
+	n        int // attempts made
+	last     string
+	lastErr  error
+}
+
+func (p *Producer) newAttempt(ctx context.Context, o *outMsg, opts []SendOption) (*attempt, error) {
+	so := sendOptions{selector: p.cfg.selector}
+	for _, f := range opts {
+		f(&so)
+	}
+	route, err := p.routeFor(ctx, o.topic)
+	if err != nil {
+		return nil, err
+	}
+	a := &attempt{o: o, route: route, selector: so.selector, max: 1}
+	if ft, ok := so.selector.(FaultTolerant); ok && ft.AvoidsFaults() {
+		a.tolerant = true
+		a.max = 1 + p.cfg.retries
+	}
+	return a, nil
+}
+
+// pick chooses the queue and address of the next attempt.
+func (p *Producer) pick(a *attempt) (message.MessageQueue, string, error) {
+	queues := a.route.PublishQueues()
+	if a.tolerant && p.cfg.faultTolerance {
+		queues = p.faults.filter(queues, p.core.Now())
+	}
+	if len(queues) == 0 {
+		return message.MessageQueue{}, "", fmt.Errorf("%w: topic %q", ErrNoQueue, a.o.topic)
+	}
+	mq, err := a.selector.Select(a.o.src, queues, a.last)
+	if err != nil {
+		return message.MessageQueue{}, "", err
+	}
+	mq.Topic = a.o.topic
+	addr, ok := a.route.MasterAddr(mq.BrokerName)
+	if !ok {
+		return mq, "", fmt.Errorf("%w %q", ErrNoBroker, mq.BrokerName)
+	}
+	return mq, addr, nil
+}
+
+// done records an attempt's outcome in the fault table and the hooks.
+func (p *Producer) done(a *attempt, mq message.MessageQueue, addr string, start time.Time, err error) {
+	lat := p.core.Now().Sub(start)
+	if p.cfg.faultTolerance && mq.BrokerName != "" {
+		p.faults.update(mq.BrokerName, lat, err != nil && retriable(err), p.core.Now())
+	}
+	ev := client.SendEvent{Topic: a.o.topic, Queue: mq, Addr: addr, Attempt: a.n, Messages: a.o.count, Bytes: len(a.o.body), Latency: lat, Err: err}
+	client.EachHook(p.core, func(h client.HookSendDone) { h.OnSendDone(ev) })
+	a.n++
+	if err != nil {
+		a.lastErr = err
+		a.last = mq.BrokerName
+	}
+}
+
+func (a *attempt) again(ctx context.Context, err error) bool {
+	return a.n < a.max && ctx.Err() == nil && retriable(err)
+}
+
+func (a *attempt) fail() error {
+	if a.n > 1 {
+		return fmt.Errorf("producer: send to %q failed after %d attempts: %w", a.o.topic, a.n, a.lastErr)
+	}
+	return fmt.Errorf("producer: send to %q: %w", a.o.topic, a.lastErr)
+}
+
+func (p *Producer) sendSync(ctx context.Context, o *outMsg, opts []SendOption) (*SendResult, error) {
+	a, err := p.newAttempt(ctx, o, opts)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		start := p.core.Now()
+		mq, addr, err := p.pick(a)
+		var res *SendResult
+		if err == nil {
+			var resp *protocol.Command
+			resp, err = p.core.Invoke(ctx, addr, p.request(o, mq))
+			if err == nil {
+				res, err = p.result(resp, mq, o)
+			}
+		}
+		p.done(a, mq, addr, start, err)
+		if err == nil {
+			return res, nil
+		}
+		if !a.again(ctx, err) {
+			return nil, a.fail()
+		}
+	}
+}
+
+func (p *Producer) sendCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, p.cfg.sendTimeout)
+}
+
+// Send sends msg and waits until the broker stored it. It retries on another
+// broker (Retries, default 2) for transport errors and retriable codes, all
+// within SendTimeout (default 3s) or ctx's deadline, whichever comes first.
+// msg is not modified; the UNIQ_KEY it gets is SendResult.MsgID. Errors:
+// ErrBadMessage (refused before sending), *protocol.Error from the broker,
+// transport or context errors, ErrNotStarted, ErrClosed.
+func (p *Producer) Send(ctx context.Context, msg *message.Message, opts ...SendOption) (*SendResult, error) {
+	if err := p.checkRunning(); err != nil {
+		return nil, err
+	}
+	o, err := p.prepare(msg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := p.sendCtx(ctx)
+	defer cancel()
+	return p.sendSync(ctx, o, opts)
+}
+
+// SendBatch sends msgs, which must all have the same topic, as one
+// SEND_BATCH_MESSAGE: the broker stores them in one queue with consecutive
+// offsets. Every message gets a UNIQ_KEY; bodies are not compressed; the
+// encoded batch must fit MaxMessageSize. Delayed, transactional and retry-topic
+// messages cannot be batched. Retries and errors are as for Send.
+func (p *Producer) SendBatch(ctx context.Context, msgs ...*message.Message) (*SendResult, error) {
+	if err := p.checkRunning(); err != nil {
+		return nil, err
+	}
+	o, err := p.prepareBatch(msgs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := p.sendCtx(ctx)
+	defer cancel()
+	return p.sendSync(ctx, o, nil)
+}
+
+// SendAsync sends msg without waiting for the answer; cb gets the result or the
+// error exactly once. Finding the route (the first send to a topic) happens on
+// the caller's goroutine; retries happen like Send's, within SendTimeout. cb
+// runs on a goroutine the producer owns, or on the caller's when the send fails
+// before reaching the network; it must not block for long. At most
+// MaxAsyncInflight sends are outstanding: beyond that SendAsync blocks until one
+// completes or ctx ends. Close fails outstanding sends and waits for their
+// callbacks.
+func (p *Producer) SendAsync(ctx context.Context, msg *message.Message, cb func(*SendResult, error), opts ...SendOption) {
+	if cb == nil {
+		cb = func(*SendResult, error) {}
+	}
+	if err := p.checkRunning(); err != nil {
+		cb(nil, err)
+		return
+	}
+	o, err := p.prepare(msg)
+	if err != nil {
+		cb(nil, err)
+		return
+	}
+	select {
+	case p.async <- struct{}{}:
+	case <-ctx.Done():
+		cb(nil, context.Cause(ctx))
+		return
+	}
+	ctx, cancel := p.sendCtx(ctx)
+	var once sync.Once
+	finish := func(r *SendResult, err error) {
+		once.Do(func() {
+			cancel()
+			<-p.async
+			cb(r, err)
+		})
+	}
+	a, err := p.newAttempt(ctx, o, opts)
+	if err != nil {
+		finish(nil, err)
+		return
+	}
+	p.attemptAsync(ctx, a, finish)
+}
+
+func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*SendResult, error)) {
+	for {
+		start := p.core.Now()
+		mq, addr, err := p.pick(a)
+		if err == nil {
+			err = p.core.InvokeAsync(ctx, addr, p.request(a.o, mq), func(resp *protocol.Command, err error) {
+				var res *SendResult
+				if err == nil {
+					res, err = p.result(resp, mq, a.o)
+				}
+				p.done(a, mq, addr, start, err)
+				switch {
+				case err == nil:
+					finish(res, nil)
+				case a.again(ctx, err):
+					p.attemptAsync(ctx, a, finish)
+				default:
+					finish(nil, a.fail())
+				}
+			})
+			if err == nil {
+				return
+			}
+		}
+		p.done(a, mq, addr, start, err)
+		if !a.again(ctx, err) {
+			finish(nil, a.fail())
+			return
+		}
+	}
+}
+
+// SendOneway sends msg without any answer from the broker (the request has the
+// oneway bit set): it returns once the request is written to the connection's
+// queue. Only transport errors are retried, on another broker.
+func (p *Producer) SendOneway(ctx context.Context, msg *message.Message, opts ...SendOption) error {
+	if err := p.checkRunning(); err != nil {
+		return err
+	}
+	o, err := p.prepare(msg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := p.sendCtx(ctx)
+	defer cancel()
+	a, err := p.newAttempt(ctx, o, opts)
+	if err != nil {
+		return err
+	}
+	for {
+		start := p.core.Now()
+		mq, addr, err := p.pick(a)
+		if err == nil {
+			err = p.core.InvokeOneway(ctx, addr, p.request(o, mq))
+		}
+		p.done(a, mq, addr, start, err)
+		if err == nil {
+			return nil
+		}
+		var pe *protocol.Error
+		if errors.As(err, &pe) || !a.again(ctx, err) {
+			return a.fail()
+		}
+	}
+}
