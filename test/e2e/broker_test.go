@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/remoting"
+	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 )
@@ -281,6 +282,13 @@ func (l *sendLoad) halt() {
 
 func (l *sendLoad) count() int64 { return l.acked.Load() }
 
+// waitAcked waits until at least n sends are acknowledged (polling, so a loaded
+// machine only makes it slower), and fails the test after 2 minutes.
+func (l *sendLoad) waitAcked(t *testing.T, n int64) {
+	t.Helper()
+	testutil.WaitFor(t, 2*time.Minute, func() bool { return l.count() >= n })
+}
+
 func (l *sendLoad) wait(t *testing.T) []ack {
 	t.Helper()
 	l.halt()
@@ -377,9 +385,9 @@ func TestKill9SyncFlushKeepsAcked(t *testing.T) {
 	prod, shutdown := newOfficialProducer(t, s.ns)
 
 	load := startSendLoad(t, prod, durTopic, senders, 1_000_000, seed)
-	// Let the sends run, then kill mid-stream (sleeping here only sets the amount
-	// of traffic; nothing waits on it).
-	time.Sleep(1500 * time.Millisecond)
+	// Let the sends run, then kill mid-stream. 2,000 acks of 1 KiB cross at least
+	// one 2 MiB segment roll; a slow machine just takes longer to get there.
+	load.waitAcked(t, 2000)
 	before := load.count()
 	require.NoError(t, s.p.cmd.Process.Signal(syscall.SIGKILL))
 	err := s.p.wait(10 * time.Second)
@@ -411,7 +419,7 @@ func TestSigtermDuringSendsKeepsAcked(t *testing.T) {
 	prod, shutdown := newOfficialProducer(t, s.ns)
 
 	load := startSendLoad(t, prod, durTopic, senders, 1_000_000, seed)
-	time.Sleep(1000 * time.Millisecond)
+	load.waitAcked(t, 1000)
 	before := load.count()
 	require.NoError(t, s.p.stop(syscall.SIGTERM, 15*time.Second), "exit status after SIGTERM")
 	require.Contains(t, s.p.output(), "msg=stopped")
