@@ -34,8 +34,11 @@ func TestHostileInput(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testSeed(t), 0))
 	logs := &recordingHandler{}
 	cfg := testServerConfig()
-	cfg.FrameReadTimeout = 2 * time.Second // well above the ~0.2s it takes to open the 1,000 connections
-	cfg.IdleTimeout = 3 * time.Second
+	// The server must hold all 1,000 half-open connections at once, so these are
+	// far above the ~0.4s (with -race) it takes to open them, even on a loaded
+	// machine.
+	cfg.FrameReadTimeout = 10 * time.Second
+	cfg.IdleTimeout = 12 * time.Second
 	s := startServer(t, cfg, slog.New(logs), func(s *Server) { s.Register(1, echo, NewPool("p", 2, 64)) })
 	addr := s.Addr()
 	client := newClient(t, ClientConfig{}, nil)
@@ -87,19 +90,25 @@ func TestHostileInput(t *testing.T) {
 	}
 	// Random bytes: whatever they announce, the connection ends (bad length at
 	// once, or a frame that never completes within FrameReadTimeout).
+	var junkAddrs []string
 	for range 5 {
 		r := dialRaw(t, addr)
+		junkAddrs = append(junkAddrs, r.nc.LocalAddr().String())
 		junk := make([]byte, 1+rng.IntN(8192))
 		for i := range junk {
 			junk[i] = byte(rng.Uint32())
 		}
 		_, _ = r.nc.Write(junk)
-		r.expectClosed(5 * time.Second)
+		r.expectClosed(cfg.IdleTimeout + 10*time.Second)
 		ping()
 	}
+	closeMsgs := []string{"remoting: closing connection: malformed frame", "remoting: closing connection: frame read timeout",
+		"remoting: closing idle connection", "remoting: connection closed by peer", "remoting: connection lost"}
 	// One log line per malformed connection, naming the peer. The server logs
 	// just after closing the socket, so wait for every peer's line: a count alone
-	// may be reached by the junk connections' lines first.
+	// may be reached by the junk connections' lines first. Wait for the junk
+	// connections' lines too, so none of them is counted with the half-open
+	// connections' below.
 	peers := map[string]int{}
 	waitFor(t, 5*time.Second, func() bool {
 		clear(peers)
@@ -109,6 +118,17 @@ func TestHostileInput(t *testing.T) {
 		}
 		for _, a := range localAddrs {
 			if peers[a] == 0 {
+				return false
+			}
+		}
+		closed := map[string]bool{}
+		for _, msg := range closeMsgs {
+			for _, attrs := range logs.find(msg) {
+				closed[attrs["peer"].String()] = true
+			}
+		}
+		for _, a := range junkAddrs {
+			if !closed[a] {
 				return false
 			}
 		}
@@ -155,7 +175,7 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 	// Wait until the server holds them all, then measure what they cost it.
-	waitFor(t, 10*time.Second, func() bool { return s.ConnCount() >= halfOpen })
+	waitFor(t, cfg.FrameReadTimeout, func() bool { return s.ConnCount() >= halfOpen })
 	t.Logf("%d connections opened and held in %s", halfOpen, time.Since(dialStart))
 	ping()
 	runtime.GC()
@@ -167,15 +187,14 @@ func TestHostileInput(t *testing.T) {
 	require.Less(t, growth, int64(200<<20), "memory must not follow the announced frame sizes (500 x 16 MiB)")
 
 	// The timeouts close every one of them; the server still answers afterwards.
-	waitFor(t, 30*time.Second, func() bool { return s.ConnCount() <= 1 })
+	waitFor(t, cfg.IdleTimeout+30*time.Second, func() bool { return s.ConnCount() <= 1 })
 	ping()
 	require.Len(t, logs.find("remoting: closing connection: frame read timeout"), timeoutsBefore+3*halfOpen/4)
 	require.GreaterOrEqual(t, len(logs.find("remoting: closing idle connection")), halfOpen/4)
 
 	// At most one close line per connection.
 	perConn := map[uint64]int{}
-	for _, msg := range []string{"remoting: closing connection: malformed frame", "remoting: closing connection: frame read timeout",
-		"remoting: closing idle connection", "remoting: connection lost"} {
+	for _, msg := range closeMsgs {
 		for _, attrs := range logs.find(msg) {
 			perConn[attrs["conn"].Uint64()]++
 		}
