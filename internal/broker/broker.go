@@ -206,6 +206,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	}
 	b.srv = srv
 	b.registerProcessors(srv) // also adds the client manager as a connection listener
+	srv.AddConnListener(b.holds)
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}

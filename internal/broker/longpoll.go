@@ -85,6 +85,7 @@ type holdService struct {
 
 	mu         sync.Mutex
 	byKey      map[holdKey]map[*heldPull]struct{}
+	byConn     map[uint64]map[*heldPull]struct{} // connection id -> its held pulls
 	byDeadline deadlineHeap
 	ready      []*heldPull
 	closed     bool
@@ -98,6 +99,7 @@ func newHoldService(clk clock.Clock, max int, run func(context.Context, *heldPul
 		sweepWake: make(chan struct{}, 1),
 		readyWake: make(chan struct{}, 1),
 		byKey:     map[holdKey]map[*heldPull]struct{}{},
+		byConn:    map[uint64]map[*heldPull]struct{}{},
 	}
 }
 
@@ -110,7 +112,8 @@ func signal(ch chan struct{}) {
 
 // hold parks a pull until a message at or after offset that filter accepts
 // arrives on (topic, queueID), or until deadline. It fails with errHoldsFull
-// at the bound and errHoldsClosed after close.
+// at the bound and errHoldsClosed after close. A pull whose connection has
+// already closed is dropped at once (nobody is left to answer).
 func (s *holdService) hold(conn *remoting.Conn, req *protocol.Command, topic string, queueID int32,
 	offset message.QueueOffset, filter *tagFilter, deadline time.Time) error {
 	p := &heldPull{conn: conn, req: req, key: holdKey{topic, queueID}, offset: offset, filter: filter, deadline: deadline}
@@ -122,12 +125,18 @@ func (s *holdService) hold(conn *remoting.Conn, req *protocol.Command, topic str
 	if len(s.byDeadline) >= s.max {
 		return errHoldsFull
 	}
-	set := s.byKey[p.key]
-	if set == nil {
-		set = map[*heldPull]struct{}{}
-		s.byKey[p.key] = set
+	if conn != nil {
+		// The connection closes its done channel before it calls OnClose,
+		// so either dropConn runs after this insertion and finds the pull,
+		// or the channel is already closed here.
+		select {
+		case <-conn.Closed():
+			return nil
+		default:
+		}
+		addTo(s.byConn, conn.ID(), p)
 	}
-	set[p] = struct{}{}
+	addTo(s.byKey, p.key, p)
 	heap.Push(&s.byDeadline, p)
 	if p.idx == 0 {
 		signal(s.sweepWake)
@@ -135,17 +144,54 @@ func (s *holdService) hold(conn *remoting.Conn, req *protocol.Command, topic str
 	return nil
 }
 
-// removeLocked takes p out of the held sets and the heap.
-func (s *holdService) removeLocked(p *heldPull) {
-	if set := s.byKey[p.key]; set != nil {
+// addTo adds p to the set m[k], making the set if needed.
+func addTo[K comparable](m map[K]map[*heldPull]struct{}, k K, p *heldPull) {
+	set := m[k]
+	if set == nil {
+		set = map[*heldPull]struct{}{}
+		m[k] = set
+	}
+	set[p] = struct{}{}
+}
+
+// removeFrom deletes p from the set m[k], and the set once empty.
+func removeFrom[K comparable](m map[K]map[*heldPull]struct{}, k K, p *heldPull) {
+	if set := m[k]; set != nil {
 		delete(set, p)
 		if len(set) == 0 {
-			delete(s.byKey, p.key)
+			delete(m, k)
 		}
+	}
+}
+
+// removeLocked takes p out of the held sets and the heap.
+func (s *holdService) removeLocked(p *heldPull) {
+	removeFrom(s.byKey, p.key, p)
+	if p.conn != nil {
+		removeFrom(s.byConn, p.conn.ID(), p)
 	}
 	if p.idx >= 0 {
 		heap.Remove(&s.byDeadline, p.idx)
 	}
+}
+
+// OnConnect implements remoting.ConnListener.
+func (s *holdService) OnConnect(*remoting.Conn) {}
+
+// OnClose implements remoting.ConnListener: the pulls a closed connection
+// left held are dropped, since their answers could not be delivered.
+func (s *holdService) OnClose(c *remoting.Conn) { s.dropConn(c.ID()) }
+
+// dropConn forgets the pulls held for connection id and returns how many.
+func (s *holdService) dropConn(id uint64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.byConn[id]
+	n := len(set)
+	for p := range set {
+		s.removeLocked(p) // deletes from set, which range allows
+	}
+	return n
 }
 
 // onDispatch is the store's dispatch listener. It never blocks: it only moves
@@ -274,6 +320,7 @@ func (s *holdService) close() int {
 	}
 	s.byDeadline = nil
 	s.byKey = map[holdKey]map[*heldPull]struct{}{}
+	s.byConn = map[uint64]map[*heldPull]struct{}{}
 	s.ready = nil
 	s.mu.Unlock()
 	for _, p := range all {

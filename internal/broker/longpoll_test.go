@@ -165,3 +165,15 @@ func TestHoldAnsweredExactlyOnce(t *testing.T) {
 	require.Empty(t, h.s.byKey, "no per-key state once nothing is held")
 	h.s.mu.Unlock()
 }
+
+func TestHoldDropConnForgetsOnlyThatConnection(t *testing.T) {
+	t.Parallel()
+	h := newHoldHarness(t, 10)
+	f, err := buildFilter("*", "TAG")
+	require.NoError(t, err)
+	deadline := h.clk.Now().Add(time.Minute)
+	require.NoError(t, h.s.hold(nil, protocol.NewRequest(11, nil), "T", 0, 0, f, deadline))
+	require.Equal(t, 1, h.s.held())
+	require.Zero(t, h.s.dropConn(7), "a connection with nothing held")
+	require.Equal(t, 1, h.s.held(), "pulls without a connection are not anyone's")
+}

@@ -295,6 +295,22 @@ func TestRawLongPolling(t *testing.T) {
 	require.Equal(t, protocol.PullNotFound, resp.Code)
 }
 
+// TestRawHeldPullDroppedOnClose: a pull held for a connection that closes is
+// forgotten at once, not kept until its suspend deadline.
+func TestRawHeldPullDroppedOnClose(t *testing.T) {
+	r := startRaw(t)
+	r.createTopic("LPClose", 1, 6)
+	other := remoting.NewClient(remoting.ClientConfig{}, nil)
+	req := protocol.NewRequest(protocol.PullMessage, pullExt("g", "LPClose", 0, 0, 2|4, "*", 60*time.Second))
+	require.NoError(t, other.InvokeAsync(context.Background(), r.addr, req, func(*protocol.Command, error) {}))
+	testutil.WaitFor(t, 5*time.Second, func() bool { return r.c.Broker.HeldPulls() == 1 })
+	require.NoError(t, other.Close())
+	testutil.WaitFor(t, 10*time.Second, func() bool { return r.c.Broker.HeldPulls() == 0 })
+	// The broker still serves: a message sent now is stored and pullable.
+	require.Equal(t, protocol.Success, r.send("LPClose", 0, "", "after").Code)
+	r.waitMax("LPClose", 0, 1)
+}
+
 func TestRawShortPolling(t *testing.T) {
 	r := startRaw(t, testutil.WithBrokerConfig(func(c *broker.Config) {
 		c.LongPollingEnable = false
