@@ -25,6 +25,10 @@ const replyPushTimeout = 3 * time.Second
 // if the push worked, else SYSTEM_ERROR naming the reason; storing does not
 // change the code (RocketMQ 4.9's ReplyMessageProcessor).
 func (b *Broker) processSendReply(_ context.Context, conn *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
+	if !b.gate.enter() { // Close waits for admitted writes
+		return b.sendResponse(req, protocol.ServiceNotAvailable, "broker "+b.cfg.BrokerName+" is shutting down"), nil
+	}
+	defer b.gate.exit()
 	hreq := *req
 	if req.Code == protocol.SendReplyMessageV2 {
 		hreq.Code = protocol.SendMessageV2 // same one-letter names

@@ -62,3 +62,30 @@ func TestSendQueueTimeoutClean(t *testing.T) {
 	require.Contains(t, r.resp.Remark, "period in queue: 201ms")
 	require.False(t, b.gate.close(), "the refused send left the write gate")
 }
+
+// TestWriteGateRefusesEveryWrite: once Close has shut the write gate, the
+// other writers (END_TRANSACTION and SEND_REPLY besides sends and send-backs)
+// are refused too instead of reaching a store that is closing.
+func TestWriteGateRefusesEveryWrite(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.Store.RootDir = t.TempDir()
+	b, err := New(cfg, nil, clock.NewManual(time.Unix(1000, 0)))
+	require.NoError(t, err)
+	require.False(t, b.gate.close())
+
+	end := protocol.NewRequest(protocol.EndTransaction, map[string]string{"producerGroup": "pg",
+		"tranStateTableOffset": "0", "commitLogOffset": "0", "commitOrRollback": "8", "fromTransactionCheck": "false"})
+	resp, err := b.processEndTransaction(context.Background(), nil, end)
+	require.NoError(t, err)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
+
+	reply := protocol.NewRequest(protocol.SendReplyMessage, map[string]string{"topic": "T"})
+	resp, err = b.processSendReply(context.Background(), nil, reply)
+	require.NoError(t, err)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
+
+	resp, err = b.processSendBack(context.Background(), nil, protocol.NewRequest(protocol.ConsumerSendMsgBack, nil))
+	require.NoError(t, err)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
+}

@@ -169,6 +169,10 @@ func (b *Broker) processEndTransaction(_ context.Context, conn *remoting.Conn, r
 			"commitLogOffset", clOff, "msgId", req.Ext("msgId"), "fromCheck", fromCheck, "remark", req.Remark, "peer", conn.RemoteAddr())
 		return nil, nil
 	}
+	if !b.gate.enter() { // Close waits for admitted writes
+		return answerUnlessOneway(req, respond(req, protocol.ServiceNotAvailable, "broker %s is shutting down", b.cfg.BrokerName)), nil
+	}
+	defer b.gate.exit()
 	rec, err := b.lookRecord(message.PhysOffset(clOff))
 	var v message.RecordView
 	if err == nil {
