@@ -44,7 +44,7 @@ func TestRouteCacheSurvivesNameServerStop(t *testing.T) {
 	ns.SetRoute("T", clienttest.Route(4, b))
 	var updates atomic.Int32
 	c := newClient(t, client.NameServers(ns.Addr), client.RouteRefreshInterval(5*time.Millisecond),
-		client.NameServerTimeout(200*time.Millisecond),
+		client.NameServerTimeout(5*time.Second),
 		client.WithHooks(routeHook(func(string, *client.Route) { updates.Add(1) })))
 
 	r, err := c.Route(t.Context(), "T")

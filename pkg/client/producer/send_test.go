@@ -295,9 +295,12 @@ func TestSendTimeoutBoundsRetries(t *testing.T) {
 	a := clienttest.StartBroker(t, "broker-a")
 	ns.SetRoute("T", clienttest.Route(1, a))
 	a.Intercept(protocol.SendMessageV2, func(*protocol.Command) *protocol.Command { return nil })
-	p := start(t, ns, producer.SendTimeout(50*time.Millisecond))
+	// The budget also covers the route lookup and the dial, so it must leave
+	// room for them on a loaded machine: the request has to reach the broker.
+	p := start(t, ns, producer.SendTimeout(2*time.Second))
 	_, err := p.Send(t.Context(), producer.NewMessage("T", []byte("x")))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	waitFor(t, 5*time.Second, func() bool { return len(a.Requests(protocol.SendMessageV2)) > 0 })
 	require.Len(t, a.Requests(protocol.SendMessageV2), 1, "no retry once the budget is spent")
 }
 

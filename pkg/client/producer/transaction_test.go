@@ -199,7 +199,9 @@ func TestRequestReply(t *testing.T) {
 	require.NotEmpty(t, b.Heartbeats(), "heartbeat before the request so the broker can push")
 
 	b.Intercept(protocol.SendMessageV2, nil)
-	_, err = p.Request(t.Context(), producer.NewMessage("T", []byte("ping")), 30*time.Millisecond)
+	// The timeout covers the send too; it must succeed first for the wait for
+	// the reply to time out.
+	_, err = p.Request(t.Context(), producer.NewMessage("T", []byte("ping")), 2*time.Second)
 	require.ErrorIs(t, err, producer.ErrRequestTimeout)
 }
 
