@@ -100,6 +100,7 @@ func TestOfficialGoClientCompat(t *testing.T) {
 		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{nsAddr})),
 		producer.WithGroupName("petrel-compat"),
 		producer.WithRetry(0),
+		producer.WithSendMsgTimeout(10*time.Second), // default 3s: short for a loaded machine
 	)
 	require.NoError(t, err)
 	require.NoError(t, p.Start())
