@@ -274,11 +274,19 @@ func (b *Broker) deleteGroup(req *protocol.Command) *protocol.Command {
 // --- stats -------------------------------------------------------------------
 
 // runtimeInfo is the GET_BROKER_RUNTIME_INFO table: the figures RocketMQ's
-// brokerStatus shows that Petrel tracks. Rates Petrel does not compute are
-// reported as zero.
+// brokerStatus shows that Petrel tracks (stats.go has the rates). Figures
+// Petrel does not track are reported as zero.
 func (b *Broker) runtimeInfo() map[string]string {
 	st := b.store.Stats()
 	now := b.clk.Now()
+	b.stats.put.total.Store(st.PutCount)
+	var getTotal []byte
+	for i, w := range tpsWindows {
+		if i > 0 {
+			getTotal = append(getTotal, ' ')
+		}
+		getTotal = strconv.AppendFloat(getTotal, b.stats.getFound.perSecond(now, w)+b.stats.getMiss.perSecond(now, w), 'f', 2, 64)
+	}
 	up := now.Sub(b.bootTime)
 	d := int64(up / (24 * time.Hour))
 	hh := int64(up/time.Hour) % 24
@@ -296,11 +304,11 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"msgPutTotalTodayMorning":         "0",
 		"msgGetTotalYesterdayMorning":     "0",
 		"msgGetTotalTodayMorning":         "0",
-		"putTps":                          "0.0 0.0 0.0",
-		"getFoundTps":                     "0.0 0.0 0.0",
-		"getMissTps":                      "0.0 0.0 0.0",
-		"getTransferedTps":                "0.0 0.0 0.0",
-		"getTotalTps":                     "0.0 0.0 0.0",
+		"putTps":                          b.stats.put.tps(now),
+		"getFoundTps":                     b.stats.getFound.tps(now),
+		"getMissTps":                      b.stats.getMiss.tps(now),
+		"getTransferedTps":                b.stats.getTransferred.tps(now),
+		"getTotalTps":                     string(getTotal),
 		"commitLogMinOffset":              i64(int64(st.CommitLogMinOffset)),
 		"commitLogMaxOffset":              i64(int64(st.CommitLogMaxOffset)),
 		"commitLogDiskRatio":              strconv.FormatFloat(st.DiskUsedRatio, 'f', -1, 64),
@@ -358,6 +366,7 @@ func (b *Broker) consumeStats(req *protocol.Command) *protocol.Command {
 	}
 	info, online := b.clients.ConsumerGroup(group)
 	cs := &body.ConsumeStats{OffsetTable: map[message.MessageQueue]body.OffsetWrapper{}}
+	now := b.clk.Now()
 	for _, topic := range topics {
 		tc, ok := b.topics.get(topic)
 		if !ok {
@@ -370,6 +379,7 @@ func (b *Broker) consumeStats(req *protocol.Command) *protocol.Command {
 				continue
 			}
 		}
+		cs.ConsumeTps += b.stats.consumeTps(topic, group, now)
 		offs := b.offsets.queueOffsets(group, topic)
 		for q := range tc.WriteQueueNums {
 			mq := message.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: q}

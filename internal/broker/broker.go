@@ -59,6 +59,8 @@ type Broker struct {
 
 	txn *txnService // transaction.go: half messages, END_TRANSACTION, check-back
 
+	stats *brokerStats // stats.go: put/get/consume rates
+
 	// Set by Start before any request is served; read-only afterwards.
 	store      store.MessageStore
 	srv        *remoting.Server
@@ -96,6 +98,7 @@ func New(cfg Config, log *slog.Logger, clk clock.Clock) (*Broker, error) {
 		groups:  newGroupManager(clk),
 		offsets: newOffsetManager(),
 		sendQ:   make(chan *sendTask, cfg.SendQueueCapacity),
+		stats:   newBrokerStats(),
 	}
 	rt := cfg.runtime()
 	b.rt.Store(&rt)
@@ -227,6 +230,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	}
 	b.goFunc(lifetime, "hold-sweeper", b.holds.sweeper)
 	b.goFunc(lifetime, "offset-flusher", b.offsetFlusher)
+	b.goFunc(lifetime, "stats-sampler", b.statsSampler)
 	b.goFunc(lifetime, "transaction-checker", b.txn.loop)
 	b.startDelay(lifetime)
 	regCtx, regCancel := context.WithCancel(lifetime)
@@ -235,6 +239,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 
 	b.addr = b.advertised.String()
 	b.bootTime = b.clk.Now()
+	b.stats.sampleAll(b.bootTime, st.Stats().PutCount) // rates count from here
 	b.started = true
 	b.log.Info("broker: started", "cluster", b.cfg.ClusterName, "broker", b.cfg.BrokerName,
 		"brokerId", b.cfg.BrokerID, "addr", b.addr, "listen", ln.Addr().String(),

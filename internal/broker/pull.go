@@ -203,6 +203,7 @@ func (b *Broker) pull(ctx context.Context, conn *remoting.Conn, req *protocol.Co
 		}
 	}
 	b.commitPullOffset(&h, first)
+	b.stats.pulled(h.topic, h.group, code == protocol.Success, res.Count, b.clk.Now())
 
 	resp = protocol.NewResponse(req, code, statusName(res.Status))
 	resp.SetExt("suggestWhichBrokerId", strconv.FormatInt(body.MasterID, 10))

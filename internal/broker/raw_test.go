@@ -392,6 +392,23 @@ func TestRawAdminReads(t *testing.T) {
 	require.Equal(t, "V4_9_8", kv.Table["brokerVersionDesc"])
 	require.NotEmpty(t, kv.Table["commitLogMaxOffset"])
 
+	// Rates: the put above and a found pull count since the broker started.
+	resp = r.call(protocol.PullMessage, pullExt("gs", "S", 0, 0, 4, "*", 0), nil)
+	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.NoError(t, json.Unmarshal(r.call(protocol.GetBrokerRuntimeInfo, nil, nil).Body, &kv))
+	for _, key := range []string{"putTps", "getFoundTps", "getTransferedTps", "getTotalTps"} {
+		f := strings.Fields(kv.Table[key])
+		require.Len(t, f, 3, key)
+		v, err := strconv.ParseFloat(f[0], 64)
+		require.NoError(t, err, key)
+		require.Positive(t, v, "%s = %q", key, kv.Table[key])
+	}
+	resp = r.call(protocol.GetConsumeStats, map[string]string{"consumerGroup": "gs", "topic": "S"}, nil)
+	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	cs, err := body.DecodeConsumeStats(resp.Body)
+	require.NoError(t, err)
+	require.Positive(t, cs.ConsumeTps)
+
 	resp = r.call(protocol.GetBrokerConfig, nil, nil)
 	require.Equal(t, protocol.Success, resp.Code)
 	require.Contains(t, string(resp.Body), "brokerName=broker-a\n")
