@@ -63,7 +63,7 @@ func (r *rate) perSecond(now time.Time, window time.Duration) float64 {
 		return 0
 	}
 	from := r.ring[(r.next-r.n+statsSamples)%statsSamples] // oldest
-	for i := 1; i <= r.n; i++ {                           // newest first
+	for i := 1; i <= r.n; i++ {                            // newest first
 		s := r.ring[(r.next-i+statsSamples)%statsSamples]
 		if !s.at.After(now.Add(-window)) {
 			from = s
