@@ -64,6 +64,7 @@ type Broker struct {
 	// Set by Start before any request is served; read-only afterwards.
 	store      store.MessageStore
 	srv        *remoting.Server
+	fast       *remoting.Server // the VIP channel (fastListenPort); nil when off
 	advertised netip.AddrPort
 	addr       string // advertised "ip:port"
 	bootTime   time.Time
@@ -118,6 +119,53 @@ func (b *Broker) Addr() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.addr
+}
+
+// FastAddr returns the VIP channel's bound address, or nil before Start or
+// when it is off.
+func (b *Broker) FastAddr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fast == nil {
+		return nil
+	}
+	return b.fast.Addr()
+}
+
+// startFast starts the VIP channel (fastListenPort): a second server with the
+// same processors, as RocketMQ's fast remoting server, next to the client
+// port bound at boundPort. Caller holds b.mu (Start).
+func (b *Broker) startFast(ctx context.Context, lc *net.ListenConfig, boundPort int) error {
+	addr, explicit, on := b.cfg.fastListenAddr(boundPort)
+	if !on {
+		return nil
+	}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		if explicit {
+			return fmt.Errorf("broker: listen on fastListenPort: %w", err)
+		}
+		b.log.Warn("broker: VIP channel off: cannot listen on listenPort-2 (set fastListenPort, or -1 to turn it off)",
+			"addr", addr, "err", err)
+		return nil
+	}
+	rcfg := b.cfg.Remoting
+	rcfg.Listener = ln
+	rcfg.ListenAddr = ln.Addr().String()
+	srv, err := remoting.NewServer(rcfg, b.log)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("broker: VIP channel: %w", err)
+	}
+	b.registerProcessors(srv)
+	srv.AddConnListener(b.holds)
+	if err := srv.Start(ctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("broker: VIP channel: %w", err)
+	}
+	b.fast = srv
+	b.log.Info("broker: VIP channel listening", "addr", ln.Addr().String())
+	return nil
 }
 
 // ListenAddr returns the bound address, or nil before Start.
@@ -214,6 +262,12 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("broker: %w", err)
 	}
 	undo = append(undo, func() { _ = srv.Close() })
+	if err := b.startFast(ctx, &lc, port); err != nil {
+		return err
+	}
+	if b.fast != nil {
+		undo = append(undo, func() { _ = b.fast.Close() })
+	}
 
 	lifetime, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.cancel = cancel
@@ -327,6 +381,9 @@ func (b *Broker) Close() error {
 	// queued answer (bounded by its DrainTimeout) before closing connections.
 	b.holds.close()
 	errs = append(errs, b.srv.Close())
+	if b.fast != nil {
+		errs = append(errs, b.fast.Close())
+	}
 	errs = append(errs, b.clients.Close())
 	b.cancel()
 	b.wg.Wait()

@@ -48,6 +48,13 @@ type Config struct {
 	// and overrides ListenPort. Petrel only; default "" (bind
 	// 0.0.0.0:ListenPort).
 	ListenAddr string
+	// FastListenPort is fastListenPort, the VIP channel: the same service on
+	// a second port, which Java clients with vipChannelEnabled use for sends
+	// and most other requests (they dial the broker's port - 2). 0 (default)
+	// means the bound client port - 2 on the same host; when that port cannot
+	// be bound the broker logs a warning and serves without a VIP channel. A
+	// port set explicitly must bind. -1 turns the channel off.
+	FastListenPort int
 	// BrokerIP1 is brokerIP1, the IP address advertised to name servers and
 	// clients, and written as the store host into every message (it is part of
 	// each offset message id). RocketMQ guesses a local address; Petrel
@@ -210,6 +217,24 @@ func DefaultConfig() Config {
 	}
 }
 
+// fastListenAddr is the VIP channel's address given the bound client port,
+// whether it was set explicitly, and false when the channel is off.
+func (c *Config) fastListenAddr(boundPort int) (addr string, explicit, on bool) {
+	host, _, err := net.SplitHostPort(c.listenAddr())
+	if err != nil {
+		host = "0.0.0.0"
+	}
+	switch {
+	case c.FastListenPort == -1:
+		return "", false, false
+	case c.FastListenPort > 0:
+		return net.JoinHostPort(host, strconv.Itoa(c.FastListenPort)), true, true
+	case boundPort <= 2:
+		return "", false, false
+	}
+	return net.JoinHostPort(host, strconv.Itoa(boundPort-2)), false, true
+}
+
 // listenAddr is the address to bind.
 func (c *Config) listenAddr() string {
 	if c.ListenAddr != "" {
@@ -242,6 +267,8 @@ func (c *Config) Validate() error {
 		return bad("BrokerID (brokerId) %d: a master has id 0 and slaves are not supported yet", c.BrokerID)
 	case c.ListenAddr == "" && (c.ListenPort <= 0 || c.ListenPort > 65534):
 		return bad("ListenPort (listenPort) %d is outside [1, 65534]", c.ListenPort)
+	case c.FastListenPort < -1 || c.FastListenPort > 65535:
+		return bad("FastListenPort (fastListenPort) %d is outside [1, 65535] (0: listenPort-2, -1: off)", c.FastListenPort)
 	case c.DefaultTopicQueueNums < 1 || c.DefaultTopicQueueNums > 1024:
 		return bad("DefaultTopicQueueNums (defaultTopicQueueNums) %d is outside [1, 1024]", c.DefaultTopicQueueNums)
 	case c.BrokerPermission < 0 || c.BrokerPermission > 7:
@@ -387,6 +414,14 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		return nil
 	})
 	b.String("listenAddr", &c.ListenAddr)
+	b.Func("fastListenPort", func(v string) error {
+		port, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || port < -1 || port > 65535 {
+			return fmt.Errorf("want a TCP port 1-65535, 0 (listenPort-2) or -1 (off), got %q", v)
+		}
+		c.FastListenPort = int(port)
+		return nil
+	})
 	b.String("brokerIP1", &c.BrokerIP1)
 	b.Enum("brokerRole", &c.BrokerRole, RoleAsyncMaster, RoleSyncMaster, RoleSlave)
 	b.Bool(keyAutoCreateTopicEnable, &c.AutoCreateTopicEnable)
@@ -537,7 +572,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		"osPageCacheBusyTimeOutMills", "commitIntervalCommitLog", "commitCommitLogLeastPages",
 		"commitCommitLogThoroughInterval", "flushConsumeQueueLeastPages",
 		"flushConsumeQueueThoroughInterval", "startAcceptSendRequestTimeStamp", "brokerFastFailureEnable")
-	b.Ignore("not supported yet (VIP channel, HA, ACL, SQL92 filter, transactions)",
+	b.Ignore("not supported yet (HA, ACL)",
 		"brokerIP2", "haListenPort", "haSendHeartbeatInterval", "haHousekeepingInterval",
 		"haTransferBatchSize", "haMasterAddress", "haSlaveFallbehindMax", "slaveReadEnable",
 		"aclEnable", "filterSupportRetry", "enableCalcFilterBitMap",

@@ -28,6 +28,7 @@ brokerName=broker-b
 brokerId=0
 namesrvAddr=10.0.0.1:9876; 10.0.0.2:9876
 listenPort=10921
+fastListenPort=10919
 brokerIP1=10.0.0.9
 brokerRole=SYNC_MASTER
 flushDiskType=SYNC_FLUSH
@@ -58,6 +59,9 @@ somethingUnknown=1
 	require.Equal(t, "broker-b", c.BrokerName)
 	require.Equal(t, []string{"10.0.0.1:9876", "10.0.0.2:9876"}, c.NameServers)
 	require.Equal(t, "0.0.0.0:10921", c.listenAddr())
+	addr, explicit, on := c.fastListenAddr(10921)
+	require.Equal(t, "0.0.0.0:10919", addr)
+	require.True(t, explicit && on)
 	require.Equal(t, RoleSyncMaster, c.BrokerRole)
 	require.Equal(t, store.SyncFlush, c.Store.FlushDiskType)
 	require.Equal(t, []int{1, 2}, c.Store.DeleteWhen)
@@ -91,6 +95,22 @@ func TestValidateNamesField(t *testing.T) {
 	f(func(c *Config) { c.DefaultTopicQueueNums = 0 }, "defaultTopicQueueNums")
 	f(func(c *Config) { c.Store.MessageDelayLevel = "1x" }, "MessageDelayLevel")
 	f(func(c *Config) { c.MaxHeldPulls = 0 }, "maxHeldPulls")
+	f(func(c *Config) { c.FastListenPort = -2 }, "fastListenPort")
+}
+
+func TestFastListenAddrDefaults(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	addr, explicit, on := c.fastListenAddr(10911)
+	require.Equal(t, "0.0.0.0:10909", addr, "listenPort - 2, as RocketMQ")
+	require.False(t, explicit)
+	require.True(t, on)
+	c.ListenAddr = "127.0.0.1:0"
+	addr, _, _ = c.fastListenAddr(40000)
+	require.Equal(t, "127.0.0.1:39998", addr, "from the bound port, on the same host")
+	c.FastListenPort = -1
+	_, _, on = c.fastListenAddr(10911)
+	require.False(t, on)
 }
 
 func TestTopicNameRules(t *testing.T) {

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -309,6 +310,43 @@ func TestRawHeldPullDroppedOnClose(t *testing.T) {
 	// The broker still serves: a message sent now is stored and pullable.
 	require.Equal(t, protocol.Success, r.send("LPClose", 0, "", "after").Code)
 	r.waitMax("LPClose", 0, 1)
+}
+
+// TestRawVIPChannel: the VIP channel (fastListenPort) serves the same
+// requests as the client port: a message sent through it is pulled through
+// the client port.
+func TestRawVIPChannel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	r := startRaw(t, testutil.WithBrokerConfig(func(c *broker.Config) { c.FastListenPort = port }))
+	require.Equal(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), r.c.Broker.FastAddr().String())
+	r.createTopic("VIP", 1, 6)
+
+	main := r.addr
+	r.addr = r.c.Broker.FastAddr().String()
+	resp := r.send("VIP", 0, "TagV", "via vip")
+	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	r.addr = main
+	r.waitMax("VIP", 0, 1)
+	msgs := r.pullMsgs("g", "VIP", 0, 0)
+	require.Len(t, msgs, 1)
+	require.Equal(t, "via vip", string(msgs[0].Body))
+
+	// An explicit port that is taken fails the start with a clear error.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = busy.Close() })
+	cfg := broker.DefaultConfig()
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.Store.RootDir = t.TempDir()
+	cfg.FastListenPort = busy.Addr().(*net.TCPAddr).Port
+	b, err := broker.New(cfg, nil, clock.Real{})
+	require.NoError(t, err)
+	err = b.Start(context.Background())
+	require.ErrorContains(t, err, "fastListenPort")
+	require.NoError(t, b.Close())
 }
 
 func TestRawShortPolling(t *testing.T) {
