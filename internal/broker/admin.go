@@ -27,6 +27,7 @@ var adminCodes = []int16{
 	protocol.UpdateAndCreateSubscription, protocol.GetAllSubscriptionGroupConfig, protocol.DeleteSubscriptionGroup,
 	protocol.GetBrokerRuntimeInfo, protocol.GetTopicStatsInfo, protocol.GetConsumeStats,
 	protocol.GetBrokerConfig, protocol.UpdateBrokerConfig, protocol.QueryTopicConsumeByWho,
+	protocol.InvokeBrokerToResetOffset,
 }
 
 // processAdmin dispatches the admin-pool codes.
@@ -36,6 +37,8 @@ func (b *Broker) processAdmin(ctx context.Context, _ *remoting.Conn, req *protoc
 		return b.queryConsumerOffset(req), nil
 	case protocol.UpdateConsumerOffset:
 		return b.updateConsumerOffset(req), nil
+	case protocol.InvokeBrokerToResetOffset:
+		return b.resetOffset(ctx, req), nil // resetoffset.go
 	case protocol.GetMaxOffset, protocol.GetMinOffset, protocol.SearchOffsetByTimestamp, protocol.GetEarliestMsgStoretime:
 		return b.queueOffsetRead(req), nil
 	case protocol.UpdateAndCreateTopic:

@@ -287,6 +287,43 @@ func (a *Admin) ConsumeStats(ctx context.Context, group, topic string) (*body.Co
 	return out, nil
 }
 
+// ResetOffsetByTime moves a consumer group's offsets on a topic back (or
+// forward) to the first message stored at or after ts, on every master of
+// the topic (INVOKE_BROKER_TO_RESET_OFFSET, 222; a zero ts means the start of
+// each queue). Without force a queue whose offset is already before that
+// point keeps it. The brokers store the new offsets and tell the group's
+// online consumers, which re-read from there; it fails with
+// protocol.ErrConsumerNotOnline when the group has no consumer online. It
+// returns the new offset of every queue.
+func (a *Admin) ResetOffsetByTime(ctx context.Context, group, topic string, ts time.Time, force bool) (map[message.MessageQueue]message.QueueOffset, error) {
+	_, masters, err := a.masters(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	var millis int64
+	if !ts.IsZero() {
+		millis = ts.UnixMilli()
+	}
+	out := map[message.MessageQueue]message.QueueOffset{}
+	for _, addr := range slices.Sorted(maps.Values(masters)) {
+		resp, err := a.core.Call(ctx, addr, protocol.NewRequest(protocol.InvokeBrokerToResetOffset, map[string]string{
+			"topic": a.core.Wrap(topic), "group": a.core.Wrap(group),
+			"timestamp": strconv.FormatInt(millis, 10), "isForce": strconv.FormatBool(force),
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("admin: reset offsets of %q on %s: %w", group, addr, err)
+		}
+		table, err := body.DecodeResetOffsetBody(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("admin: reset offsets of %q on %s: %w", group, addr, err)
+		}
+		for mq, off := range table {
+			out[mq] = message.QueueOffset(off)
+		}
+	}
+	return out, nil
+}
+
 // Lag returns how many messages of the topic the group has not consumed yet.
 func (a *Admin) Lag(ctx context.Context, group, topic string) (int64, error) {
 	cs, err := a.ConsumeStats(ctx, group, topic)

@@ -1,7 +1,9 @@
 package admin_test
 
 import (
+	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/admin"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/clienttest"
+	"github.com/petrelmq/petrel/pkg/client/consumer"
 	"github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -138,4 +141,60 @@ func TestQueryByKeyFake(t *testing.T) {
 	req := b.Requests(protocol.QueryMessage)[0]
 	require.Equal(t, "32", req.Ext("maxNum"))
 	require.Equal(t, "0", req.Ext("beginTimestamp"))
+}
+
+// TestAdminResetOffsetByTime: a group that consumed a topic with Petrel's
+// push consumer is reset to the start; the broker tells the consumer, which
+// consumes everything again, and the stored offsets move back.
+func TestAdminResetOffsetByTime(t *testing.T) {
+	t.Parallel()
+	c := testutil.StartCluster(t)
+	ctx := t.Context()
+	a, err := admin.New(client.NameServers(c.NameServerAddr))
+	require.NoError(t, err)
+	require.NoError(t, a.Start(ctx))
+	defer a.Close()
+	require.NoError(t, a.CreateTopicInCluster(ctx, "DefaultCluster", admin.TopicSpec{Topic: "ResetT", ReadQueues: 2, WriteQueues: 2}))
+
+	_, err = a.ResetOffsetByTime(ctx, "g-reset", "ResetT", time.Time{}, true)
+	require.ErrorIs(t, err, protocol.ErrConsumerNotOnline)
+
+	p, err := producer.New(client.NameServers(c.NameServerAddr))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(ctx))
+	defer p.Close()
+	const n = 6
+	for range n {
+		_, err := p.Send(ctx, producer.NewMessage("ResetT", []byte("x")))
+		require.NoError(t, err)
+	}
+
+	var mu sync.Mutex
+	got := 0
+	pc, err := consumer.NewPush(client.NameServers(c.NameServerAddr), consumer.Group("g-reset"),
+		consumer.FromWhere(consumer.ConsumeFromFirstOffset))
+	require.NoError(t, err)
+	defer pc.Close()
+	require.NoError(t, pc.Subscribe("ResetT", consumer.All(), consumer.Concurrently(
+		func(_ context.Context, msgs []*message.MessageExt) consumer.ConsumeResult {
+			mu.Lock()
+			defer mu.Unlock()
+			got += len(msgs)
+			return consumer.ConsumeSuccess
+		})))
+	require.NoError(t, pc.Start(ctx))
+	count := func() int { mu.Lock(); defer mu.Unlock(); return got }
+	testutil.WaitFor(t, 30*time.Second, func() bool { return count() == n })
+
+	offs, err := a.ResetOffsetByTime(ctx, "g-reset", "ResetT", time.Time{}, true)
+	require.NoError(t, err)
+	require.Len(t, offs, 2)
+	for mq, off := range offs {
+		require.Equal(t, message.QueueOffset(0), off, mq)
+	}
+	testutil.WaitFor(t, 30*time.Second, func() bool { return count() == 2*n })
+	testutil.WaitFor(t, 30*time.Second, func() bool {
+		lag, err := a.Lag(ctx, "g-reset", "ResetT")
+		return err == nil && lag == 0
+	})
 }

@@ -40,6 +40,7 @@ var (
 	ErrPullNotFound            = &Error{Code: PullNotFound}
 	ErrQueryNotFound           = &Error{Code: QueryNotFound}
 	ErrSubscriptionNotExist    = &Error{Code: SubscriptionNotExist}
+	ErrConsumerNotOnline       = &Error{Code: ConsumerNotOnline}
 )
 
 // ResponseError turns a response into an *Error, or nil if its code is Success.

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
 )
 
 // errBadResetBody is matched by errors decoding a RESET_CONSUMER_CLIENT_OFFSET body.
@@ -21,55 +21,15 @@ var errBadResetBody = errors.New("consumer: bad reset offset body")
 // whose offsetTable has MessageQueue objects as keys (fastjson's form):
 // {"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:100,...}}.
 func DecodeResetOffsetBody(b []byte) (map[message.MessageQueue]message.QueueOffset, error) {
-	i := bytes.Index(b, []byte(`"offsetTable"`))
-	if i < 0 {
-		return nil, fmt.Errorf("%w: no offsetTable", errBadResetBody)
+	table, err := body.DecodeResetOffsetBody(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadResetBody, err)
 	}
-	rest := bytes.TrimLeft(b[i+len(`"offsetTable"`):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
-		return nil, fmt.Errorf("%w: offsetTable without ':'", errBadResetBody)
+	out := make(map[message.MessageQueue]message.QueueOffset, len(table))
+	for mq, off := range table {
+		out[mq] = message.QueueOffset(off)
 	}
-	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-	if len(rest) == 0 || rest[0] != '{' {
-		return nil, fmt.Errorf("%w: offsetTable is not an object", errBadResetBody)
-	}
-	rest = rest[1:]
-	out := map[message.MessageQueue]message.QueueOffset{}
-	for {
-		rest = bytes.TrimLeft(rest, " \t\r\n,")
-		if len(rest) == 0 {
-			return nil, fmt.Errorf("%w: unterminated offsetTable", errBadResetBody)
-		}
-		if rest[0] == '}' {
-			return out, nil
-		}
-		if rest[0] != '{' {
-			return nil, fmt.Errorf("%w: key is not a queue object", errBadResetBody)
-		}
-		end := bytes.IndexByte(rest, '}')
-		if end < 0 {
-			return nil, fmt.Errorf("%w: unterminated queue object", errBadResetBody)
-		}
-		var mq message.MessageQueue
-		if err := json.Unmarshal(rest[:end+1], &mq); err != nil {
-			return nil, fmt.Errorf("%w: %v", errBadResetBody, err)
-		}
-		rest = bytes.TrimLeft(rest[end+1:], " \t\r\n")
-		if len(rest) == 0 || rest[0] != ':' {
-			return nil, fmt.Errorf("%w: queue without offset", errBadResetBody)
-		}
-		rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-		j := 0
-		for j < len(rest) && (rest[j] == '-' || (rest[j] >= '0' && rest[j] <= '9')) {
-			j++
-		}
-		v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%w: offset: %v", errBadResetBody, err)
-		}
-		out[mq] = message.QueueOffset(v)
-		rest = rest[j:]
-	}
+	return out, nil
 }
 
 // handleReset answers RESET_CONSUMER_CLIENT_OFFSET (220): the listed queues

@@ -342,3 +342,36 @@ func decodeMQTable(b []byte, field string, fn func(message.MessageQueue, []byte)
 		return expect('}')
 	}
 }
+
+// EncodeResetOffsetBody writes the ResetOffsetBody of INVOKE_BROKER_TO_RESET_OFFSET
+// (222, answer) and RESET_CONSUMER_CLIENT_OFFSET (220, request) as fastjson
+// does: {"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:100,...}},
+// sorted by topic, broker and queue id.
+func EncodeResetOffsetBody(table map[message.MessageQueue]int64) []byte {
+	w := &jsonWriter{b: make([]byte, 0, 32+72*len(table))}
+	w.raw(`{"offsetTable":{`)
+	for i, mq := range sortedQueues(table) {
+		if i > 0 {
+			w.raw(`,`)
+		}
+		w.mq(mq)
+		w.raw(`:`)
+		w.int(table[mq])
+	}
+	w.raw(`}}`)
+	return w.b
+}
+
+// DecodeResetOffsetBody parses EncodeResetOffsetBody's form.
+func DecodeResetOffsetBody(b []byte) (map[message.MessageQueue]int64, error) {
+	out := map[message.MessageQueue]int64{}
+	err := decodeMQTable(b, "offsetTable", func(mq message.MessageQueue, v []byte) error {
+		off, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return err
+		}
+		out[mq] = off
+		return nil
+	})
+	return out, err
+}

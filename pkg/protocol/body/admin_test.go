@@ -95,3 +95,39 @@ func TestConsumeStatsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, 1.5, out.ConsumeTps, 1e-9)
 }
+
+func TestResetOffsetBodyRoundTrip(t *testing.T) {
+	t.Parallel()
+	table := map[message.MessageQueue]int64{
+		{Topic: "T", BrokerName: "broker-a", QueueID: 1}: 200,
+		{Topic: "T", BrokerName: "broker-a", QueueID: 0}: 100,
+	}
+	b := EncodeResetOffsetBody(table)
+	// The form of the reference (§4.8), which the official Go client parses.
+	require.Equal(t, `{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"T"}:100,{"brokerName":"broker-a","queueId":1,"topic":"T"}:200}}`, string(b))
+	out, err := DecodeResetOffsetBody(b)
+	require.NoError(t, err)
+	require.Equal(t, table, out)
+	empty, err := DecodeResetOffsetBody(EncodeResetOffsetBody(nil))
+	require.NoError(t, err)
+	require.Empty(t, empty)
+	for _, bad := range []string{`{}`, `{"offsetTable":{{"topic":"T"}}}`, `{"offsetTable":{{"topic":"T"}:"x"}}`, `{"offsetTable":{{"topic":"T"}:1.5}}`} {
+		_, err := DecodeResetOffsetBody([]byte(bad))
+		require.ErrorIs(t, err, ErrBadAdminBody, bad)
+	}
+}
+
+func FuzzDecodeResetOffsetBody(f *testing.F) {
+	f.Add(EncodeResetOffsetBody(map[message.MessageQueue]int64{{Topic: "T", BrokerName: "b", QueueID: 3}: 7}))
+	f.Add([]byte(`{"offsetTable":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		table, err := DecodeResetOffsetBody(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeResetOffsetBody(EncodeResetOffsetBody(table))
+		if err != nil || len(again) != len(table) {
+			t.Fatalf("round trip of %q: %v, %d != %d", b, err, len(again), len(table))
+		}
+	})
+}
