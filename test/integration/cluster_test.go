@@ -11,6 +11,7 @@ type env struct {
 	nsAddr     string
 	brokerAddr string
 	brokerName string
+	cluster    *testutil.Cluster
 }
 
 // startEnv starts a cluster for t, or skips t under the race detector (see
@@ -19,5 +20,5 @@ func startEnv(t *testing.T, opts ...testutil.Option) *env {
 	t.Helper()
 	testutil.SkipOfficialClientUnderRace(t)
 	c := testutil.StartCluster(t, opts...)
-	return &env{nsAddr: c.NameServerAddr, brokerAddr: c.BrokerAddr, brokerName: "broker-a"}
+	return &env{nsAddr: c.NameServerAddr, brokerAddr: c.BrokerAddr, brokerName: "broker-a", cluster: c}
 }

@@ -296,7 +296,13 @@ func TestIdleConsumerCPU(t *testing.T) {
 	})
 	cl := newRemotingClient(t)
 	waitFor(t, 30*time.Second, "consumer registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
-	time.Sleep(3 * time.Second) // let start-up work (routes, rebalance, first pulls) finish
+	// Start-up work (routes, rebalance, first pulls) is done once the broker
+	// holds a long-polling pull for every queue; a fixed sleep may be too short
+	// on a loaded machine.
+	waitFor(t, 30*time.Second, "a pull held for every queue", func() bool { return e.cluster.Broker.HeldPulls() == 4 })
+	// The official clients of the tests before this one go on retrying for a
+	// moment after their shutdown (in this process); keep that out of the window.
+	time.Sleep(3 * time.Second)
 
 	cpu := func() time.Duration {
 		var ru syscall.Rusage
