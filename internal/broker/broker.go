@@ -338,16 +338,23 @@ func (b *Broker) registerProcessors(srv *remoting.Server) {
 // FlushConsumerOffsetInterval. Started by Start, stopped by Close (which
 // flushes once more after it stops).
 func (b *Broker) offsetFlusher(ctx context.Context) {
-	t := b.clk.NewTicker(b.cfg.FlushConsumerOffsetInterval)
+	b.every(ctx, b.cfg.FlushConsumerOffsetInterval, func() {
+		if err := b.offsets.flush(); err != nil {
+			b.log.Error("broker: persist consumer offsets", "err", err)
+		}
+	})
+}
+
+// every calls f every d (on the broker's clock) until ctx is done.
+func (b *Broker) every(ctx context.Context, d time.Duration, f func()) {
+	t := b.clk.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			if err := b.offsets.flush(); err != nil {
-				b.log.Error("broker: persist consumer offsets", "err", err)
-			}
+			f()
 		}
 	}
 }

@@ -160,14 +160,5 @@ func (s *brokerStats) sampleAll(now time.Time, putTotal int64) {
 // statsSampler is the goroutine that samples the rates: started by Start,
 // stopped by its ctx.
 func (b *Broker) statsSampler(ctx context.Context) {
-	t := b.clk.NewTicker(statsSampleInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			b.stats.sampleAll(b.clk.Now(), b.store.Stats().PutCount)
-		}
-	}
+	b.every(ctx, statsSampleInterval, func() { b.stats.sampleAll(b.clk.Now(), b.store.Stats().PutCount) })
 }

@@ -401,16 +401,7 @@ func (ts *txnService) scan(ctx context.Context, topic string, offset message.Que
 // stopped by Close through ctx. Every TransactionCheckInterval it runs one
 // round (Check).
 func (ts *txnService) loop(ctx context.Context) {
-	t := ts.b.clk.NewTicker(ts.b.cfg.TransactionCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			ts.check(ctx)
-		}
-	}
+	ts.b.every(ctx, ts.b.cfg.TransactionCheckInterval, func() { ts.check(ctx) })
 }
 
 // halfRecord is the latest record of a pending transaction found by a round.
