@@ -37,7 +37,9 @@ func TestRawDelayLevel(t *testing.T) {
 	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
 	require.Equal(t, "1", resp.Ext("queueId"), "queueId is the queue asked for")
 	r.waitMax("SCHEDULE_TOPIC_XXXX", 0, 1)
-	require.Zero(t, maxOffset(t, r.cl, r.addr, "Delayed", 1), "not delivered before its delay")
+	if time.Since(start) < 900*time.Millisecond { // else a slow machine may have reached the due time
+		require.Zero(t, maxOffset(t, r.cl, r.addr, "Delayed", 1), "not delivered before its delay")
+	}
 
 	r.waitMax("Delayed", 1, 1)
 	require.GreaterOrEqual(t, time.Since(start), time.Second-5*time.Millisecond, "due = millisecond store time + level")
