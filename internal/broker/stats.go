@@ -54,7 +54,9 @@ func (r *rate) sample(now time.Time) {
 
 // perSecond is the rate over the window that ends at now: measured from the
 // newest sample at least window old, else from the oldest sample; 0 without
-// samples or elapsed time.
+// samples. It never divides by less than one sample interval, so a burst
+// right after the first sample (a group's first pull) is not reported as a
+// huge rate.
 func (r *rate) perSecond(now time.Time, window time.Duration) float64 {
 	t := r.total.Load()
 	r.mu.Lock()
@@ -70,10 +72,7 @@ func (r *rate) perSecond(now time.Time, window time.Duration) float64 {
 			break
 		}
 	}
-	secs := now.Sub(from.at).Seconds()
-	if secs <= 0 {
-		return 0
-	}
+	secs := max(now.Sub(from.at), statsSampleInterval).Seconds()
 	return float64(t-from.total) / secs
 }
 

@@ -57,6 +57,8 @@ func TestBrokerStatsConsumeTps(t *testing.T) {
 	s.pulled("T", "g", false, 0, t0)
 	require.InDelta(t, 3, s.consumeTps("T", "g", t0.Add(10*time.Second)), 0.01)
 	require.Zero(t, s.consumeTps("T", "other", t0.Add(10*time.Second)))
+	require.InDelta(t, 3, s.consumeTps("T", "g", t0.Add(100*time.Millisecond)), 0.01,
+		"a burst just after the first pull is spread over one sample interval")
 	require.Equal(t, int64(1), s.getMiss.total.Load())
 	require.Equal(t, int64(30), s.getTransferred.total.Load())
 }
