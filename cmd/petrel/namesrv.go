@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/petrelmq/petrel/internal/clock"
 	"github.com/petrelmq/petrel/internal/namesrv"
+	"github.com/petrelmq/petrel/pkg/clock"
 )
 
 func newNamesrvCmd(logs *logSetup) *cobra.Command {

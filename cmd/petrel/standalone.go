@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/petrelmq/petrel/internal/broker"
-	"github.com/petrelmq/petrel/internal/clock"
 	"github.com/petrelmq/petrel/internal/namesrv"
+	"github.com/petrelmq/petrel/pkg/clock"
 )
 
 func newStandaloneCmd(logs *logSetup) *cobra.Command {

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/properties"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // adminCodes are served by processAdmin on the admin pool: consumer offsets,

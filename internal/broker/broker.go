@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker/clients"
-	"github.com/petrelmq/petrel/internal/clock"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // ErrClosed is returned by Start after Close.

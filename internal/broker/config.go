@@ -12,10 +12,10 @@ import (
 
 	"github.com/petrelmq/petrel/internal/broker/clients"
 	"github.com/petrelmq/petrel/internal/properties"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Broker roles (brokerRole).

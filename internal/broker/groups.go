@@ -4,7 +4,7 @@ import (
 	"maps"
 	"sync"
 
-	"github.com/petrelmq/petrel/internal/clock"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 )
 

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/filter"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Pull sysFlag bits (PullSysFlag). Part of the wire format.

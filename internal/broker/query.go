@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Query limits (RocketMQ's defaultQueryMaxNum and maxMsgsNumBatch).

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker"
-	"github.com/petrelmq/petrel/internal/clock"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 	"github.com/stretchr/testify/require"
 )
 

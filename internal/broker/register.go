@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // registrar registers the broker with every name server: from one goroutine

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // replyPushTimeout bounds the PUSH_REPLY_MESSAGE_TO_CLIENT call (RocketMQ

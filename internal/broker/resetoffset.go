@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // resetNotifyTimeout bounds queuing one RESET_CONSUMER_CLIENT_OFFSET.

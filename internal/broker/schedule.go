@@ -13,11 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/clock"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Delay levels (docs/design/timer.md): a message with DELAY=n is parked in

@@ -7,11 +7,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Retry and dead letters (docs/design/timer.md): a consumer that fails a

@@ -6,10 +6,10 @@ import (
 	"sync"
 
 	"github.com/petrelmq/petrel/internal/filter"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // maxCachedSQL bounds the compiled-expression cache; when it is full the cache

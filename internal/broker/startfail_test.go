@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/petrelmq/petrel/internal/broker"
-	"github.com/petrelmq/petrel/internal/clock"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/clock"
 	"github.com/petrelmq/petrel/internal/store/timer"
+	"github.com/petrelmq/petrel/pkg/clock"
 
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/message"

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/properties"
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/internal/vfs"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Config configures a name server. Build it with DefaultConfig and change fields;

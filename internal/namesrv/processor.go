@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/petrelmq/petrel/internal/clock"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 )

@@ -9,9 +9,9 @@ import (
 	"runtime/pprof"
 	"sync"
 
-	"github.com/petrelmq/petrel/internal/clock"
-	"github.com/petrelmq/petrel/internal/remoting"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // ErrClosed is returned by Start after Close.

@@ -14,12 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/clock"
 	"github.com/petrelmq/petrel/internal/store/checkpoint"
 	"github.com/petrelmq/petrel/internal/store/commitlog"
 	"github.com/petrelmq/petrel/internal/store/consumequeue"
 	"github.com/petrelmq/petrel/internal/store/index"
 	"github.com/petrelmq/petrel/internal/vfs"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/clock"
+	"github.com/petrelmq/petrel/pkg/clock"
 )
 
 // Option configures the shared SDK core. Every option of this package is a

@@ -1,6 +1,6 @@
 package clients
 
-import "github.com/petrelmq/petrel/internal/remoting"
+import "github.com/petrelmq/petrel/pkg/remoting"
 
 // ProducerConnByClientID returns an open connection on which the client with
 // id clientID registered a producer group, or nil. The broker pushes a reply

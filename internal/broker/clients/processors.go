@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Register registers the Manager's processors on srv, all on pool: HEART_BEAT

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/clock"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 

@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/petrelmq/petrel/internal/clock"
 	"github.com/petrelmq/petrel/internal/vfs"
+	"github.com/petrelmq/petrel/pkg/clock"
 )
 
 // FuzzDecodeIndex decodes arbitrary bytes as a header and an entry (never panic,

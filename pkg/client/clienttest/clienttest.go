@@ -12,10 +12,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/petrelmq/petrel/internal/remoting"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Handler answers one request; it may return nil to send no answer.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/petrelmq/petrel/internal/clock"
 	"github.com/petrelmq/petrel/pkg/client"
+	"github.com/petrelmq/petrel/pkg/clock"
 )
 
 // Defaults of the consumer options (RocketMQ's defaults unless noted).
