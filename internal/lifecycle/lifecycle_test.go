@@ -4,7 +4,9 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -43,4 +45,27 @@ func TestStopBeforeStart(t *testing.T) {
 	var g Group
 	g.Stop()
 	require.ErrorIs(t, g.Start(context.Background(), "x"), ErrClosed)
+}
+
+func TestGate(t *testing.T) {
+	var g Gate
+	require.True(t, g.Enter())
+	require.True(t, g.Enter())
+	require.Equal(t, 2, g.InFlight())
+	clk := clock.NewManual(time.Unix(0, 0))
+	done := make(chan bool)
+	go func() { done <- g.Close(clk, time.Minute) }()
+	require.Eventually(t, func() bool { return clk.Waiters() > 0 }, 5*time.Second, time.Millisecond)
+	require.False(t, g.Enter(), "closing refuses")
+	g.Exit()
+	g.Exit()
+	require.True(t, <-done, "Close returns once the last admitted one exits")
+	require.True(t, g.Close(clk, time.Minute), "nothing in flight")
+
+	var h Gate
+	require.True(t, h.Enter())
+	go func() { done <- h.Close(clk, time.Second) }()
+	require.Eventually(t, func() bool { return clk.Waiters() > 0 }, 5*time.Second, time.Millisecond)
+	clk.Advance(time.Second)
+	require.False(t, <-done, "Close gives up after d")
 }
