@@ -453,7 +453,7 @@ func (b *base) target(ctx context.Context, topic string) ([]message.MessageQueue
 func (b *base) members(ctx context.Context, r *client.Route) ([]string, error) {
 	var errs []error
 	for _, name := range r.BrokerNames() {
-		addr, ok := r.MasterAddr(name)
+		addr, _, ok := r.SubscribeAddr(name, body.MasterID, false) // a slave when the master is down
 		if !ok {
 			continue
 		}
@@ -470,7 +470,7 @@ func (b *base) members(ctx context.Context, r *client.Route) ([]string, error) {
 		return lb.ConsumerIDList, nil
 	}
 	if len(errs) == 0 {
-		return nil, fmt.Errorf("consumer: topic %s has no master broker", r.Topic())
+		return nil, fmt.Errorf("consumer: topic %s has no broker address", r.Topic())
 	}
 	return nil, errors.Join(errs...)
 }

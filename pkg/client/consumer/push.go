@@ -240,9 +240,15 @@ func (p *PushConsumer) updateOffset(pq *processQueue, increaseOnly bool) {
 	}
 }
 
+// pullOnce pulls the queue from the broker the last answer suggested
+// (suggestWhichBrokerId: the master, or a slave when the master finds the
+// consumer far behind), falling back to the master or any broker of the name
+// (a slave while the master is down). Pulls from a slave carry no commit
+// offset, as RocketMQ's clients do; offsets are committed separately.
 func (p *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subscription, next message.QueueOffset) (*client.PullResult, error) {
 	b := p.b
-	addr, err := b.ops.masterAddr(ctx, pq.mq)
+	id := pq.pullBrokerID()
+	addr, slave, err := b.ops.readAddr(ctx, pq.mq, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -256,14 +262,27 @@ func (p *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subs
 	if sub != nil {
 		req.Expression, req.ExpressionType, req.SubVersion = sub.data.SubString, sub.data.ExpressionType, sub.data.SubVersion
 	}
-	if b.cfg.model == Clustering {
+	if b.cfg.model == Clustering && !slave {
 		if off, ok := b.offsets.get(pq.mq); ok && off > 0 {
 			req.CommitOffset, req.CommitOffsetValid = off, true
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.pullTimeout)
 	defer cancel()
-	return b.cli.Pull(pctx, addr, req)
+	res, err := b.cli.Pull(pctx, addr, req)
+	followSuggestion(pq, id, res, err)
+	return res, err
+}
+
+// followSuggestion records where the next pull of pq goes: where the answer
+// suggested, or back to the master after a failed pull from a slave.
+func followSuggestion(pq *processQueue, id int64, res *client.PullResult, err error) {
+	switch {
+	case res != nil:
+		pq.setPullBrokerID(res.SuggestWhichBrokerID)
+	case err != nil && id != body.MasterID:
+		pq.setPullBrokerID(body.MasterID)
+	}
 }
 
 // prepare filters pulled messages by tag, restores the real topic of retried
