@@ -187,6 +187,7 @@ type Broker struct {
 	clients    map[string]clientEntry // by client id
 	offsets    map[string]map[message.MessageQueue]int64
 	suggest    int64
+	sendCode   int16 // the code of send answers: success, or 10/11/12 (stored, not confirmed)
 	lastConn   *remoting.Conn
 	requests   []*protocol.Command
 	autoCreate bool
@@ -253,6 +254,16 @@ func (b *Broker) SetSuggestBrokerID(id int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.suggest = id
+}
+
+// SetSendStatus makes the broker answer sends that it stores with code:
+// protocol.Success (the default), or FlushDiskTimeout (10),
+// SlaveNotAvailable (11) or FlushSlaveTimeout (12), the answers of a broker
+// that stored the message but whose flush or replication did not confirm.
+func (b *Broker) SetSendStatus(code int16) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sendCode = code
 }
 
 // ConsumerOffset returns the offset this broker stores for a group's queue
@@ -441,7 +452,7 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 	}
 	close(b.stored) // wake held pulls
 	b.stored = make(chan struct{})
-	resp := protocol.NewResponse(req, protocol.Success, "")
+	resp := protocol.NewResponse(req, b.sendCode, "")
 	resp.SetExt("msgId", joinComma(ids))
 	resp.SetExt("queueId", strconv.Itoa(q))
 	resp.SetExt("queueOffset", strconv.FormatInt(first, 10))
