@@ -35,6 +35,15 @@
 // up and on Close. Pulling a queue pauses while it caches MaxCachedMessages
 // (1000) messages or MaxCachedBytes (100 MiB).
 //
+// # Masters and slaves
+//
+// Queues are pulled from the broker id the last pull answer suggested
+// (suggestWhichBrokerId), found as RocketMQ's findBrokerAddressInSubscribe
+// does (client.Route.SubscribeAddr): a slave when the master suggests one or
+// is out of the route (down). Pulls to a slave carry no commit offset;
+// offsets are committed to the master, or to a slave while the master is
+// down. Broker locks (orderly) and send-backs need the master.
+//
 // # Lifecycle and concurrency
 //
 // NewPush and NewLitePull build without I/O; Start launches the goroutines;
