@@ -20,6 +20,9 @@ func (l *Log) writeLoop() {
 		select {
 		case <-l.writeWake:
 			l.writeOnce()
+		case r := <-l.raw.truncCh:
+			l.writeOnce()
+			r.done <- l.truncate(r)
 		case <-l.stopWriter:
 			l.writeOnce()
 			if l.wseg != nil {
@@ -74,7 +77,7 @@ func (l *Log) writeSpan(off message.PhysOffset, data []byte) error {
 			// Make the finished segment durable before anything lands in the next:
 			// recovery relies on it (valid data in a later segment means every
 			// earlier one is complete).
-			if err := l.syncSegment(l.wseg, l.wseg.base+size); err != nil {
+			if err := l.syncSegment(l.wseg, l.wseg.base+size, l.raw.gen.Load()); err != nil {
 				return err
 			}
 			_ = l.wseg.release()
@@ -188,11 +191,12 @@ func (l *Log) lookup(off message.PhysOffset) *segment {
 }
 
 // syncSegment fsyncs s and, if that succeeds and the log has not failed,
-// raises synced to upTo. It holds syncMu throughout and records a failure as the
+// raises synced to upTo, unless a Truncate or Reset ran since the caller read
+// gen (the log's raw.gen) before choosing s and upTo. It holds syncMu throughout and records a failure as the
 // sticky error before releasing it: after a failed fsync the kernel may have
 // dropped the dirty pages and report the next fsync of the file as successful,
 // so no fsync after a failure may count. The caller fails the log on error.
-func (l *Log) syncSegment(s *segment, upTo message.PhysOffset) error {
+func (l *Log) syncSegment(s *segment, upTo message.PhysOffset, gen uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if err := l.Err(); err != nil {
@@ -203,7 +207,9 @@ func (l *Log) syncSegment(s *segment, upTo message.PhysOffset) error {
 		l.setSticky(err)
 		return err
 	}
-	l.advanceSynced(upTo)
+	if l.raw.gen.Load() == gen {
+		l.advanceSynced(upTo)
+	}
 	return nil
 }
 
@@ -476,6 +482,7 @@ func (l *Log) flush() (synced bool, completed, left int) {
 	if l.Err() != nil {
 		return false, 0, 0
 	}
+	gen := l.raw.gen.Load() // before target: see syncSegment
 	target := message.PhysOffset(l.written.Load())
 	if target <= message.PhysOffset(l.synced.Load()) {
 		completed, left = l.completeWaiters(nil, false)
@@ -484,13 +491,16 @@ func (l *Log) flush() (synced bool, completed, left int) {
 	// Earlier segments were fsynced by the writer before it moved on, so the
 	// segment holding the last written byte is the only one with dirty data.
 	s := l.lookup(target - 1)
+	if s == nil && l.raw.gen.Load() != gen {
+		return false, 0, 0 // a Truncate or Reset removed it meanwhile
+	}
 	if s == nil {
 		// Retention never removes a segment that is not durable, so this is a
 		// broken invariant; never count unsynced data as synced.
 		l.fail(fmt.Errorf("commitlog: no segment holds written offset %d", target-1))
 		return false, 0, 0
 	}
-	err := l.syncSegment(s, target)
+	err := l.syncSegment(s, target, gen)
 	_ = s.release()
 	if err != nil {
 		l.fail(err)

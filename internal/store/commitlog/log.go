@@ -140,6 +140,8 @@ type Log struct {
 	wwready    []wwaiter   // reused between completions
 	writerGone atomic.Bool // set by Close once the writer has drained and exited
 
+	raw rawState // ReadRaw, AppendRaw, Truncate, Reset (raw.go)
+
 	closeOnce   sync.Once
 	stopWriter  chan struct{}
 	stopFlusher chan struct{}
@@ -185,6 +187,7 @@ func Open(fsys vfs.FS, cfg Config, ro RecoverOptions) (*Log, error) {
 		stopFlusher: make(chan struct{}),
 		writerDone:  make(chan struct{}),
 	}
+	l.raw.truncCh = make(chan truncReq)
 	if err := fsys.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("commitlog: create %s: %w", cfg.Dir, err)
 	}
@@ -586,6 +589,9 @@ func (l *Log) Append(ctx context.Context, recs []byte, assign func(n int) messag
 		case !l.mu.started:
 			l.mu.Unlock()
 			return AppendResult{}, ErrNotStarted
+		case l.raw.truncating:
+			l.mu.Unlock()
+			return AppendResult{}, ErrTruncating
 		}
 		if len(l.mu.buf)+len(recs)+message.BlankHeaderSize <= l.cfg.WriteBufferSize {
 			break

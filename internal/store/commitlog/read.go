@@ -106,7 +106,7 @@ func (l *Log) ScanWith(sb *ScanBuffer, off message.PhysOffset, fn func(off messa
 			return off, fmt.Errorf("%w: %d is below the oldest segment", ErrOutOfRange, off)
 		}
 		avail := min(limit-s.base, size)
-		sr := segReader{r: s.f, size: int64(avail), buf: sb.buf[:0], reuse: sb != &local}
+		sr := segReader{r: s.f, size: int64(avail), buf: sb.buf[:0], reuse: sb != &local, live: true}
 		res, err := scanSegment(&sr, s.base, int64(off-s.base), int64(size), l.cfg.MaxMessageSize, fn)
 		sb.buf = sr.buf
 		_ = s.release()

@@ -41,6 +41,10 @@ type segReader struct {
 	start int64 // segment position of buf[0]
 	n     int   // valid bytes in buf
 	reuse bool  // buf outlives this reader (ScanWith): allocate it full-size
+	// live: size is where readable data ends in a segment still being
+	// written, so a record that runs past it is not complete yet (a slave
+	// appends replicated bytes cut anywhere), not invalid.
+	live bool
 }
 
 const scanWindow = 1 << 20
@@ -150,6 +154,9 @@ func scanSegment(sr *segReader, base message.PhysOffset, from, segSize int64, ma
 		rec, err := sr.get(pos, int(total))
 		if err != nil {
 			return res, err
+		}
+		if sr.live && len(rec) < int(total) {
+			return res, nil // the rest is not written yet
 		}
 		if err := checkRecord(rec, res.End, maxSize, &v); err != nil {
 			res.Bad, res.BadReason = true, err.Error()
