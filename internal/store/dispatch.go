@@ -61,11 +61,11 @@ type dispatcher struct {
 // to the end once more: Close has made the commit log final by then.
 func (s *Store) dispatchLoop() {
 	for {
-		s.disp.run()
+		s.runDispatch() // replica.go: run under the truncation lock
 		select {
 		case <-s.dispatchWake:
 		case <-s.stopDispatch:
-			s.disp.run()
+			s.runDispatch()
 			return
 		}
 	}
@@ -243,7 +243,7 @@ func (d *dispatcher) buildQueue(off message.PhysOffset, v *message.RecordView, t
 		}
 		break
 	}
-	if d.recovering {
+	if d.recovering || s.repl.following.Load() {
 		c := s.counter(string(v.Topic), v.QueueID)
 		if next := int64(v.QueueOffset) + 1; c.Load() < next || cut {
 			c.Store(next)

@@ -207,6 +207,10 @@ func (s *Store) done(p *pending, err error) {
 // crash of the broker process never loses an acknowledged message. The commit
 // log runs the closures below on its own goroutines; they only push to p.q.
 func (s *Store) complete(p pending, end message.PhysOffset, wait bool) {
+	if r := s.replicator(); r != nil && wait {
+		s.completeReplicated(p, end, r) // replica.go
+		return
+	}
 	if s.cfg.FlushDiskType == SyncFlush {
 		if wait {
 			s.clog.SyncAsync(end, func(err error) { s.done(&p, err) })

@@ -79,6 +79,8 @@ type Store struct {
 	dqueues   atomic.Pointer[[]*DispatchQueue]
 	disp      dispatcher // owned by Open's recovery, then by the dispatcher goroutine
 
+	repl replicaState // replication support (replica.go)
+
 	diskFull  atomic.Bool
 	diskRatio atomic.Uint64 // math.Float64bits of the last measured used ratio
 
@@ -189,7 +191,10 @@ func (s *Store) commitLogConfig() commitlog.Config {
 		FlushTimeout:          s.cfg.SyncFlushTimeout,
 		Clock:                 s.clk,
 		Logger:                s.log,
-		OnWritten:             func(message.PhysOffset) { s.wakeDispatcher() },
+		OnWritten: func(message.PhysOffset) {
+			s.wakeDispatcher()
+			s.signalWritten()
+		},
 	}
 }
 
