@@ -104,6 +104,13 @@ var rules = []rule{
 		external: []string{"golang.org/x/sys", "github.com/stretchr/testify"},
 	},
 	{
+		// The HA room: replication over the store's replication API and the
+		// remoting protocol; the broker wires it, never the other way round.
+		name:    "broker/ha uses only the store, remoting, protocol, message and clock",
+		applies: func(p string) bool { return under(p, "internal/broker/ha") },
+		allowed: []string{"internal/broker/ha", "internal/store", "pkg/remoting", "pkg/protocol", "pkg/message", "pkg/clock"},
+	},
+	{
 		name:    "remoting uses only protocol, clock and metrics",
 		applies: func(p string) bool { return under(p, "pkg/remoting") },
 		allowed: []string{"pkg/remoting", "pkg/protocol", "pkg/clock"},
@@ -209,6 +216,10 @@ func TestRulesCatchViolations(t *testing.T) {
 		{mod + "/pkg/client", "github.com/pierrec/lz4/v4", false},
 		{mod + "/pkg/client", "github.com/some/other", true},
 		{mod + "/internal/broker", mod + "/internal/namesrv", true},
+		{mod + "/internal/broker/ha", mod + "/internal/broker", true},
+		{mod + "/internal/broker/ha", mod + "/internal/store", false},
+		{mod + "/internal/broker/ha", mod + "/pkg/remoting", false},
+		{mod + "/internal/broker/ha", mod + "/internal/namesrv", true},
 		{mod + "/cmd/petrel", mod + "/internal/namesrv", false},
 	}
 	for _, c := range cases {
