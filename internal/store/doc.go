@@ -68,11 +68,23 @@
 // segments at DeleteWhen hours, or at once above DiskMaxUsedSpaceRatio, and
 // refuses puts above DiskFullRatio.
 //
+// # Replication
+//
+// *Store, not MessageStore, has the API a master's and a slave's HA service
+// use (replica.go; docs/design/replication.md): raw commit-log reads
+// (ReadCommitLog), appends of a master's bytes at their offsets
+// (AppendReplicated, durable per flush mode before it returns), online cuts
+// for a diverged or too-old slave log (TruncateCommitLog, ResetCommitLog),
+// record walks (ScanCommitLog, LastCommitLogRecord), a written signal
+// (CommitLogWritten) and the Replicator that holds SYNC_MASTER puts until a
+// slave has them (SetReplicator).
+//
 // # Goroutines and locks
 //
 // Start launches the dispatcher, the derived-data flusher and the cleaner (plus
-// the commit log's writer and flusher); Close stops them. Lock order: Store.cq →
-// Store.tq; commitlog's append lock → (nothing of the Store: the queue-offset
+// the commit log's writer and flusher); Close stops them. Lock order: putGate →
+// repl.dispMu (the dispatcher holds it per pass; a truncation holds both) →
+// Store.cq → Store.tq; commitlog's append lock → (nothing of the Store: the queue-offset
 // callback only uses an atomic counter). No Store lock is held across an fsync
 // except cq's write lock while a queue is created or a topic deleted.
 //

@@ -33,6 +33,7 @@ type Client struct {
 	clk    clock.Clock
 
 	noDigest atomic.Bool // the master answered ErrDigestUnsupported once
+	searched bool        // the last reconcile had to search (session loop only)
 
 	mu struct {
 		sync.Mutex
@@ -225,7 +226,9 @@ func (c *Client) session(ctx context.Context, addr string) (progress bool, err e
 	seg := message.PhysOffset(c.sink.CommitLogSegmentSize())
 	fr := &frameReader{r: nc, max: c.cfg.MaxFrameSize}
 	expect := report
-	anyStart := c.sink.CommitLogEmpty() // an empty log takes the master's first segment boundary
+	// A new log (report 0) takes whatever segment boundary the master starts
+	// at (its last segment's).
+	anyStart := report == 0 && c.sink.CommitLogEmpty()
 	var w *walker
 	if !anyStart {
 		w = newWalker(int64(seg), expect)

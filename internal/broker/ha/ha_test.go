@@ -46,6 +46,9 @@ func TestReplicate100k(t *testing.T) {
 			cs := p.cli.Status()
 			require.True(t, cs.Connected)
 			require.Equal(t, sl.AckOffset, cs.Offset)
+			kv := st.RuntimeInfo()
+			require.Equal(t, "1", kv["haInSyncSlaveNum"])
+			require.Contains(t, kv["haSlave1"], "lagBytes=0,")
 		})
 	}
 }

@@ -83,6 +83,7 @@ func (c *Client) reconcile(ctx context.Context) (message.PhysOffset, error) {
 		return b.Min, c.reset(ctx, b.Min)
 	}
 	from := max(lo, b.Min)
+	c.searched = false
 	common, found, err := c.commonEnd(ctx, from, min(hi, b.Max))
 	if err != nil {
 		return 0, err
@@ -94,8 +95,8 @@ func (c *Client) reconcile(ctx context.Context) (message.PhysOffset, error) {
 		return b.Min, c.reset(ctx, b.Min)
 	case common < hi:
 		lvl := c.log.Warn
-		if hi-common < message.RecordFixedSize && hi <= b.Max {
-			lvl = c.log.Info // only a record cut by the last frame
+		if hi <= b.Max && !c.searched {
+			lvl = c.log.Info // only a record cut by the last frame of a session
 		}
 		lvl("truncating the slave's commit log to the last record shared with the master",
 			"to", common, "slave_max", hi, "master_max", b.Max, "dropped_bytes", int64(hi-common))
@@ -146,6 +147,7 @@ func (c *Client) commonEnd(ctx context.Context, from, limit message.PhysOffset) 
 		return e, true, nil
 	}
 	c.log.Warn("the slave's last record differs from the master's: searching for the last shared record", "record", s, "end", e)
+	c.searched = true
 	return c.search(ctx, from, last)
 }
 

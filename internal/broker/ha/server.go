@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/pprof"
+	"strconv"
 	"sync"
 	"time"
 
@@ -474,4 +475,22 @@ func (s *Server) WaitCaughtUp(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// RuntimeInfo renders st as GET_BROKER_RUNTIME_INFO entries (RocketMQ 4.9 has
+// none for HA): haListenAddr, haSlaveNum, haInSyncSlaveNum, haWaitingPuts,
+// and per connection haSlave<id> = "addr=<peer>,ackOffset=<n>,lagBytes=<n>,
+// lagMillis=<n>,inSync=<bool>".
+func (st Status) RuntimeInfo() map[string]string {
+	kv := map[string]string{
+		"haListenAddr":     st.Addr,
+		"haSlaveNum":       strconv.Itoa(len(st.Slaves)),
+		"haInSyncSlaveNum": strconv.Itoa(st.InSync),
+		"haWaitingPuts":    strconv.Itoa(st.Waiting),
+	}
+	for _, sl := range st.Slaves {
+		kv["haSlave"+strconv.FormatUint(uint64(sl.ID), 10)] = fmt.Sprintf("addr=%s,ackOffset=%d,lagBytes=%d,lagMillis=%d,inSync=%t",
+			sl.Addr, sl.AckOffset, sl.LagBytes, sl.LagTime.Milliseconds(), sl.InSync)
+	}
+	return kv
 }

@@ -88,6 +88,15 @@
 // record: the rest of the segment is zeroed (truncate + preallocate), later
 // segments are removed, everything is fsynced and the dropped range is logged.
 //
+// # Replication
+//
+// ReadRaw reads stored bytes from any offset up to the readable end within one
+// segment; AppendRaw appends a master's bytes at the same offset (the log's
+// end, or any segment base for an Empty log) through the writer and flusher,
+// cut anywhere, even inside a record (live scans wait for the rest). Truncate
+// and Reset cut or empty the log online, on the writer goroutine under syncMu
+// (raw.go; docs/design/storage.md, "Raw access for replication").
+//
 // # Concurrency and lock order
 //
 // All methods are safe for concurrent use. Lock order: syncMu → Log.mu, segMu;
