@@ -120,6 +120,14 @@ type ClientConfig struct {
 	RetryInterval time.Duration
 	// DialTimeout bounds a connect; default 3 s.
 	DialTimeout time.Duration
+	// MaxTruncateBytes, if positive, bounds how many bytes the slave drops on
+	// its own to follow its master (a tail the master lacks, a diverged
+	// history, or a whole log behind the master's min). A larger cut is
+	// refused (ErrTruncateRefused; the slave keeps its data and retries)
+	// until an operator acts: a master that comes back with a wiped or much
+	// older store would otherwise take the slave's copy with it. Default 0:
+	// no limit (the slave always follows its master).
+	MaxTruncateBytes int64
 	// Dial connects to the master; default net.Dialer.DialContext.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -380,3 +380,26 @@ func TestHeartbeats(t *testing.T) {
 	require.Len(t, sl, 1)
 	require.True(t, sl[0].LastReport.After(rep), "no report from the slave")
 }
+
+// TestMaxTruncateBytes: a slave refuses to drop more than the limit to follow
+// a master that came back with a much shorter log, and keeps its data.
+func TestMaxTruncateBytes(t *testing.T) {
+	p := newPair(t, storeOpts{segSize: 64 << 10})
+	p.cliCfg.MaxTruncateBytes = 10 << 10
+	p.startServer()
+	p.startClient()
+	putMessages(t, p.m, 0, 100, 200, "a")
+	p.waitCaughtUp(20 * time.Second)
+	p.stopClient()
+	putMessages(t, p.s, 100, 200, 200, "ahead") // ~60 KiB the master lacks
+	before := p.s.CommitLogMaxOffset()
+	cli, err := NewClient(ClientConfig{MasterAddress: func() string { return p.srv.Addr().String() }, MaxTruncateBytes: 10 << 10,
+		RetryInterval: 100 * time.Millisecond}, p.s, LocalMaster{Src: p.m}, nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, cli.Start(context.Background()))
+	defer cli.Close()
+	waitFor(t, 10*time.Second, func() bool { return cli.Status().Sessions >= 2 })
+	require.Contains(t, cli.Status().LastError, "refusing to drop")
+	require.False(t, cli.Status().Connected)
+	require.Equal(t, before, p.s.CommitLogMaxOffset(), "the slave kept its data")
+}

@@ -47,6 +47,18 @@ const (
 	maxSamples = 4096
 )
 
+// ErrTruncateRefused: following the master would drop more than
+// ClientConfig.MaxTruncateBytes of the slave's log.
+var ErrTruncateRefused = errors.New("ha: refusing to drop that much of the slave's commit log")
+
+// allowCut checks a cut of n bytes against MaxTruncateBytes.
+func (c *Client) allowCut(n int64, what string) error {
+	if c.cfg.MaxTruncateBytes > 0 && n > c.cfg.MaxTruncateBytes {
+		return fmt.Errorf("%w: %s would drop %d bytes, MaxTruncateBytes is %d", ErrTruncateRefused, what, n, c.cfg.MaxTruncateBytes)
+	}
+	return nil
+}
+
 // span is one record [start, end).
 type span struct{ start, end message.PhysOffset }
 
@@ -78,6 +90,9 @@ func (c *Client) reconcile(ctx context.Context) (message.PhysOffset, error) {
 		return hi, nil
 	}
 	if hi < b.Min {
+		if err := c.allowCut(int64(hi-lo), "emptying the log (behind the master's min)"); err != nil {
+			return 0, err
+		}
 		c.log.Warn("slave's commit log ends below the master's min offset (retention deleted what it needs): emptying it to continue at the master's min",
 			"slave_max", hi, "master_min", b.Min)
 		return b.Min, c.reset(ctx, b.Min)
@@ -90,10 +105,16 @@ func (c *Client) reconcile(ctx context.Context) (message.PhysOffset, error) {
 	}
 	switch {
 	case !found:
+		if err := c.allowCut(int64(hi-lo), "emptying the log (nothing shared with the master)"); err != nil {
+			return 0, err
+		}
 		c.log.Warn("slave's commit log shares no record with the master's: emptying it to continue at the master's min",
 			"slave_min", lo, "slave_max", hi, "master_min", b.Min, "master_max", b.Max)
 		return b.Min, c.reset(ctx, b.Min)
 	case common < hi:
+		if err := c.allowCut(int64(hi-common), "truncating to the last shared record"); err != nil {
+			return 0, err
+		}
 		lvl := c.log.Warn
 		if hi <= b.Max && !c.searched {
 			lvl = c.log.Info // only a record cut by the last frame of a session
