@@ -49,12 +49,12 @@ type NameServer struct {
 	// FastJSON forces the fastjson (bare integer key) encoding for every answer.
 	fastJSON  bool
 	requests  int
-	intercept map[int16]Handler
+	intercept map[protocol.RequestCode]Handler
 }
 
 // StartNameServer starts an empty name server.
 func StartNameServer(t testing.TB) *NameServer {
-	n := &NameServer{routes: map[string]*body.TopicRouteData{}, intercept: map[int16]Handler{}}
+	n := &NameServer{routes: map[string]*body.TopicRouteData{}, intercept: map[protocol.RequestCode]Handler{}}
 	n.srv = startServer(t, func(s *remoting.Server, pool *remoting.Pool) {
 		s.RegisterDefault(remoting.ProcessorFunc(n.process), pool)
 	})
@@ -84,7 +84,7 @@ func (n *NameServer) SetFastJSON(on bool) {
 }
 
 // Intercept makes h answer requests with code.
-func (n *NameServer) Intercept(code int16, h Handler) {
+func (n *NameServer) Intercept(code protocol.RequestCode, h Handler) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.intercept[code] = h
@@ -100,14 +100,14 @@ func (n *NameServer) Requests() int {
 func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	n.mu.Lock()
 	n.requests++
-	h := n.intercept[req.Code]
+	h := n.intercept[req.RequestCode()]
 	rd := n.routes[req.Ext("topic")]
 	fast := n.fastJSON
 	n.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.GetRouteInfoByTopic:
 		if rd == nil {
 			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+req.Ext("topic")), nil
@@ -152,7 +152,7 @@ type Broker struct {
 	mu         sync.Mutex
 	queues     map[message.MessageQueue][][]byte // encoded records
 	phys       int64
-	intercept  map[int16]Handler
+	intercept  map[protocol.RequestCode]Handler
 	heartbeats []*body.HeartbeatData
 	lastConn   *remoting.Conn
 	requests   []*protocol.Command
@@ -161,7 +161,7 @@ type Broker struct {
 
 // StartBroker starts an empty broker named name. It auto-creates topics on send.
 func StartBroker(t testing.TB, name string) *Broker {
-	b := &Broker{Name: name, queues: map[message.MessageQueue][][]byte{}, intercept: map[int16]Handler{}, autoCreate: true}
+	b := &Broker{Name: name, queues: map[message.MessageQueue][][]byte{}, intercept: map[protocol.RequestCode]Handler{}, autoCreate: true}
 	b.srv = startServer(t, func(s *remoting.Server, pool *remoting.Pool) {
 		s.RegisterDefault(remoting.ProcessorFunc(b.process), pool)
 	})
@@ -174,7 +174,7 @@ func StartBroker(t testing.TB, name string) *Broker {
 func (b *Broker) Close() { _ = b.srv.Close() }
 
 // Intercept makes h answer requests with code (nil h removes it).
-func (b *Broker) Intercept(code int16, h Handler) {
+func (b *Broker) Intercept(code protocol.RequestCode, h Handler) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if h == nil {
@@ -192,12 +192,12 @@ func (b *Broker) Heartbeats() []*body.HeartbeatData {
 }
 
 // Requests returns the requests received with the given code.
-func (b *Broker) Requests(code int16) []*protocol.Command {
+func (b *Broker) Requests(code protocol.RequestCode) []*protocol.Command {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []*protocol.Command
 	for _, r := range b.requests {
-		if r.Code == code {
+		if r.RequestCode() == code {
 			out = append(out, r)
 		}
 	}
@@ -237,7 +237,7 @@ var shortNames = map[string]string{
 func SendHeader(req *protocol.Command) map[string]string {
 	out := map[string]string{}
 	for k, v := range req.ExtFields {
-		if l, ok := shortNames[k]; ok && (req.Code == protocol.SendMessageV2 || req.Code == protocol.SendBatchMessage || req.Code == protocol.SendReplyMessageV2) {
+		if l, ok := shortNames[k]; ok && (req.RequestCode() == protocol.SendMessageV2 || req.RequestCode() == protocol.SendBatchMessage || req.RequestCode() == protocol.SendReplyMessageV2) {
 			k = l
 		}
 		out[k] = v
@@ -248,12 +248,12 @@ func SendHeader(req *protocol.Command) map[string]string {
 func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	b.mu.Lock()
 	b.requests = append(b.requests, req)
-	h := b.intercept[req.Code]
+	h := b.intercept[req.RequestCode()]
 	b.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
 		return b.send(conn, req), nil
 	case protocol.PullMessage:
@@ -359,10 +359,10 @@ func (b *Broker) pull(req *protocol.Command) *protocol.Command {
 	resp.SetExt("suggestWhichBrokerId", "0")
 	switch {
 	case off > len(recs):
-		resp.Code = protocol.PullOffsetMoved
+		resp.Code = int16(protocol.PullOffsetMoved)
 		resp.SetExt("nextBeginOffset", strconv.Itoa(len(recs)))
 	case off == len(recs):
-		resp.Code = protocol.PullNotFound
+		resp.Code = int16(protocol.PullNotFound)
 		resp.SetExt("nextBeginOffset", strconv.Itoa(off))
 	default:
 		end := min(len(recs), off+maxN)

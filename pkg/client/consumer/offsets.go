@@ -127,7 +127,7 @@ func (b brokerOps) masterAddr(ctx context.Context, mq message.MessageQueue) (str
 	return "", fmt.Errorf("consumer: no master address for broker %q", mq.BrokerName)
 }
 
-func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
+func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, ext map[string]string) (*protocol.Command, error) {
 	addr, err := b.masterAddr(ctx, mq)
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code int16
 	return b.cli.Invoke(ctx, addr, protocol.NewRequest(code, ext))
 }
 
-func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (message.QueueOffset, error) {
+func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, ext map[string]string) (message.QueueOffset, error) {
 	resp, err := b.call(ctx, mq, code, ext)
 	if err != nil {
 		return 0, err
