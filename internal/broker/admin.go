@@ -20,7 +20,7 @@ import (
 
 // adminCodes are served by processAdmin on the admin pool: consumer offsets,
 // queue offset reads, topic and group administration, broker config and stats.
-var adminCodes = []int16{
+var adminCodes = []protocol.RequestCode{
 	protocol.QueryConsumerOffset, protocol.UpdateConsumerOffset,
 	protocol.GetMaxOffset, protocol.GetMinOffset, protocol.SearchOffsetByTimestamp, protocol.GetEarliestMsgStoretime,
 	protocol.UpdateAndCreateTopic, protocol.DeleteTopicInBroker, protocol.GetAllTopicConfig,
@@ -32,7 +32,7 @@ var adminCodes = []int16{
 
 // processAdmin dispatches the admin-pool codes.
 func (b *Broker) processAdmin(ctx context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.QueryConsumerOffset:
 		return b.queryConsumerOffset(req), nil
 	case protocol.UpdateConsumerOffset:
@@ -145,14 +145,14 @@ func (b *Broker) queueOffsetRead(req *protocol.Command) *protocol.Command {
 	r := extReader{req: req}
 	topic, qid := r.str("topic", true), r.int32("queueId", true)
 	var ts int64
-	if req.Code == protocol.SearchOffsetByTimestamp {
+	if req.RequestCode() == protocol.SearchOffsetByTimestamp {
 		ts = r.int64("timestamp", true)
 	}
 	if r.err != nil {
 		return protocol.NewResponse(req, protocol.SystemError, r.err.Error())
 	}
 	resp := protocol.NewResponse(req, protocol.Success, "")
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.GetMaxOffset:
 		resp.SetExt("offset", strconv.FormatInt(int64(b.store.MaxOffsetInQueue(topic, qid)), 10))
 	case protocol.GetMinOffset:

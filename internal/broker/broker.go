@@ -392,7 +392,7 @@ func (b *Broker) registerProcessors(srv *remoting.Server) {
 	hbPool := remoting.NewPool("heartbeat", b.cfg.HeartbeatWorkers, heartbeatQueue)
 
 	accept := remoting.ProcessorFunc(b.acceptSend)
-	for _, code := range []int16{protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage} {
+	for _, code := range []protocol.RequestCode{protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage} {
 		srv.Register(code, accept, sendPool)
 	}
 	srv.Register(protocol.PullMessage, remoting.ProcessorFunc(b.processPull), pullPool)

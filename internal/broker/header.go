@@ -65,7 +65,7 @@ func (r *extReader) bool(key string) bool {
 }
 
 // respond builds a response with code and a formatted remark.
-func respond(req *protocol.Command, code int16, format string, args ...any) *protocol.Command {
+func respond(req *protocol.Command, code protocol.ResponseCode, format string, args ...any) *protocol.Command {
 	remark := format
 	if len(args) > 0 {
 		remark = fmt.Sprintf(format, args...)

@@ -274,7 +274,7 @@ func (b *Broker) pullFilter(req *protocol.Command, h *pullHeader, group *body.Su
 }
 
 // pullCode maps a store status to the pull answer code (RocketMQ 4.9.8).
-func pullCode(s store.GetStatus, offset int64) int16 {
+func pullCode(s store.GetStatus, offset int64) protocol.ResponseCode {
 	switch s {
 	case store.GetFound:
 		return protocol.Success

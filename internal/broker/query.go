@@ -45,7 +45,7 @@ func (b *Broker) processQueryMessage(_ context.Context, _ *remoting.Conn, req *p
 	if len(qr.Records) == 0 {
 		return resp, nil
 	}
-	resp.Code, resp.Remark = protocol.Success, ""
+	resp.Code, resp.Remark = int16(protocol.Success), ""
 	n := 0
 	for _, rec := range qr.Records {
 		n += len(rec)

@@ -30,10 +30,10 @@ func (b *Broker) processSendReply(_ context.Context, conn *remoting.Conn, req *p
 	}
 	defer b.gate.exit()
 	hreq := *req
-	if req.Code == protocol.SendReplyMessageV2 {
-		hreq.Code = protocol.SendMessageV2 // same one-letter names
+	if req.RequestCode() == protocol.SendReplyMessageV2 {
+		hreq.Code = int16(protocol.SendMessageV2) // same one-letter names
 	} else {
-		hreq.Code = protocol.SendMessage
+		hreq.Code = int16(protocol.SendMessage)
 	}
 	h, err := decodeSendHeader(&hreq)
 	if err != nil {
@@ -83,7 +83,7 @@ func (b *Broker) processSendReply(_ context.Context, conn *remoting.Conn, req *p
 		}
 	}
 	if pushErr != "" {
-		resp.Code, resp.Remark = protocol.SystemError, pushErr
+		resp.Code, resp.Remark = int16(protocol.SystemError), pushErr
 	}
 	return resp, nil
 }
@@ -131,7 +131,7 @@ func (b *Broker) pushReply(msg *message.MessageExt, h *sendHeader, now int64) st
 	switch {
 	case err != nil:
 		return "push reply message to " + clientID + " failed: " + err.Error()
-	case resp.Code != protocol.Success:
+	case resp.ResponseCode() != protocol.Success:
 		return "push reply message to " + clientID + " failed: code " + strconv.Itoa(int(resp.Code)) + " " + resp.Remark
 	}
 	return ""

@@ -43,7 +43,7 @@ type sendHeader struct {
 func decodeSendHeader(req *protocol.Command) (sendHeader, error) {
 	r := extReader{req: req}
 	var h sendHeader
-	if req.Code == protocol.SendMessageV2 || req.Code == protocol.SendBatchMessage {
+	if req.RequestCode() == protocol.SendMessageV2 || req.RequestCode() == protocol.SendBatchMessage {
 		h = sendHeader{
 			producerGroup:         r.str("a", true),
 			topic:                 r.str("b", true),
@@ -133,7 +133,7 @@ func (b *Broker) finishSend(t *sendTask, resp *protocol.Command) {
 
 // sendResponse builds a send answer; every send answer carries MSG_REGION and
 // TRACE_ON, error answers included.
-func (b *Broker) sendResponse(req *protocol.Command, code int16, remark string) *protocol.Command {
+func (b *Broker) sendResponse(req *protocol.Command, code protocol.ResponseCode, remark string) *protocol.Command {
 	resp := protocol.NewResponse(req, code, remark)
 	resp.SetExt(message.PropertyMsgRegion, b.cfg.RegionID)
 	resp.SetExt(message.PropertyTraceSwitch, strconv.FormatBool(b.cfg.TraceOn))

@@ -229,7 +229,7 @@ func (b *Broker) divertRetryToDLQ(req *protocol.Command, msg *message.MessageExt
 	}
 	dlq, resp := b.ensureDLQ(req, group)
 	if resp != nil {
-		return b.sendResponse(req, resp.Code, resp.Remark)
+		return b.sendResponse(req, resp.ResponseCode(), resp.Remark)
 	}
 	msg.Topic, msg.QueueID = dlq.TopicName, rand.Int32N(max(dlq.WriteQueueNums, 1))
 	for _, k := range parkedProperties {

@@ -57,7 +57,7 @@ func TestSendQueueTimeoutClean(t *testing.T) {
 	wcancel()
 	wg.Wait()
 	require.NoError(t, r.err)
-	require.Equal(t, protocol.SystemBusy, r.resp.Code, r.resp.Remark)
+	require.Equal(t, protocol.SystemBusy, r.resp.ResponseCode(), r.resp.Remark)
 	require.True(t, strings.HasPrefix(r.resp.Remark, "[TIMEOUT_CLEAN_QUEUE]broker busy"), r.resp.Remark)
 	require.Contains(t, r.resp.Remark, "period in queue: 201ms")
 	require.False(t, b.gate.close(), "the refused send left the write gate")
@@ -78,14 +78,14 @@ func TestWriteGateRefusesEveryWrite(t *testing.T) {
 		"tranStateTableOffset": "0", "commitLogOffset": "0", "commitOrRollback": "8", "fromTransactionCheck": "false"})
 	resp, err := b.processEndTransaction(context.Background(), nil, end)
 	require.NoError(t, err)
-	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.ResponseCode(), resp.Remark)
 
 	reply := protocol.NewRequest(protocol.SendReplyMessage, map[string]string{"topic": "T"})
 	resp, err = b.processSendReply(context.Background(), nil, reply)
 	require.NoError(t, err)
-	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.ResponseCode(), resp.Remark)
 
 	resp, err = b.processSendBack(context.Background(), nil, protocol.NewRequest(protocol.ConsumerSendMsgBack, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.ResponseCode(), resp.Remark)
 }

@@ -228,7 +228,7 @@ func (ts *txnService) isDone(origin message.QueueOffset) bool {
 
 // end commits or rolls back the transaction of half record v and returns the
 // answer's code and remark.
-func (ts *txnService) end(v *message.RecordView, commit bool) (int16, string) {
+func (ts *txnService) end(v *message.RecordView, commit bool) (protocol.ResponseCode, string) {
 	b := ts.b
 	origin := originOf(v)
 	if !ts.claim(origin) {
@@ -240,7 +240,7 @@ func (ts *txnService) end(v *message.RecordView, commit bool) (int16, string) {
 		if err != nil {
 			ts.unclaim(origin)
 			resp := b.putResponse(protocol.NewRequest(protocol.EndTransaction, nil), 0, res, err, false)
-			return resp.Code, resp.Remark
+			return resp.ResponseCode(), resp.Remark
 		}
 		if err := ts.putOp(origin); err != nil {
 			// The message is committed; without the op record a restart may
@@ -584,7 +584,7 @@ func (b *Broker) registerTxnQueryReply(srv *remoting.Server, adminPool *remoting
 	txPool := remoting.NewPool("transaction", 4, 10000)
 	srv.Register(protocol.EndTransaction, remoting.ProcessorFunc(b.processEndTransaction), txPool)
 	replyPool := remoting.NewPool("reply", 4, 10000)
-	for _, code := range []int16{protocol.SendReplyMessage, protocol.SendReplyMessageV2} {
+	for _, code := range []protocol.RequestCode{protocol.SendReplyMessage, protocol.SendReplyMessageV2} {
 		srv.Register(code, remoting.ProcessorFunc(b.processSendReply), replyPool)
 	}
 	srv.Register(protocol.QueryMessage, remoting.ProcessorFunc(b.processQueryMessage), adminPool)

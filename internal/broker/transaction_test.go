@@ -40,7 +40,7 @@ func (r *rawBroker) sendHalf(topic, group, bodyText string) *protocol.Command {
 	ext["sysFlag"] = "4"
 	ext["producerGroup"] = group
 	resp := r.call(protocol.SendMessage, ext, []byte(bodyText))
-	require.Equal(r.t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(r.t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	return resp
 }
 
@@ -56,7 +56,7 @@ func endTxExt(group string, resp *protocol.Command, typ int, fromCheck bool) map
 func (r *rawBroker) pullAll(topic string, queueID int) []*message.MessageExt {
 	r.t.Helper()
 	resp := r.call(protocol.PullMessage, pullExt("g-"+topic, topic, queueID, 0, 4, "*", 0), nil)
-	if resp.Code != protocol.Success {
+	if resp.ResponseCode() != protocol.Success {
 		return nil
 	}
 	msgs, err := message.DecodeMessages(resp.Body)
@@ -84,18 +84,18 @@ func TestRawTransactionCommitRollback(t *testing.T) {
 	require.Equal(t, "The transaction state table offset wrong", r.call(protocol.EndTransaction, bad, nil).Remark)
 	bad = endTxExt("pg", h1, 8, false)
 	bad["commitLogOffset"] = "999999"
-	require.Equal(t, protocol.SystemError, r.call(protocol.EndTransaction, bad, nil).Code)
+	require.Equal(t, protocol.SystemError, r.call(protocol.EndTransaction, bad, nil).ResponseCode())
 
 	resp := r.call(protocol.EndTransaction, endTxExt("pg", h1, 8, false), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	resp = r.call(protocol.EndTransaction, endTxExt("pg", h2, 12, false), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	// A repeated commit is answered but stores nothing.
 	resp = r.call(protocol.EndTransaction, endTxExt("pg", h1, 8, true), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	// Committing a rolled-back transaction does nothing either.
 	resp = r.call(protocol.EndTransaction, endTxExt("pg", h2, 8, true), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 
 	r.waitMax("Tx", 0, 1)
 	r.waitMax(broker.TransOpHalfTopic, 0, 2)
@@ -140,7 +140,7 @@ func newTxProducer(t *testing.T, addr, group string, decide func(*message.Messag
 	p.cl.Register(protocol.CheckTransactionState, remoting.ProcessorFunc(p.onCheck))
 	resp := invoke(t, p.cl, addr, protocol.HeartBeat, nil, body.EncodeHeartbeat(&body.HeartbeatData{
 		ClientID: "tx-" + group, ProducerDataSet: []body.ProducerData{{GroupName: group}}}))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	return p
 }
 
@@ -252,7 +252,7 @@ func TestRawTransactionRestart(t *testing.T) {
 	r.createTopic("TxRestart", 1, 6)
 	h1 := r.sendHalf("TxRestart", "pg-rs", "committed")
 	r.sendHalf("TxRestart", "pg-rs", "pending")
-	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, false), nil).Code)
+	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, false), nil).ResponseCode())
 	r.waitMax("TxRestart", 0, 1)
 
 	restartBroker(t, c, func(cfg *broker.Config) {
@@ -261,7 +261,7 @@ func TestRawTransactionRestart(t *testing.T) {
 	})
 	r.cl = rawClient(t)
 	// A late duplicate commit of the first after the restart stores nothing.
-	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, true), nil).Code)
+	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, true), nil).ResponseCode())
 	// The pending one is checked back and committed; the first is not checked.
 	var wrong atomic.Int32
 	p := newTxProducer(t, r.addr, "pg-rs", func(m *message.MessageExt) int {

@@ -15,7 +15,7 @@ import (
 )
 
 // handledCodes are the request codes the name server answers.
-var handledCodes = []int16{
+var handledCodes = []protocol.RequestCode{
 	protocol.PutKVConfig,
 	protocol.GetKVConfig,
 	protocol.DeleteKVConfig,
@@ -75,7 +75,7 @@ func (s *service) runtime() runtimeConfig {
 // process answers one request that arrived on connection connID. It never
 // returns nil and never panics on peer input.
 func (s *service) process(connID uint64, req *protocol.Command) *protocol.Command {
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.PutKVConfig:
 		return s.putKV(req)
 	case protocol.GetKVConfig:
@@ -333,7 +333,7 @@ func (s *service) writePerm(req *protocol.Command) *protocol.Command {
 	name := req.Ext("brokerName")
 	resp := success(req, nil)
 	s.mu.Lock()
-	if req.Code == protocol.WipeWritePermOfBroker {
+	if req.RequestCode() == protocol.WipeWritePermOfBroker {
 		n := s.mu.rt.WipeWritePerm(name)
 		s.mu.Unlock()
 		resp.SetExt("wipeTopicCount", strconv.Itoa(n))

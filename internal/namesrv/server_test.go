@@ -63,9 +63,9 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 	}
 }
 
-func routeCode(t *testing.T, cl *remoting.Client, addr, topic string) int16 {
+func routeCode(t *testing.T, cl *remoting.Client, addr, topic string) protocol.ResponseCode {
 	t.Helper()
-	return call(t, cl, addr, req(protocol.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil)).Code
+	return call(t, cl, addr, req(protocol.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil)).ResponseCode()
 }
 
 func TestServerLifecycle(t *testing.T) {
@@ -183,7 +183,7 @@ func TestServerTCPCommands(t *testing.T) {
 	require.Equal(t, map[int64]string{0: "10.0.0.1:10911", 1: "10.0.0.3:10911"}, ci.BrokerAddrTable["broker-a"].BrokerAddrs)
 
 	// Topic lists.
-	body := func(code int16, ext map[string]string) string {
+	body := func(code protocol.RequestCode, ext map[string]string) string {
 		t.Helper()
 		resp := call(t, cl, addr, req(code, ext, nil))
 		requireCode(t, resp, protocol.Success)

@@ -52,7 +52,7 @@ func (a *Admin) Close() error { return a.core.Close() }
 // Client returns the underlying SDK core.
 func (a *Admin) Client() *client.Client { return a.core }
 
-func (a *Admin) nameServer(ctx context.Context, code int16, ext map[string]string) (*protocol.Command, error) {
+func (a *Admin) nameServer(ctx context.Context, code protocol.RequestCode, ext map[string]string) (*protocol.Command, error) {
 	resp, err := a.core.InvokeNameServer(ctx, func() *protocol.Command { return protocol.NewRequest(code, maps.Clone(ext)) })
 	if err != nil {
 		return nil, err
@@ -333,7 +333,7 @@ func (a *Admin) Lag(ctx context.Context, group, topic string) (int64, error) {
 	return cs.Diff(), nil
 }
 
-func (a *Admin) queueCall(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
+func (a *Admin) queueCall(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, ext map[string]string) (*protocol.Command, error) {
 	addr, ok := a.core.MasterAddr(mq.BrokerName)
 	if !ok {
 		if _, err := a.TopicRoute(ctx, mq.Topic); err != nil {

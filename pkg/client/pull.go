@@ -140,7 +140,7 @@ func (c *Client) pull(ctx context.Context, addr string, cmd *protocol.Command) (
 		return nil, err
 	}
 	res := &PullResult{}
-	switch resp.Code {
+	switch resp.ResponseCode() {
 	case protocol.Success:
 		res.Status = PullFound
 	case protocol.PullNotFound:

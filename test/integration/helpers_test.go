@@ -165,7 +165,7 @@ func consumerIDs(t *testing.T, cl *remoting.Client, e *env, group string) []stri
 	defer cancel()
 	resp, err := cl.Invoke(ctx, e.brokerAddr, protocol.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": group}))
 	require.NoError(t, err)
-	if resp.Code != protocol.Success {
+	if resp.ResponseCode() != protocol.Success {
 		return nil
 	}
 	var b struct {

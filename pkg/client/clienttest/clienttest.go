@@ -54,12 +54,12 @@ type NameServer struct {
 	// FastJSON forces the fastjson (bare integer key) encoding for every answer.
 	fastJSON  bool
 	requests  int
-	intercept map[int16]Handler
+	intercept map[protocol.RequestCode]Handler
 }
 
 // StartNameServer starts an empty name server.
 func StartNameServer(t testing.TB) *NameServer {
-	n := &NameServer{routes: map[string]*body.TopicRouteData{}, intercept: map[int16]Handler{}}
+	n := &NameServer{routes: map[string]*body.TopicRouteData{}, intercept: map[protocol.RequestCode]Handler{}}
 	n.srv = startServer(t, func(s *remoting.Server, pool *remoting.Pool) {
 		s.RegisterDefault(remoting.ProcessorFunc(n.process), pool)
 	})
@@ -89,7 +89,7 @@ func (n *NameServer) SetFastJSON(on bool) {
 }
 
 // Intercept makes h answer requests with code.
-func (n *NameServer) Intercept(code int16, h Handler) {
+func (n *NameServer) Intercept(code protocol.RequestCode, h Handler) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.intercept[code] = h
@@ -105,14 +105,14 @@ func (n *NameServer) Requests() int {
 func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	n.mu.Lock()
 	n.requests++
-	h := n.intercept[req.Code]
+	h := n.intercept[req.RequestCode()]
 	rd := n.routes[req.Ext("topic")]
 	fast := n.fastJSON
 	n.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.GetRouteInfoByTopic:
 		if rd == nil {
 			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+req.Ext("topic")), nil
@@ -182,12 +182,12 @@ type Broker struct {
 	queues     map[message.MessageQueue][][]byte // encoded records
 	phys       int64
 	stored     chan struct{} // closed and replaced when a message is stored
-	intercept  map[int16]Handler
+	intercept  map[protocol.RequestCode]Handler
 	heartbeats []*body.HeartbeatData
 	clients    map[string]clientEntry // by client id
 	offsets    map[string]map[message.MessageQueue]int64
 	suggest    int64
-	sendCode   int16 // the code of send answers: success, or 10/11/12 (stored, not confirmed)
+	sendCode   protocol.ResponseCode // the code of send answers: success, or 10/11/12 (stored, not confirmed)
 	lastConn   *remoting.Conn
 	requests   []*protocol.Command
 	autoCreate bool
@@ -212,7 +212,7 @@ func StartSlave(t testing.TB, master *Broker, id int64) *Broker {
 
 func startBroker(t testing.TB, name string, id int64, master *Broker) *Broker {
 	b := &Broker{Name: name, ID: id, master: master, done: make(chan struct{}), queues: map[message.MessageQueue][][]byte{},
-		stored: make(chan struct{}), intercept: map[int16]Handler{}, clients: map[string]clientEntry{},
+		stored: make(chan struct{}), intercept: map[protocol.RequestCode]Handler{}, clients: map[string]clientEntry{},
 		offsets: map[string]map[message.MessageQueue]int64{}, autoCreate: true}
 	b.srv = startServer(t, func(s *remoting.Server, pool *remoting.Pool) {
 		s.RegisterDefault(remoting.ProcessorFunc(b.process), pool)
@@ -260,7 +260,7 @@ func (b *Broker) SetSuggestBrokerID(id int64) {
 // protocol.Success (the default), or FlushDiskTimeout (10),
 // SlaveNotAvailable (11) or FlushSlaveTimeout (12), the answers of a broker
 // that stored the message but whose flush or replication did not confirm.
-func (b *Broker) SetSendStatus(code int16) {
+func (b *Broker) SetSendStatus(code protocol.ResponseCode) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sendCode = code
@@ -290,7 +290,7 @@ func (b *Broker) setOffsetLocked(group string, mq message.MessageQueue, off int6
 }
 
 // Intercept makes h answer requests with code (nil h removes it).
-func (b *Broker) Intercept(code int16, h Handler) {
+func (b *Broker) Intercept(code protocol.RequestCode, h Handler) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if h == nil {
@@ -308,12 +308,12 @@ func (b *Broker) Heartbeats() []*body.HeartbeatData {
 }
 
 // Requests returns the requests received with the given code.
-func (b *Broker) Requests(code int16) []*protocol.Command {
+func (b *Broker) Requests(code protocol.RequestCode) []*protocol.Command {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []*protocol.Command
 	for _, r := range b.requests {
-		if r.Code == code {
+		if r.RequestCode() == code {
 			out = append(out, r)
 		}
 	}
@@ -355,7 +355,7 @@ var shortNames = map[string]string{
 func SendHeader(req *protocol.Command) map[string]string {
 	out := map[string]string{}
 	for k, v := range req.ExtFields {
-		if l, ok := shortNames[k]; ok && (req.Code == protocol.SendMessageV2 || req.Code == protocol.SendBatchMessage || req.Code == protocol.SendReplyMessageV2) {
+		if l, ok := shortNames[k]; ok && (req.RequestCode() == protocol.SendMessageV2 || req.RequestCode() == protocol.SendBatchMessage || req.RequestCode() == protocol.SendReplyMessageV2) {
 			k = l
 		}
 		out[k] = v
@@ -366,12 +366,12 @@ func SendHeader(req *protocol.Command) map[string]string {
 func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	b.mu.Lock()
 	b.requests = append(b.requests, req)
-	h := b.intercept[req.Code]
+	h := b.intercept[req.RequestCode()]
 	b.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
 		if b.master != nil {
 			return protocol.NewResponse(req, protocol.ServiceNotAvailable, "fake broker: a slave refuses sends"), nil
@@ -512,10 +512,10 @@ func (b *Broker) pull(req *protocol.Command) *protocol.Command {
 	resp.SetExt("suggestWhichBrokerId", strconv.FormatInt(suggest, 10))
 	switch {
 	case off > len(recs):
-		resp.Code = protocol.PullOffsetMoved
+		resp.Code = int16(protocol.PullOffsetMoved)
 		resp.SetExt("nextBeginOffset", strconv.Itoa(len(recs)))
 	case off == len(recs):
-		resp.Code = protocol.PullNotFound
+		resp.Code = int16(protocol.PullNotFound)
 		resp.SetExt("nextBeginOffset", strconv.Itoa(off))
 	default:
 		end := min(len(recs), off+maxN)
@@ -535,7 +535,7 @@ func (b *Broker) consumerCall(req *protocol.Command) *protocol.Command {
 	resp := protocol.NewResponse(req, protocol.Success, "")
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.GetConsumerListByGroup:
 		ids := []string{}
 		for id, e := range b.clients {

@@ -162,7 +162,7 @@ func (b brokerOps) offsetAddr(ctx context.Context, mq message.MessageQueue) (str
 	return addr, err
 }
 
-func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
+func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, ext map[string]string) (*protocol.Command, error) {
 	addr, err := b.offsetAddr(ctx, mq)
 	if err != nil {
 		return nil, err
@@ -170,14 +170,14 @@ func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code int16
 	return b.callAt(ctx, addr, mq, code, ext)
 }
 
-func (b brokerOps) callAt(ctx context.Context, addr string, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
+func (b brokerOps) callAt(ctx context.Context, addr string, mq message.MessageQueue, code protocol.RequestCode, ext map[string]string) (*protocol.Command, error) {
 	ext["topic"] = mq.Topic
 	ext["queueId"] = strconv.Itoa(int(mq.QueueID))
 	ext["bname"] = mq.BrokerName
 	return b.cli.Invoke(ctx, addr, protocol.NewRequest(code, ext))
 }
 
-func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (message.QueueOffset, error) {
+func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, ext map[string]string) (message.QueueOffset, error) {
 	resp, err := b.call(ctx, mq, code, ext)
 	if err != nil {
 		return 0, err

@@ -310,7 +310,7 @@ func (p *Producer) request(o *outMsg, mq message.MessageQueue) *protocol.Command
 // result turns a send response into a SendResult or an error.
 func (p *Producer) result(resp *protocol.Command, mq message.MessageQueue, o *outMsg) (*SendResult, error) {
 	r := &SendResult{Queue: mq, MsgID: strings.Join(o.ids, ",")}
-	switch resp.Code {
+	switch resp.ResponseCode() {
 	case protocol.Success:
 		r.Status = SendOK
 	case protocol.FlushDiskTimeout:
@@ -341,7 +341,7 @@ func (p *Producer) result(resp *protocol.Command, mq message.MessageQueue, o *ou
 
 // retriableCodes are the broker answers after which a send moves to another
 // broker.
-var retriableCodes = map[int16]bool{
+var retriableCodes = map[protocol.ResponseCode]bool{
 	protocol.SystemError:         true,
 	protocol.ServiceNotAvailable: true,
 	protocol.NoPermission:        true,

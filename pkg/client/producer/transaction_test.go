@@ -177,7 +177,7 @@ func TestRequestReply(t *testing.T) {
 		push.Body = z
 		go func() {
 			resp, err := b.Conn().Invoke(context.Background(), push)
-			if err == nil && resp.Code != protocol.Success {
+			if err == nil && resp.ResponseCode() != protocol.Success {
 				panic("reply push refused")
 			}
 		}()
