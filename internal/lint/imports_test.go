@@ -54,7 +54,9 @@ func under(path, prefix string) bool {
 }
 
 // rule says which imports a package may have. allowed lists module-relative
-// prefixes; external lists third-party prefixes; stdlib is always allowed.
+// packages with their subpackages ("pkg/x"), every package under a prefix
+// ("pkg/"), or exactly one package ("=pkg/x"); external lists third-party
+// prefixes; stdlib is always allowed.
 type rule struct {
 	name     string
 	applies  func(string) bool
@@ -75,9 +77,15 @@ var rules = []rule{
 	{
 		name: "leaf packages use only the standard library",
 		applies: func(p string) bool {
-			return p != mod+"/pkg/protocol/body" &&
+			return p != mod+"/pkg/protocol/body" && !under(p, "pkg/protocol/header") &&
 				(under(p, "pkg/protocol") || under(p, "pkg/message") || under(p, "pkg/clock"))
 		},
+	},
+	{
+		// Typed views of extFields: the codes and the Command, nothing else.
+		name:    "wire headers use only the standard library and protocol",
+		applies: func(p string) bool { return under(p, "pkg/protocol/header") },
+		allowed: []string{"=pkg/protocol", "pkg/protocol/header"},
 	},
 	{
 		name:    "wire bodies use only the standard library, protocol and message",
@@ -141,6 +149,12 @@ func violations(pkg, imp string) []string {
 		}
 		ok := false
 		for _, a := range r.allowed {
+			if exact, isExact := strings.CutPrefix(a, "="); isExact {
+				if imp == mod+"/"+exact {
+					ok = true
+				}
+				continue
+			}
 			if strings.HasSuffix(a, "/") && strings.HasPrefix(imp, mod+"/"+a) || under(imp, a) {
 				ok = true
 			}
@@ -200,6 +214,10 @@ func TestRulesCatchViolations(t *testing.T) {
 		{mod + "/pkg/protocol", "encoding/json", false},
 		{mod + "/pkg/protocol/body", mod + "/pkg/message", false},
 		{mod + "/pkg/protocol", mod + "/pkg/message", true},
+		{mod + "/pkg/protocol/header", mod + "/pkg/protocol", false},
+		{mod + "/pkg/protocol/header", mod + "/pkg/message", true},
+		{mod + "/pkg/protocol/header", mod + "/pkg/protocol/body", true},
+		{mod + "/pkg/protocol/header", "github.com/some/dep", true},
 		{mod + "/pkg/remoting", mod + "/pkg/protocol", false},
 		{mod + "/pkg/remoting", mod + "/internal/store", true},
 		{mod + "/pkg/client", mod + "/internal/vfs", true},
