@@ -299,36 +299,3 @@ func TestFastListenAddrDefaults(t *testing.T) {
 	_, _, on = c.fastListenAddr(10911)
 	require.False(t, on)
 }
-
-func TestTopicNameRules(t *testing.T) {
-	t.Parallel()
-	require.NoError(t, validateTopicName("%RETRY%a_b-C|1"))
-	require.Error(t, validateTopicName(""))
-	require.Error(t, validateTopicName("a.b"))
-	require.Error(t, validateTopicName(strings.Repeat("a", 128)))
-	require.NoError(t, validateTopicName(strings.Repeat("a", 127)))
-}
-
-func TestBuildFilter(t *testing.T) {
-	t.Parallel()
-	f, err := buildFilter("*", "")
-	require.NoError(t, err)
-	require.True(t, f.MatchTagsCode(12345))
-	f, err = buildFilter(" TagA || TagB ||", "TAG")
-	require.NoError(t, err)
-	require.True(t, f.MatchTagsCode(hashOf("TagA")))
-	require.True(t, f.MatchTagsCode(hashOf("TagB")))
-	require.False(t, f.MatchTagsCode(hashOf("TagC")))
-	_, err = buildFilter("||", "TAG")
-	require.Error(t, err)
-	_, err = buildFilter("a > 1", "SQL92")
-	require.ErrorIs(t, err, errSQL92)
-}
-
-func hashOf(tag string) int64 {
-	var h int32
-	for _, c := range tag {
-		h = 31*h + c
-	}
-	return int64(h)
-}

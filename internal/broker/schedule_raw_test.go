@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -99,7 +100,7 @@ func TestRawSendBackRetryAndDLQ(t *testing.T) {
 	resp = sendBack(phys, 0, 2)
 	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax("SCHEDULE_TOPIC_XXXX", 2, 1)
-	retry := broker.RetryTopic(group)
+	retry := meta.RetryTopic(group)
 	r.waitMax(retry, 0, 1)
 	msgs := r.pullMsgs(group, retry, 0, 0)
 	require.Len(t, msgs, 1)
@@ -114,7 +115,7 @@ func TestRawSendBackRetryAndDLQ(t *testing.T) {
 	// Retried once with max 1: straight to the DLQ, which is write-only.
 	resp = sendBack(m.PhysOffset, 1, 1)
 	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
-	dlq := broker.DLQTopic(group)
+	dlq := meta.DLQTopic(group)
 	r.waitMax(dlq, 0, 1)
 	resp = r.call(protocol.GetAllTopicConfig, nil, nil)
 	require.Equal(t, protocol.Success, resp.ResponseCode())

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/stretchr/testify/require"
@@ -42,7 +43,7 @@ func TestRawTimerMessages(t *testing.T) {
 	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	resp = send(map[string]string{"TIMER_DELAY_SEC": "1"}, "rel-sec")
 	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
-	r.waitMax(broker.TopicTimer, 0, 3)
+	r.waitMax(meta.TopicTimer, 0, 3)
 	if time.Since(start) < 600*time.Millisecond { // else a slow machine may have reached the first due time
 		require.Equal(t, int64(1), maxOffset(t, r.cl, r.addr, "Timed", 0))
 	}
@@ -84,7 +85,7 @@ func TestRawDelayAndTimerSurviveRestart(t *testing.T) {
 		map[string]string{"TIMER_DELIVER_MS": strconv.FormatInt(at, 10)}), []byte("timed"))
 	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax("SCHEDULE_TOPIC_XXXX", 1, 1)
-	r.waitMax(broker.TopicTimer, 0, 1)
+	r.waitMax(meta.TopicTimer, 0, 1)
 	require.NoError(t, r.c.Broker.Close())
 	if time.Now().UnixMilli() >= at {
 		// Only a very slow machine gets here: the delivery then happened

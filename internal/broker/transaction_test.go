@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
@@ -73,7 +74,7 @@ func TestRawTransactionCommitRollback(t *testing.T) {
 	require.Equal(t, "0", h1.Ext("queueId"), "the queue asked for")
 	require.Equal(t, "0", h1.Ext("queueOffset"), "offset in the half queue")
 	h2 := r.sendHalf("Tx", "pg", "roll-me-back")
-	r.waitMax(broker.TransHalfTopic, 0, 2)
+	r.waitMax(meta.TopicTransHalf, 0, 2)
 	require.Zero(t, maxOffset(t, r.cl, r.addr, "Tx", 0), "half messages are invisible")
 
 	// Checks of END_TRANSACTION.
@@ -98,7 +99,7 @@ func TestRawTransactionCommitRollback(t *testing.T) {
 	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 
 	r.waitMax("Tx", 0, 1)
-	r.waitMax(broker.TransOpHalfTopic, 0, 2)
+	r.waitMax(meta.TopicTransOpHalf, 0, 2)
 	msgs := r.pullAll("Tx", 0)
 	require.Len(t, msgs, 1)
 	m := msgs[0]
@@ -218,7 +219,7 @@ func TestRawTransactionCheckMax(t *testing.T) {
 	r.createTopic("TxMax", 1, 6)
 	p := newTxProducer(t, r.addr, "pg-max", func(*message.MessageExt) int { return 0 }) // always unknown
 	r.sendHalf("TxMax", "pg-max", "undecided")
-	r.waitMax(broker.TransCheckMaxTimeTopic, 0, 1)
+	r.waitMax(meta.TopicTransCheckMax, 0, 1)
 	require.Equal(t, 2, p.checkCount())
 	holds(t, 400*time.Millisecond, func() bool { return p.checkCount() == 2 })
 	require.Zero(t, maxOffset(t, r.cl, r.addr, "TxMax", 0))

@@ -175,6 +175,12 @@ type Config struct {
 	// FlushConsumeQueueInterval is flushIntervalConsumeQueue: how often consume
 	// queues and the index are flushed and the checkpoint written. Default 1 s.
 	FlushConsumeQueueInterval time.Duration
+	// TimerDir holds the timer log (timer messages' delivery index). Petrel
+	// only; default <RootDir>/timerlog.
+	TimerDir string
+	// TimerPrecision is timerPrecisionMs: the timer log's bucket width.
+	// Default 1 s.
+	TimerPrecision time.Duration
 }
 
 // PutStatus says how durable a stored message is.

@@ -108,6 +108,10 @@ func (c Config) withDefaults() Config {
 	join(&c.CheckpointPath, "checkpoint")
 	join(&c.AbortPath, "abort")
 	join(&c.ConfigDir, "config")
+	join(&c.TimerDir, "timerlog")
+	if c.TimerPrecision == 0 {
+		c.TimerPrecision = time.Second
+	}
 	if c.MessageDelayLevel == "" {
 		c.MessageDelayLevel = DefaultMessageDelayLevel
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/petrelmq/petrel/internal/store/commitlog"
 	"github.com/petrelmq/petrel/internal/store/consumequeue"
 	"github.com/petrelmq/petrel/internal/store/index"
+	"github.com/petrelmq/petrel/internal/store/timer"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 
@@ -35,6 +36,9 @@ func (s *Store) open() error {
 	// recovers again from scratch instead of trusting half-repaired files.
 	if err := checkpoint.CreateAbort(s.fs, cfg.AbortPath); err != nil {
 		return fmt.Errorf("store: %w", err)
+	}
+	if s.timer, err = timer.Open(s.fs, timer.Config{Dir: cfg.TimerDir, Precision: cfg.TimerPrecision}); err != nil {
+		return fmt.Errorf("store: open timer log: %w", err)
 	}
 	rebuilt, err := s.openQueues()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/petrelmq/petrel/internal/store/commitlog"
 	"github.com/petrelmq/petrel/internal/store/consumequeue"
 	"github.com/petrelmq/petrel/internal/store/index"
+	"github.com/petrelmq/petrel/internal/store/timer"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
@@ -44,6 +45,7 @@ type Store struct {
 	dirLock io.Closer
 	clog    *commitlog.Log
 	idx     *index.Service // nil when MessageIndexEnable is false
+	timer   *timer.Log     // timer messages' delivery index (Timer)
 	cp      *checkpoint.Checkpoint
 
 	// putGate: a put holds it shared from its closed check until its append
@@ -157,8 +159,15 @@ func Open(fsys vfs.FS, cfg Config, log *slog.Logger, clk clock.Clock) (*Store, e
 	return s, nil
 }
 
+// Timer returns the timer log, which the broker's delay room fills and
+// drains. The store owns it and closes it in Close.
+func (s *Store) Timer() *timer.Log { return s.timer }
+
 // closeFiles releases whatever Open managed to open, after a failed Open.
 func (s *Store) closeFiles() {
+	if s.timer != nil {
+		_ = s.timer.Close()
+	}
 	for _, q := range s.queueList() {
 		_ = q.Close()
 	}
@@ -279,6 +288,9 @@ func (s *Store) close() error {
 		if err := s.idx.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := s.timer.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: close timer log: %w", err))
 	}
 	if err := s.clog.Close(); err != nil {
 		errs = append(errs, err)

@@ -311,8 +311,19 @@ func (s *Server) handle(c *Conn, req *protocol.Command) {
 		s.busy(c, req, "[OVERLOAD] too many requests in flight on this connection (max "+strconv.Itoa(s.cfg.MaxInflightPerConn)+"), try again later")
 		return
 	}
+	var queued time.Time
+	if reg.pool.maxWait != nil {
+		queued = time.Now()
+	}
 	ok = reg.pool.trySubmit(func() {
 		defer c.inflight.Add(-1)
+		if reg.pool.maxWait != nil {
+			if waited := time.Since(queued); waited > reg.pool.maxWait() {
+				s.busy(c, req, "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: "+
+					strconv.FormatInt(waited.Milliseconds(), 10)+"ms, size of queue: "+strconv.Itoa(reg.pool.Queued()))
+				return
+			}
+		}
 		s.h.process(reg.p, c, req)
 	})
 	if !ok {

@@ -194,3 +194,15 @@ func (m *Offsets) Flush() error {
 	}
 	return nil
 }
+
+// All returns a copy of the whole table ("topic@group" → queue id → offset),
+// the body of GET_ALL_CONSUMER_OFFSET.
+func (m *Offsets) All() map[string]map[int32]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]map[int32]int64, len(m.table))
+	for k, q := range m.table {
+		out[k] = maps.Clone(q)
+	}
+	return out
+}

@@ -1,7 +1,6 @@
-package broker
+package delay
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,15 +8,13 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
-	"github.com/petrelmq/petrel/pkg/protocol"
-	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // Delay levels (docs/design/timer.md): a message with DELAY=n is parked in
@@ -42,12 +39,6 @@ type delayOffsetFile struct {
 	OffsetTable map[int]int64 `json:"offsetTable"`
 }
 
-// putter is what the scheduler and the timer service need from the store to
-// re-deliver a message.
-type putter interface {
-	Put(msg *message.MessageExt, done func(store.PutResult, error))
-}
-
 // scheduler delivers the messages parked in SCHEDULE_TOPIC_XXXX. One goroutine
 // (run) serves every level: each level's queue is in delivery-time order (the
 // same delay is added to increasing store times), so only each head matters;
@@ -59,8 +50,8 @@ type putter interface {
 // the store has accepted the re-put messages, so a crash re-delivers (never
 // loses) what was put after the last persist.
 type scheduler struct {
-	st         store.MessageStore
-	cs         configStore
+	st         Store
+	cs         meta.ConfigStore
 	clk        clock.Clock
 	log        *slog.Logger
 	delays     []time.Duration
@@ -79,7 +70,7 @@ type scheduler struct {
 	next []int64
 }
 
-func newScheduler(st store.MessageStore, cs configStore, clk clock.Clock, log *slog.Logger,
+func newScheduler(st Store, cs meta.ConfigStore, clk clock.Clock, log *slog.Logger,
 	delays []time.Duration, flushEvery time.Duration) *scheduler {
 	s := &scheduler{st: st, cs: cs, clk: clk, log: log, delays: delays, flushEvery: flushEvery,
 		wake: make(chan struct{}, 1), next: make([]int64, len(delays))}
@@ -95,14 +86,14 @@ func newScheduler(st store.MessageStore, cs configStore, clk clock.Clock, log *s
 func (s *scheduler) load() error {
 	data, err := s.cs.LoadConfig(delayOffsetFileName)
 	if err != nil {
-		return fmt.Errorf("broker: load %s: %w", delayOffsetFileName, err)
+		return fmt.Errorf("delay: load %s: %w", delayOffsetFileName, err)
 	}
 	if len(data) == 0 {
 		return nil
 	}
 	var f delayOffsetFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return fmt.Errorf("broker: parse %s: %w", delayOffsetFileName, err)
+		return fmt.Errorf("delay: parse %s: %w", delayOffsetFileName, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,7 +127,7 @@ func (s *scheduler) persist() error {
 		s.mu.Lock()
 		s.mu.dirty = true
 		s.mu.Unlock()
-		return fmt.Errorf("broker: save %s: %w", delayOffsetFileName, err)
+		return fmt.Errorf("delay: save %s: %w", delayOffsetFileName, err)
 	}
 	return nil
 }
@@ -159,7 +150,7 @@ func (s *scheduler) setOffset(level int, off int64) {
 // onDispatch is the store's dispatch listener: an entry of SCHEDULE_TOPIC_XXXX
 // records its delivery time (the tags code) as a hint and wakes run.
 func (s *scheduler) onDispatch(ev store.DispatchEvent) {
-	if ev.Topic != store.ScheduleTopic || ev.QueueID < 0 || int(ev.QueueID) >= len(s.delays) {
+	if ev.Topic != meta.TopicSchedule || ev.QueueID < 0 || int(ev.QueueID) >= len(s.delays) {
 		return
 	}
 	s.mu.Lock()
@@ -252,7 +243,7 @@ func (s *scheduler) wait(ctx context.Context, timeout <-chan time.Time, flush cl
 			s.mu.Unlock()
 			if dirty {
 				if err := s.persist(); err != nil {
-					s.log.Error("broker: persist delay offsets", "err", err)
+					s.log.Error("delay: persist delay offsets", "err", err)
 				}
 			}
 		}
@@ -275,13 +266,13 @@ func (f *tagsCapture) MatchRecord([]byte) bool       { f.codes = append(f.codes,
 func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 {
 	off := s.offset(lvl)
 	f := &tagsCapture{}
-	res, err := s.st.GetMessages(ctx, scheduleGroup, store.ScheduleTopic, int32(lvl), message.QueueOffset(off),
+	res, err := s.st.GetMessages(ctx, scheduleGroup, meta.TopicSchedule, int32(lvl), message.QueueOffset(off),
 		scheduleBatch, f, nil)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 			return noneDue
 		}
-		s.log.Error("broker: read delayed messages", "level", lvl+1, "offset", off, "err", err)
+		s.log.Error("delay: read delayed messages", "level", lvl+1, "offset", off, "err", err)
 		return now + scheduleRetryBackoff.Milliseconds()
 	}
 	switch res.Status {
@@ -289,7 +280,7 @@ func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 
 	case store.GetOffsetTooSmall, store.GetOffsetOverflowBadly, store.GetOffsetFoundNull,
 		store.GetMessageWasRemoving, store.GetNoMatchedMessage:
 		if next := int64(res.NextBeginOffset); next != off {
-			s.log.Warn("broker: delay level offset moved", "level", lvl+1, "from", off, "to", next,
+			s.log.Warn("delay: delay level offset moved", "level", lvl+1, "from", off, "to", next,
 				"status", int(res.Status))
 			s.setOffset(lvl, next)
 			return now
@@ -309,7 +300,7 @@ func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 
 	for i := 0; len(body) > 0 && i < len(f.codes); i++ {
 		m, n, err := message.DecodeMessage(body)
 		if err != nil {
-			s.log.Error("broker: malformed delayed message; skipping the rest of the batch", "level", lvl+1, "err", err)
+			s.log.Error("delay: malformed delayed message; skipping the rest of the batch", "level", lvl+1, "err", err)
 			return now + scheduleRetryBackoff.Milliseconds()
 		}
 		body = body[n:]
@@ -320,7 +311,7 @@ func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 
 		qo := int64(m.QueueOffset)
 		real, ok := restoreReal(m)
 		if !ok {
-			s.log.Error("broker: delayed message without REAL_TOPIC/REAL_QID; dropped", "level", lvl+1, "queueOffset", qo)
+			s.log.Error("delay: delayed message without REAL_TOPIC/REAL_QID; dropped", "level", lvl+1, "queueOffset", qo)
 			continue
 		}
 		s.st.Put([]*message.MessageExt{real}, q, qo)
@@ -336,7 +327,7 @@ func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 
 		switch {
 		case c.Err == nil:
 		case errors.Is(c.Err, store.ErrMessageTooLarge) || errors.Is(c.Err, store.ErrBadMessage):
-			s.log.Error("broker: delayed message cannot be stored; dropped", "level", lvl+1,
+			s.log.Error("delay: delayed message cannot be stored; dropped", "level", lvl+1,
 				"queueOffset", qo, "err", c.Err)
 		case failedAt < 0 || qo < failedAt:
 			failedAt, putErr = qo, c.Err
@@ -345,7 +336,7 @@ func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 
 	if failedAt >= 0 {
 		s.setOffset(lvl, failedAt)
 		if !errors.Is(putErr, store.ErrClosed) {
-			s.log.Error("broker: re-put delayed message", "level", lvl+1, "queueOffset", failedAt, "err", putErr)
+			s.log.Error("delay: re-put delayed message", "level", lvl+1, "queueOffset", failedAt, "err", putErr)
 		}
 		return now + scheduleRetryBackoff.Milliseconds()
 	}
@@ -387,138 +378,4 @@ func restoreReal(m *message.MessageExt) (*message.MessageExt, bool) {
 var parkedProperties = []string{
 	message.PropertyDelayTimeLevel, message.PropertyRealTopic, message.PropertyRealQueueID,
 	message.PropertyTimerDeliverMS, propertyTimerDelaySec, propertyTimerDelayMS, propertyStartDeliverTime,
-}
-
-// parkDelayed moves msg to SCHEDULE_TOPIC_XXXX queue level-1 (level capped at
-// the last configured one), keeping its real topic and queue in properties.
-func (b *Broker) parkDelayed(msg *message.MessageExt, level int) {
-	level = min(level, len(b.ds.levels))
-	msg.Properties[message.PropertyDelayTimeLevel] = strconv.Itoa(level)
-	msg.Properties[message.PropertyRealTopic] = msg.Topic
-	msg.Properties[message.PropertyRealQueueID] = strconv.Itoa(int(msg.QueueID))
-	msg.Topic = store.ScheduleTopic
-	msg.QueueID = int32(level - 1)
-}
-
-// getAllDelayOffset answers GET_ALL_DELAY_OFFSET (45) with delayOffset.json's
-// content.
-func (b *Broker) getAllDelayOffset(_ context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
-	resp := protocol.NewResponse(req, protocol.Success, "")
-	if b.ds.sched == nil {
-		resp.Body = []byte(`{"offsetTable":{}}`)
-		return resp, nil
-	}
-	resp.Body = b.ds.sched.encodeNoClear()
-	return resp, nil
-}
-
-// encodeNoClear is encode without clearing the dirty flag (admin reads).
-func (s *scheduler) encodeNoClear() []byte {
-	s.mu.Lock()
-	f := delayOffsetFile{OffsetTable: make(map[int]int64, len(s.mu.offsets))}
-	for i, off := range s.mu.offsets {
-		f.OffsetTable[i+1] = off
-	}
-	s.mu.Unlock()
-	data, _ := json.Marshal(f)
-	return data
-}
-
-// delayServices are the scheduler and the timer service of a started master
-// broker; the zero value (before Start) has neither.
-type delayServices struct {
-	levels []time.Duration
-	sched  *scheduler
-	timer  *timerService
-}
-
-// openDelay builds the scheduler and the timer service over the opened store
-// (before it starts dispatching, so their listeners see every entry), loading
-// delayOffset.json and the timer log.
-func (b *Broker) openDelay(st *store.Store) error {
-	levels, err := store.ParseDelayLevels(cmp.Or(b.cfg.Store.MessageDelayLevel, store.DefaultMessageDelayLevel))
-	if err != nil {
-		return fmt.Errorf("broker: messageDelayLevel: %w", err)
-	}
-	b.ds.levels = levels
-	if b.cfg.BrokerRole == RoleSlave {
-		return nil // a slave only replicates; the master delivers
-	}
-	sched := newScheduler(st, st, b.clk, b.log, levels, b.cfg.FlushDelayOffsetInterval)
-	if err := sched.load(); err != nil {
-		return err
-	}
-	tm, err := b.openTimer(st)
-	if err != nil {
-		return err
-	}
-	b.ds.sched, b.ds.timer = sched, tm
-	b.dispatchFns = append(b.dispatchFns, sched.onDispatch)
-	b.lostFns = append(b.lostFns, sched.wakeAll)
-	if tm != nil {
-		b.dispatchFns = append(b.dispatchFns, tm.onDispatch)
-		b.lostFns = append(b.lostFns, func() { wakeUp(tm.enqWake) })
-	}
-	return nil
-}
-
-// startDelay launches the scheduler and timer goroutines. Caller holds b.mu
-// during Start.
-func (b *Broker) startDelay(ctx context.Context) {
-	if b.ds.sched != nil {
-		b.goFunc(ctx, "scheduler", b.ds.sched.run)
-	}
-	if b.ds.timer != nil {
-		b.goFunc(ctx, "timer-enqueue", b.ds.timer.enqueueLoop)
-		b.goFunc(ctx, "timer-deliver", b.ds.timer.deliverLoop)
-	}
-}
-
-// closeDelay persists the delay offsets and the timer checkpoint and closes the
-// timer log. Close calls it after the goroutines stopped and before the store
-// closes.
-func (b *Broker) closeDelay() error {
-	var errs []error
-	if b.ds.sched != nil {
-		errs = append(errs, b.ds.sched.persist())
-	}
-	if b.ds.timer != nil {
-		errs = append(errs, b.ds.timer.close())
-	}
-	return errors.Join(errs...)
-}
-
-// registerDelayProcessors registers CONSUMER_SEND_MSG_BACK on its own pool and
-// GET_ALL_DELAY_OFFSET on the admin pool.
-func (b *Broker) registerDelayProcessors(srv *remoting.Server, adminPool *remoting.Pool) {
-	srv.Register(protocol.ConsumerSendMsgBack, remoting.ProcessorFunc(b.processSendBack),
-		remoting.NewPool("send-back", sendAcceptWorkers, sendAcceptQueue))
-	srv.Register(protocol.GetAllDelayOffset, remoting.ProcessorFunc(b.getAllDelayOffset), adminPool)
-}
-
-// prepareStore routes a single message about to be stored by SEND_MESSAGE:
-// the retry-to-DLQ rule for %RETRY% topics, then a DELAY level parks it in
-// SCHEDULE_TOPIC_XXXX, else timer properties hand it to the timer service.
-// Half messages are left alone (their delay applies at commit). It returns the
-// answer that refuses the send, or nil.
-func (b *Broker) prepareStore(req *protocol.Command, msg *message.MessageExt) *protocol.Command {
-	if tt := msg.SysFlag.TransactionType(); tt != message.SysFlagTransactionNotType && tt != message.SysFlagTransactionCommitType {
-		return nil
-	}
-	if strings.HasPrefix(msg.Topic, RetryTopicPrefix) {
-		if r := b.divertRetryToDLQ(req, msg); r != nil {
-			return r
-		}
-		if strings.HasPrefix(msg.Topic, DLQTopicPrefix) {
-			return nil
-		}
-	}
-	if lvl, _ := strconv.Atoi(msg.Properties[message.PropertyDelayTimeLevel]); lvl > 0 && len(b.ds.levels) > 0 {
-		for _, k := range timerProperties {
-			delete(msg.Properties, k)
-		}
-		b.parkDelayed(msg, lvl)
-		return nil
-	}
-	return b.parkTimer(req, msg)
 }

@@ -1,4 +1,4 @@
-package broker
+package delay
 
 import (
 	"cmp"
@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/store/timer"
 	"github.com/petrelmq/petrel/pkg/clock"
 
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/message"
-	"github.com/petrelmq/petrel/pkg/protocol"
 )
 
 // Properties of RocketMQ 5.x timer messages (MessageConst); TIMER_DELIVER_MS
@@ -27,8 +26,6 @@ const (
 	propertyTimerDelayMS     = "TIMER_DELAY_MS"
 	propertyStartDeliverTime = "__STARTDELIVERTIME"
 	propertyTimerOutMS       = "TIMER_OUT_MS"
-	// TopicTimer is the system topic timer messages are parked in (queue 0).
-	TopicTimer = "rmq_sys_wheel_timer"
 )
 
 // timerProperties are the properties that make a message a timer message.
@@ -43,26 +40,13 @@ var timerProperties = []string{message.PropertyTimerDeliverMS, propertyStartDeli
 // Broker.Start and stopped by its lifetime context; close (from Broker.Close,
 // before the store closes) writes the checkpoint.
 type timerService struct {
-	st         store.MessageStore
+	st         Store
 	tl         *timer.Log
 	clk        clock.Clock
 	log        *slog.Logger
 	flushEvery time.Duration
 	enqWake    chan struct{} // capacity 1: new entries in the parking queue
 	delWake    chan struct{} // capacity 1: new records in the timer log
-}
-
-// openTimer opens the timer log under <storePathRootDir>/timerlog.
-func (b *Broker) openTimer(st *store.Store) (*timerService, error) {
-	tl, err := timer.Open(b.cfg.FS, timer.Config{
-		Dir:       filepath.Join(b.cfg.Store.RootDir, "timerlog"),
-		Precision: b.cfg.TimerPrecision,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("broker: open timer log: %w", err)
-	}
-	return &timerService{st: st, tl: tl, clk: b.clk, log: b.log, flushEvery: b.cfg.FlushDelayOffsetInterval,
-		enqWake: make(chan struct{}, 1), delWake: make(chan struct{}, 1)}, nil
 }
 
 func wakeUp(ch chan struct{}) {
@@ -75,13 +59,18 @@ func wakeUp(ch chan struct{}) {
 // onDispatch is the store's dispatch listener: a parked timer message wakes
 // enqueueLoop.
 func (ts *timerService) onDispatch(ev store.DispatchEvent) {
-	if ev.Topic == TopicTimer {
+	if ev.Topic == meta.TopicTimer {
 		wakeUp(ts.enqWake)
 	}
 }
 
-// close writes the checkpoint and closes the timer log.
-func (ts *timerService) close() error { return ts.tl.Close() }
+// sync writes the timer log's checkpoint (the store closes the log).
+func (ts *timerService) sync() error {
+	if err := ts.tl.Sync(); err != nil && !errors.Is(err, timer.ErrClosed) {
+		return err
+	}
+	return nil
+}
 
 // enqueueLoop moves parked timer messages into the timer log and writes the
 // checkpoint every flushEvery.
@@ -99,7 +88,7 @@ func (ts *timerService) enqueueLoop(ctx context.Context) {
 		case <-ts.enqWake:
 		case <-flush.C():
 			if err := ts.tl.Sync(); err != nil && !errors.Is(err, timer.ErrClosed) {
-				ts.log.Error("broker: timer checkpoint", "err", err)
+				ts.log.Error("delay: timer checkpoint", "err", err)
 			}
 		}
 	}
@@ -109,10 +98,10 @@ func (ts *timerService) enqueueLoop(ctx context.Context) {
 // reports whether there may be more.
 func (ts *timerService) enqueueOnce(ctx context.Context) bool {
 	off := ts.tl.EnqueueOffset()
-	res, err := ts.st.GetMessages(ctx, timerGroup, TopicTimer, 0, message.QueueOffset(off), scheduleBatch, nil, nil)
+	res, err := ts.st.GetMessages(ctx, timerGroup, meta.TopicTimer, 0, message.QueueOffset(off), scheduleBatch, nil, nil)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, store.ErrClosed) {
-			ts.log.Error("broker: read timer messages", "offset", off, "err", err)
+			ts.log.Error("delay: read timer messages", "offset", off, "err", err)
 		}
 		return false
 	}
@@ -122,13 +111,13 @@ func (ts *timerService) enqueueOnce(ctx context.Context) bool {
 		var v message.RecordView
 		for b := res.Body; len(b) > 0; b = b[v.TotalSize:] {
 			if err := message.ParseRecord(b, &v); err != nil {
-				ts.log.Error("broker: malformed timer message", "offset", off, "err", err)
+				ts.log.Error("delay: malformed timer message", "offset", off, "err", err)
 				return false
 			}
 			at, _ := message.LookupProperty(v.Properties, propertyTimerOutMS)
 			ms, err := strconv.ParseInt(string(at), 10, 64)
 			if err != nil {
-				ts.log.Error("broker: timer message without TIMER_OUT_MS; delivered at once", "phys", v.PhysOffset)
+				ts.log.Error("delay: timer message without TIMER_OUT_MS; delivered at once", "phys", v.PhysOffset)
 			}
 			recs = append(recs, timer.Record{DeliverAt: ms, Phys: v.PhysOffset, Size: v.TotalSize})
 		}
@@ -138,7 +127,7 @@ func (ts *timerService) enqueueOnce(ctx context.Context) bool {
 	}
 	if err := ts.tl.Add(recs, next); err != nil {
 		if !errors.Is(err, timer.ErrClosed) {
-			ts.log.Error("broker: add to timer log", "err", err)
+			ts.log.Error("delay: add to timer log", "err", err)
 		}
 		return false
 	}
@@ -158,7 +147,7 @@ func (ts *timerService) deliverLoop(ctx context.Context) {
 			if errors.Is(err, timer.ErrClosed) {
 				return
 			}
-			ts.log.Error("broker: read timer log", "err", err)
+			ts.log.Error("delay: read timer log", "err", err)
 			next = now + scheduleRetryBackoff.Milliseconds()
 		}
 		if ok {
@@ -211,11 +200,11 @@ func (ts *timerService) deliverBucket(ctx context.Context, bucket int64, recs []
 			switch {
 			case c.Err == nil:
 			case errors.Is(c.Err, store.ErrMessageTooLarge) || errors.Is(c.Err, store.ErrBadMessage):
-				ts.log.Error("broker: timer message cannot be stored; dropped", "phys", r.Phys, "err", c.Err)
+				ts.log.Error("delay: timer message cannot be stored; dropped", "phys", r.Phys, "err", c.Err)
 			default:
 				failed = append(failed, r)
 				if !errors.Is(c.Err, store.ErrClosed) {
-					ts.log.Error("broker: deliver timer message; retrying", "phys", r.Phys, "err", c.Err)
+					ts.log.Error("delay: deliver timer message; retrying", "phys", r.Phys, "err", c.Err)
 				}
 			}
 		}
@@ -267,49 +256,21 @@ func (ts *timerService) deliverBucket(ctx context.Context, bucket int64, recs []
 func (ts *timerService) deliver(r timer.Record, q *store.Completions, tag int) bool {
 	rec, err := ts.st.LookMessageByOffset(r.Phys, nil)
 	if err != nil {
-		ts.log.Error("broker: timer message no longer in the commit log; dropped", "phys", r.Phys, "err", err)
+		ts.log.Error("delay: timer message no longer in the commit log; dropped", "phys", r.Phys, "err", err)
 		return false
 	}
 	m, _, err := message.DecodeMessage(rec)
 	if err != nil {
-		ts.log.Error("broker: malformed timer message; dropped", "phys", r.Phys, "err", err)
+		ts.log.Error("delay: malformed timer message; dropped", "phys", r.Phys, "err", err)
 		return false
 	}
 	real, ok := restoreReal(m)
 	if !ok {
-		ts.log.Error("broker: timer message without REAL_TOPIC/REAL_QID; dropped", "phys", r.Phys)
+		ts.log.Error("delay: timer message without REAL_TOPIC/REAL_QID; dropped", "phys", r.Phys)
 		return false
 	}
 	ts.st.Put([]*message.MessageExt{real}, q, tag)
 	return true
-}
-
-// parkTimer hands a message with timer properties to the timer service: it is
-// refused with MESSAGE_ILLEGAL when its delivery time is more than
-// TimerMaxDelay away, stored as is when that time has passed, and otherwise
-// parked in rmq_sys_wheel_timer queue 0 with its real topic and queue in
-// properties and the delivery time (Unix ms) in TIMER_OUT_MS.
-func (b *Broker) parkTimer(req *protocol.Command, msg *message.MessageExt) *protocol.Command {
-	now := b.clk.Now().UnixMilli()
-	at, ok, err := timerDeliverAt(msg.Properties, now)
-	if err != nil {
-		return b.sendResponse(req, protocol.MessageIllegal, "timer message: "+err.Error())
-	}
-	if !ok {
-		return nil
-	}
-	if maxMs := b.cfg.TimerMaxDelay.Milliseconds(); at-now > maxMs {
-		return b.sendResponse(req, protocol.MessageIllegal, fmt.Sprintf(
-			"timer message delay %d ms is longer than timerMaxDelaySec %d s", at-now, maxMs/1000))
-	}
-	if at <= now || b.ds.timer == nil {
-		return nil // due already: deliver at once
-	}
-	msg.Properties[message.PropertyRealTopic] = msg.Topic
-	msg.Properties[message.PropertyRealQueueID] = strconv.Itoa(int(msg.QueueID))
-	msg.Properties[propertyTimerOutMS] = strconv.FormatInt(at, 10)
-	msg.Topic, msg.QueueID = TopicTimer, 0
-	return nil
 }
 
 // timerDeliverAt reads a message's delivery time (Unix ms) from, in order,

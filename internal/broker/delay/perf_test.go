@@ -1,8 +1,9 @@
-package broker
+package delay
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,19 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/internal/store/timer"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
-	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/stretchr/testify/require"
 )
 
 // The measurements of docs/perf.md ("Delay and timer messages"). They take
 // tens of seconds and run only with PETREL_PERF=1:
 //
-//	PETREL_PERF=1 go test ./internal/broker -run 'TestPerf' -count=1 -v
+//	PETREL_PERF=1 go test ./internal/broker/delay -run 'TestPerf' -count=1 -v
 
 func skipUnlessPerf(t *testing.T) {
 	if os.Getenv("PETREL_PERF") == "" || testing.Short() {
@@ -37,14 +38,16 @@ func skipUnlessPerf(t *testing.T) {
 // the real topic, lateness = dispatch time - (schedule store time + delay).
 func TestPerfDelayLateness(t *testing.T) {
 	skipUnlessPerf(t)
-	cfg := DefaultConfig()
-	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Store.RootDir = t.TempDir()
-	cfg.Store.MessageDelayLevel = "1s 2s"
-	b, err := New(cfg, nil, clock.Real{})
+	scfg := store.DefaultConfig()
+	scfg.RootDir = t.TempDir()
+	scfg.MessageDelayLevel = "1s 2s"
+	st, err := store.Open(vfs.OS, scfg, nil, clock.Real{})
 	require.NoError(t, err)
-	require.NoError(t, b.Start(context.Background()))
-	defer b.Close()
+	defer st.Close()
+	svc, err := Open(st, st.Timer(), Config{Levels: scfg.MessageDelayLevel, FlushInterval: 10 * time.Second,
+		TimerMaxDelay: 72 * time.Hour, Deliver: true}, clock.Real{}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer svc.Close()
 
 	const n = 2000
 	var mu sync.Mutex
@@ -52,7 +55,9 @@ func TestPerfDelayLateness(t *testing.T) {
 	var late []time.Duration
 	done := make(chan struct{})
 	dq := store.NewDispatchQueue(store.DefaultDispatchQueueSize)
-	b.store.AddDispatchQueue(dq)
+	st.AddDispatchQueue(dq)
+	require.NoError(t, st.Start(context.Background()))
+	require.NoError(t, svc.Start(context.Background()))
 	go func() {
 		for {
 			select {
@@ -66,7 +71,7 @@ func TestPerfDelayLateness(t *testing.T) {
 				if ev.Topic != "Perf" {
 					continue
 				}
-				rec, err := b.store.LookMessageByOffset(ev.PhysOffset, nil)
+				rec, err := st.LookMessageByOffset(ev.PhysOffset, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -86,17 +91,16 @@ func TestPerfDelayLateness(t *testing.T) {
 			}
 		}
 	}()
-	req := protocol.NewRequest(protocol.SendMessage, nil)
 	for i := range n {
 		lvl := 1 + i%2
 		key := strconv.Itoa(i)
 		msg := &message.MessageExt{Message: message.Message{Topic: "Perf", Body: []byte("x"),
-			Properties: map[string]string{"DELAY": strconv.Itoa(lvl), message.PropertyUniqKey: key}}, StoreHost: b.advertised}
-		require.Nil(t, b.prepareStore(req, msg))
+			Properties: map[string]string{"DELAY": strconv.Itoa(lvl), message.PropertyUniqKey: key}}}
+		require.Empty(t, svc.Prepare(msg))
 		mu.Lock()
 		due[key] = 1 << 62 // until the put returns its store time
 		mu.Unlock()
-		res, err := store.PutWait(context.Background(), b.store, msg)
+		res, err := store.PutWait(context.Background(), st, msg)
 		require.NoError(t, err)
 		mu.Lock()
 		due[key] = res.StoreTimestamp + int64(lvl)*1000
@@ -139,7 +143,7 @@ func TestPerfMillionTimers(t *testing.T) {
 	start := time.Now()
 	for i := range n {
 		at := now + 1000 + int64(i)*span/n
-		msg := &message.MessageExt{Message: message.Message{Topic: TopicTimer, Body: make([]byte, 100),
+		msg := &message.MessageExt{Message: message.Message{Topic: meta.TopicTimer, Body: make([]byte, 100),
 			Properties: map[string]string{message.PropertyRealTopic: "Perf", message.PropertyRealQueueID: "0",
 				propertyTimerOutMS: strconv.FormatInt(at, 10)}}}
 		st.Put([]*message.MessageExt{msg}, q, i)
@@ -159,7 +163,7 @@ func TestPerfMillionTimers(t *testing.T) {
 		runtime.ReadMemStats(&ms)
 		return ms.HeapInuse
 	}
-	tcfg := timer.Config{Dir: filepath.Join(dir, "timerlog"), Precision: time.Second}
+	tcfg := timer.Config{Dir: filepath.Join(dir, "timerlog-perf"), Precision: time.Second}
 	tl, err := timer.Open(vfs.OS, tcfg)
 	require.NoError(t, err)
 	start = time.Now()

@@ -1,4 +1,4 @@
-package broker
+package delay
 
 import (
 	"context"
@@ -52,12 +52,12 @@ func TestSchedulerManualClock(t *testing.T) {
 	}()
 	defer func() { stopFwd(); <-fwdDone }()
 
-	b := &Broker{ds: delayServices{levels: delays}}
+	b := &Service{levels: delays}
 	put := func(level int, body string) {
 		t.Helper()
 		msg := &message.MessageExt{Message: message.Message{Topic: "Real", Body: []byte(body),
 			Properties: map[string]string{"TAGS": "A"}}, QueueID: 0}
-		b.parkDelayed(msg, level)
+		b.ParkLevel(msg, level)
 		_, err := store.PutWait(context.Background(), st, msg)
 		require.NoError(t, err)
 	}
