@@ -125,11 +125,11 @@ func (s *Store) checkDisk() float64 {
 	if !ok {
 		return 0
 	}
-	total, free, err := du.Usage(s.cfg.CommitLogDir)
-	if err != nil || total == 0 {
+	sp, err := du.Space(s.cfg.CommitLogDir)
+	if err != nil || sp.Total == 0 {
 		return s.usedRatio()
 	}
-	ratio := float64(total-min(free, total)) / float64(total)
+	ratio := float64(sp.Total-min(sp.Avail, sp.Total)) / float64(sp.Total)
 	s.diskRatio.Store(math.Float64bits(ratio))
 	full := ratio*100 > float64(s.cfg.DiskFullRatio)
 	if s.diskFull.Swap(full) != full {
