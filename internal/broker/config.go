@@ -387,7 +387,7 @@ func (rc *runtimeConfig) validate() error {
 // flushCommitLogThoroughInterval, syncFlushTimeout, maxMessageSize,
 // messageIndexEnable, maxHashSlotNum, maxIndexNum, fileReservedTime,
 // deleteWhen, cleanResourceInterval, diskMaxUsedSpaceRatio,
-// diskSpaceWarningLevelRatio, messageDelayLevel, the maxTransfer* read caps,
+// diskSpaceWarningLevelRatio, diskSpaceCleanForciblyRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
 // maxHeldPulls, shutdownTimeoutMillis and maxFrameSize, and RocketMQ's JVM and
 // Netty tuning keys, which are accepted with no effect.
@@ -537,6 +537,18 @@ func (c *Config) BindProperties(b *properties.Binder) {
 			f *= 100
 		}
 		s.DiskFullRatio = int(f + 0.5)
+		return nil
+	})
+	b.Func("diskSpaceCleanForciblyRatio", func(v string) error {
+		// As diskSpaceWarningLevelRatio: 0.85 or 85.
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return fmt.Errorf("want a ratio such as 0.85 or a percentage such as 85, got %q", v)
+		}
+		if f <= 1 {
+			f *= 100
+		}
+		s.DiskSpaceCleanForciblyRatio = int(f + 0.5)
 		return nil
 	})
 

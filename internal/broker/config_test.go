@@ -38,6 +38,7 @@ storeCheckpoint=/data/cp
 storePathRootDir=/data/store
 mapedFileSizeConsumeQueue=6000
 diskSpaceWarningLevelRatio=0.90
+diskSpaceCleanForciblyRatio=80
 autoCreateTopicEnable=false
 waitTimeMillsInSendQueue=400
 messageDelayLevel=1s 2s
@@ -71,6 +72,7 @@ somethingUnknown=1
 	require.Equal(t, "/data/cp", c.Store.CheckpointPath, "an explicit path set before the root stays")
 	require.Equal(t, 300, c.Store.ConsumeQueueEntriesPerFile)
 	require.Equal(t, 90, c.Store.DiskFullRatio)
+	require.Equal(t, 80, c.Store.DiskSpaceCleanForciblyRatio)
 	require.False(t, c.AutoCreateTopicEnable)
 	require.Equal(t, 400*time.Millisecond, c.WaitTimeInSendQueue)
 	require.Equal(t, "1s 2s", c.Store.MessageDelayLevel)

@@ -394,44 +394,6 @@ func TestFaultInjection(t *testing.T) {
 	}
 }
 
-func TestDiskFullGuard(t *testing.T) {
-	t.Parallel()
-	mem := vfs.NewMem()
-	cfg := testConfig("/store", store.AsyncFlush, 64<<10)
-	cfg.MaxMessageSize = 8 << 10
-	mem.SetCapacity(1 << 20)
-	clk := clock.NewManual(time.Date(2024, 3, 5, 12, 0, 0, 0, time.Local))
-	s := openStarted(t, mem, cfg, clk)
-	defer func() { require.NoError(t, s.Close()) }()
-	// Fill past 85%.
-	n := 0
-	for s.CheckDiskForTest() <= 0.85 {
-		storetest.Put(t, s, storetest.Msg("Full", 0, n, 4000))
-		n++
-		storetest.WaitDispatched(t, s, "Full", 0, message.QueueOffset(n))
-	}
-	_, err := storetest.PutErr(s, storetest.Msg("Full", 0, n, 10))
-	require.ErrorIs(t, err, store.ErrDiskFull)
-	require.Contains(t, err.Error(), "used")
-	require.Greater(t, s.Stats().DiskUsedRatio, 0.85)
-	// Above 75%, retention deletes the oldest segments regardless of age and
-	// hour (12:00 is not DeleteWhen), which frees the space.
-	segsBefore := s.Stats().CommitLogSegments
-	s.CleanForTest()
-	require.Less(t, s.Stats().CommitLogSegments, segsBefore)
-	require.LessOrEqual(t, s.Stats().DiskUsedRatio, 0.75)
-	res, err := storetest.PutErr(s, storetest.Msg("Full", 0, n, 10))
-	require.NoError(t, err, "accepted again")
-	require.Equal(t, message.QueueOffset(n), res.QueueOffset)
-	// The queue was trimmed to the new commit-log minimum.
-	min := s.MinOffsetInQueue("Full", 0)
-	require.Greater(t, min, message.QueueOffset(0))
-	r, err := s.GetMessages(context.Background(), "g", "Full", 0, 0, 32, nil, nil)
-	require.NoError(t, err)
-	require.Equal(t, store.GetOffsetTooSmall, r.Status)
-	require.Equal(t, min, r.NextBeginOffset)
-}
-
 func TestRetention(t *testing.T) {
 	t.Parallel()
 	t0 := time.Now()
