@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/internal/store/storetest"
 	"github.com/petrelmq/petrel/internal/vfs"
+	"github.com/petrelmq/petrel/internal/vfs/errorfs"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 )
@@ -215,4 +218,44 @@ func TestConsumeQueueDiskMeasuredToo(t *testing.T) {
 	disk.mu.Unlock()
 	s.CheckDiskForTest()
 	storetest.Put(t, s, storetest.Msg("Cq", 0, 1, 10))
+}
+
+// TestSegmentAllocationENOSPC: when the commit log cannot preallocate its next
+// segment (ENOSPC injected), puts that need it are refused with ErrDiskFull,
+// never ErrNotWritable; once space is back they are accepted again without a
+// restart, and Close is clean and removes the abort marker.
+func TestSegmentAllocationENOSPC(t *testing.T) {
+	t.Parallel()
+	mem := vfs.NewMem()
+	var sw errorfs.Switch
+	fsys := errorfs.Wrap(mem, &sw)
+	clk := clock.NewManual(time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC))
+	cfg := testConfig("/store", store.AsyncFlush, 16<<10)
+	s := openStarted(t, fsys, cfg, clk)
+	storetest.Put(t, s, storetest.Msg("A", 0, 0, 500))
+	sw.Set(errorfs.If(func(op errorfs.Op, path string) bool {
+		return op == errorfs.OpPreallocate && strings.Contains(path, "/commitlog/")
+	}, syscall.ENOSPC))
+	var err error
+	n := 1
+	for ; n < 200; n++ {
+		if _, err = storetest.PutErr(s, storetest.Msg("A", 0, n, 500)); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, store.ErrDiskFull)
+	require.NotErrorIs(t, err, store.ErrNotWritable)
+	require.True(t, hasProblem(s, "commitlog"))
+	sw.Set(nil)
+	clk.Advance(time.Second) // the commit log retries at most every second
+	storetest.WaitFor(t, 60*time.Second, func() bool {
+		_, err := storetest.PutErr(s, storetest.Msg("A", 0, n, 500))
+		return err == nil
+	})
+	storetest.WaitDispatched(t, s, "A", 0, message.QueueOffset(n+1))
+	require.Len(t, storetest.GetAll(t, s, "A", 0, 0), n+1)
+	require.False(t, s.Stats().Degraded())
+	require.NoError(t, s.Close())
+	_, err = mem.Stat("/store/abort")
+	require.ErrorIs(t, err, fs.ErrNotExist)
 }
