@@ -39,6 +39,7 @@ storeCheckpoint=/data/cp
 storePathRootDir=/data/store
 mapedFileSizeConsumeQueue=6000
 diskSpaceWarningLevelRatio=0.90
+diskSpaceCleanForciblyRatio=80
 autoCreateTopicEnable=false
 waitTimeMillsInSendQueue=400
 messageDelayLevel=1s 2s
@@ -80,6 +81,7 @@ somethingUnknown=1
 	require.Equal(t, "/data/cp", c.Store.CheckpointPath, "an explicit path set before the root stays")
 	require.Equal(t, 300, c.Store.ConsumeQueueEntriesPerFile)
 	require.Equal(t, 90, c.Store.DiskFullRatio)
+	require.Equal(t, 80, c.Store.DiskSpaceCleanForciblyRatio)
 	require.False(t, c.AutoCreateTopicEnable)
 	require.Equal(t, 400*time.Millisecond, c.WaitTimeInSendQueue)
 	require.Equal(t, "1s 2s", c.Store.MessageDelayLevel)
@@ -264,7 +266,7 @@ func TestSettingsShowDefaults(t *testing.T) {
 		"brokerRole":                 "ASYNC_MASTER",
 		"deleteWhen":                 "04",
 		"fileReservedTime":           "72",
-		"diskSpaceWarningLevelRatio": "0.85",
+		"diskSpaceWarningLevelRatio": "0.90",
 		"mappedFileSizeCommitLog":    "1073741824",
 		"mappedFileSizeConsumeQueue": "6000000",
 		"storePathRootDir":           "/data/store",

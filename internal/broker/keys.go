@@ -22,7 +22,7 @@ import (
 // flushCommitLogThoroughInterval, syncFlushTimeout, maxMessageSize,
 // messageIndexEnable, maxHashSlotNum, maxIndexNum, fileReservedTime,
 // deleteWhen, cleanResourceInterval, diskMaxUsedSpaceRatio,
-// diskSpaceWarningLevelRatio, messageDelayLevel, the maxTransfer* read caps,
+// diskSpaceWarningLevelRatio, diskSpaceCleanForciblyRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
 // maxHeldPulls, shutdownTimeoutMillis and maxFrameSize. aclEnable and
 // enableDLegerCommitLog are bound only to refuse true, as this build has neither
@@ -210,6 +210,18 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		return nil
 	})
 	b.Getter("diskSpaceWarningLevelRatio", func() string { return fmt.Sprintf("%.2f", float64(s.DiskFullRatio)/100) })
+	b.Func("diskSpaceCleanForciblyRatio", func(v string) error {
+		// As diskSpaceWarningLevelRatio: 0.85 or 85.
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return fmt.Errorf("want a ratio such as 0.85 or a percentage such as 85, got %q", v)
+		}
+		if f <= 1 {
+			f *= 100
+		}
+		s.DiskSpaceCleanForciblyRatio = int(f + 0.5)
+		return nil
+	})
 
 	b.String("messageDelayLevel", &s.MessageDelayLevel)
 	b.Int("maxTransferBytesOnMessageInMemory", &s.MaxTransferBytesInMemory)

@@ -43,6 +43,17 @@
 // It sleeps on a capacity-1 channel that the commit log's writer signals
 // (commitlog.Config.OnWritten) whenever it publishes data.
 //
+// A consume-queue or index write that fails (EMFILE, ENOSPC, EIO, a failed
+// fsync) does not stop a queue for good: the dispatcher records a repair from
+// that record on (repair.go), skips the queue in normal dispatch, and retries
+// with backoff (100 ms doubling to 30 s): it makes the queue writable again
+// (or opens the index again from its files), then adds the missing entries
+// from the commit log, a bounded chunk per pass, until it reaches the
+// watermark. Meanwhile the store is degraded: logged at ERROR and listed in
+// Stats.Problems. A record whose queue offset does not follow its queue is a
+// message retention deleted before dispatch (the queue gets entries for the
+// deleted messages and skips them) or one of a deleted topic (left out).
+//
 // # Reads
 //
 // GetMessages follows RocketMQ 4.9's getMessage: NO_MATCHED_LOGIC_QUEUE and
@@ -63,18 +74,35 @@
 // entry against its record. Re-dispatch is idempotent (consume-queue appends of
 // existing entries are no-ops, a differing entry cuts the queue there; the index
 // skips what it has). A queue that lost entries the commit log still holds, or
-// that cannot be opened, is rebuilt from the commit log's minimum. A periodic flusher writes the checkpoint
-// with times no later than what it has flushed. A cleaner deletes expired
-// segments at DeleteWhen hours, or at once above DiskMaxUsedSpaceRatio, and
-// refuses puts above DiskFullRatio.
+// that cannot be opened, is rebuilt from the commit log's minimum. A periodic
+// flusher writes the checkpoint with times no later than what it has flushed.
+//
+// Retention and the disk guard follow RocketMQ 4.9 (clean.go), with disk use
+// measured per store path (commit log, consume queues) as df shows it, used ÷
+// (used + available), so blocks reserved for root count as neither: expired
+// segments (FileReservedTime) go at DeleteWhen hours, or at any hour above
+// DiskMaxUsedSpaceRatio (75%); unexpired ones go only above
+// DiskSpaceCleanForciblyRatio (85%), oldest first, each logged at ERROR with
+// its time range and, per consumer group (ConsumerProgress), the unconsumed
+// messages it held; puts are refused with ErrDiskFull above DiskFullRatio
+// (diskSpaceWarningLevelRatio, 90%). The disk is measured every
+// CleanResourceInterval, every 1/8 segment written, after each segment
+// allocation and when a put was refused, so a fast writer cannot outrun the
+// guard and puts resume by themselves once space is back. The commit log only
+// places records in preallocated segments and refuses (ErrNoSegment, mapped
+// to ErrDiskFull) a record whose segment could not be allocated, without
+// turning read-only.
 //
 // # Goroutines and locks
 //
 // Start launches the dispatcher, the derived-data flusher and the cleaner (plus
 // the commit log's writer and flusher); Close stops them. Lock order: Store.cq →
-// Store.tq; commitlog's append lock → (nothing of the Store: the queue-offset
-// callback only uses an atomic counter). No Store lock is held across an fsync
-// except cq's write lock while a queue is created or a topic deleted.
+// Store.tq; Store.idxMu (the index pointer, replaced by an index repair) →
+// (the index's own locks); Store.cleanMu (one retention pass at a time) →
+// Store.cq, idxMu; commitlog's append lock → (nothing of the Store: the
+// queue-offset callback only uses an atomic counter). No Store lock is held
+// across an fsync except cq's write lock while a queue is created or a topic
+// deleted, idxMu (shared) while the index is flushed, and cleanMu.
 //
 // # Example
 //

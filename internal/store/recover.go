@@ -45,8 +45,7 @@ func (s *Store) open() error {
 		return err
 	}
 	if cfg.MessageIndexEnable {
-		icfg := index.Config{HashSlots: cfg.MaxHashSlotNum, MaxEntries: cfg.MaxIndexNum, WriteBufferEntries: 1024}
-		if s.idx, err = index.Open(s.fs, cfg.IndexDir, icfg, s.clk); err != nil {
+		if s.idx, err = index.Open(s.fs, cfg.IndexDir, s.indexConfig(), s.clk); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 		if crashed {

@@ -41,10 +41,11 @@ const (
 	OpSync                  // File.Sync, File.SyncData (also on directories)
 	OpTruncate              // File.Truncate
 	OpPreallocate           // Preallocator.Preallocate
+	OpStatfs                // vfs.DiskUsage.Space
 	numOps
 )
 
-var opNames = [...]string{"create", "open", "remove", "rename", "mkdir", "list", "lock", "read", "write", "sync", "truncate", "preallocate"}
+var opNames = [...]string{"create", "open", "remove", "rename", "mkdir", "list", "lock", "read", "write", "sync", "truncate", "preallocate", "statfs"}
 
 func (o Op) String() string {
 	if o >= 0 && o < numOps {
@@ -245,13 +246,16 @@ func (e *FS) Lock(name string) (io.Closer, error) {
 // PathJoin implements vfs.FS.
 func (e *FS) PathJoin(elem ...string) string { return e.fs.PathJoin(elem...) }
 
-// Usage implements vfs.DiskUsage when the wrapped FS does, else reports
-// errors.ErrUnsupported.
-func (e *FS) Usage(path string) (total, free uint64, err error) {
-	if du, ok := e.fs.(vfs.DiskUsage); ok {
-		return du.Usage(path)
+// Space implements vfs.DiskUsage when the wrapped FS does, else reports
+// errors.ErrUnsupported. The Injector sees it as OpStatfs.
+func (e *FS) Space(path string) (vfs.Space, error) {
+	if err := e.fail(OpStatfs, path); err != nil {
+		return vfs.Space{}, err
 	}
-	return 0, 0, errors.ErrUnsupported
+	if du, ok := e.fs.(vfs.DiskUsage); ok {
+		return du.Space(path)
+	}
+	return vfs.Space{}, errors.ErrUnsupported
 }
 
 type file struct {
