@@ -12,6 +12,7 @@ import (
 
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
@@ -128,14 +129,15 @@ func (r *registrar) stop() {
 
 func (r *registrar) closeClient() { _ = r.client.Close() }
 
-// header returns the extFields shared by REGISTER_BROKER and UNREGISTER_BROKER.
-func (r *registrar) header() map[string]string {
+// identity returns the header of UNREGISTER_BROKER, whose fields
+// REGISTER_BROKER shares.
+func (r *registrar) identity() header.UnregisterBroker {
 	b := r.b
-	return map[string]string{
-		"brokerName":  b.cfg.BrokerName,
-		"brokerAddr":  b.advertised.String(),
-		"clusterName": b.cfg.ClusterName,
-		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
+	return header.UnregisterBroker{
+		BrokerName:  b.cfg.BrokerName,
+		BrokerAddr:  b.advertised.String(),
+		ClusterName: b.cfg.ClusterName,
+		BrokerID:    b.cfg.BrokerID,
 	}
 }
 
@@ -169,11 +171,15 @@ func (r *registrar) registerOnce(ctx context.Context) {
 	_, port, _ := net.SplitHostPort(b.advertised.String())
 	haPort, _ := strconv.Atoi(port)
 	r.each(ctx, func(ctx context.Context, ns string) error {
-		ext := r.header()
-		ext["haServerAddr"] = net.JoinHostPort(b.advertised.Addr().String(), strconv.Itoa(haPort+1))
-		ext["compressed"] = "false"
-		ext["bodyCrc32"] = strconv.FormatUint(uint64(crc), 10)
-		req := protocol.NewRequest(protocol.RegisterBroker, ext)
+		id := r.identity()
+		req := header.NewRequest(protocol.RegisterBroker, &header.RegisterBroker{
+			BrokerName:   id.BrokerName,
+			BrokerAddr:   id.BrokerAddr,
+			ClusterName:  id.ClusterName,
+			HAServerAddr: net.JoinHostPort(b.advertised.Addr().String(), strconv.Itoa(haPort+1)),
+			BrokerID:     id.BrokerID,
+			BodyCRC32:    int32(crc),
+		})
 		req.Body = data
 		resp, err := r.client.Invoke(ctx, ns, req)
 		if err != nil {
@@ -189,7 +195,8 @@ func (r *registrar) unregisterAll() {
 		return
 	}
 	r.each(context.Background(), func(ctx context.Context, ns string) error {
-		resp, err := r.client.Invoke(ctx, ns, protocol.NewRequest(protocol.UnregisterBroker, r.header()))
+		id := r.identity()
+		resp, err := r.client.Invoke(ctx, ns, header.NewRequest(protocol.UnregisterBroker, &id))
 		if err != nil {
 			return err
 		}

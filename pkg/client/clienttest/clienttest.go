@@ -9,12 +9,14 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
@@ -101,19 +103,24 @@ func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.
 	n.mu.Lock()
 	n.requests++
 	h := n.intercept[req.RequestCode()]
-	rd := n.routes[req.Ext("topic")]
-	fast := n.fastJSON
 	n.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
 	switch req.RequestCode() {
 	case protocol.GetRouteInfoByTopic:
+		var rh header.GetRouteInfo
+		if err := rh.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
+		n.mu.Lock()
+		rd, fast := n.routes[rh.Topic], n.fastJSON
+		n.mu.Unlock()
 		if rd == nil {
-			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+req.Ext("topic")), nil
+			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+rh.Topic), nil
 		}
 		resp := protocol.NewResponse(req, protocol.Success, "")
-		resp.Body = body.EncodeRoute(rd, !fast && req.Version >= body.StandardJSONMinVersion)
+		resp.Body = body.EncodeRoute(rd, !fast && (req.Version >= body.StandardJSONMinVersion || rh.AcceptStandardJSONOnly))
 		return resp, nil
 	case protocol.GetAllTopicListFromNameServer:
 		n.mu.Lock()
@@ -126,7 +133,11 @@ func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.
 		resp.Body = body.EncodeTopicList(ts, "")
 		return resp, nil
 	case protocol.DeleteTopicInNamesrv:
-		n.SetRoute(req.Ext("topic"), nil)
+		var dh header.DeleteTopicFromNamesrv
+		if err := dh.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
+		n.SetRoute(dh.Topic, nil)
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	}
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake name server: code "+strconv.Itoa(int(req.Code))), nil
@@ -227,24 +238,6 @@ func (b *Broker) Conn() *remoting.Conn {
 	return b.lastConn
 }
 
-var shortNames = map[string]string{
-	"a": "producerGroup", "b": "topic", "c": "defaultTopic", "d": "defaultTopicQueueNums",
-	"e": "queueId", "f": "sysFlag", "g": "bornTimestamp", "h": "flag", "i": "properties",
-	"j": "reconsumeTimes", "k": "unitMode", "l": "maxReconsumeTimes", "m": "batch", "n": "bname",
-}
-
-// SendHeader returns the send header of req with long names, whatever the code.
-func SendHeader(req *protocol.Command) map[string]string {
-	out := map[string]string{}
-	for k, v := range req.ExtFields {
-		if l, ok := shortNames[k]; ok && (req.RequestCode() == protocol.SendMessageV2 || req.RequestCode() == protocol.SendBatchMessage || req.RequestCode() == protocol.SendReplyMessageV2) {
-			k = l
-		}
-		out[k] = v
-	}
-	return out
-}
-
 func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	b.mu.Lock()
 	b.requests = append(b.requests, req)
@@ -271,27 +264,27 @@ func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.C
 	case protocol.EndTransaction:
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	case protocol.GetMaxOffset:
-		q, _ := strconv.Atoi(req.Ext("queueId"))
+		var h header.GetMaxOffset
+		if err := h.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
 		b.mu.Lock()
-		n := len(b.queues[message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}])
+		n := len(b.queues[message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}])
 		b.mu.Unlock()
-		resp := protocol.NewResponse(req, protocol.Success, "")
-		resp.SetExt("offset", strconv.Itoa(n))
-		return resp, nil
+		return header.NewResponse(req, protocol.Success, "", &header.GetMaxOffsetResponse{Offset: int64(n)}), nil
 	}
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake broker: code "+strconv.Itoa(int(req.Code))), nil
 }
 
 func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Command {
-	h := SendHeader(req)
-	topic := h["topic"]
-	q, _ := strconv.Atoi(h["queueId"])
-	sf, _ := strconv.Atoi(h["sysFlag"])
-	born, _ := strconv.ParseInt(h["bornTimestamp"], 10, 64)
-	flag, _ := strconv.Atoi(h["flag"])
-	mq := message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: int32(q)}
+	var h header.SendMessage
+	if err := h.Decode(req); err != nil {
+		return protocol.NewResponse(req, protocol.SystemError, err.Error())
+	}
+	topic := h.Topic
+	mq := message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: h.QueueID}
 	var msgs []*message.MessageExt
-	if h["batch"] == "true" {
+	if h.Batch {
 		inner, err := message.DecodeBatch(req.Body)
 		if err != nil {
 			return protocol.NewResponse(req, protocol.MessageIllegal, err.Error())
@@ -300,7 +293,7 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 			msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: m.Flag, Body: m.Body, Properties: m.Properties}})
 		}
 	} else {
-		msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: int32(flag), Body: req.Body, Properties: message.DecodeProperties([]byte(h["properties"]))}})
+		msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: h.Flag, Body: req.Body, Properties: message.DecodeProperties([]byte(h.Properties))}})
 	}
 	bornHost, _ := netip.ParseAddrPort(conn.RemoteAddr())
 	b.mu.Lock()
@@ -308,14 +301,14 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 	var ids []string
 	first := int64(len(b.queues[mq]))
 	for _, m := range msgs {
-		m.QueueID = int32(q)
+		m.QueueID = h.QueueID
 		m.QueueOffset = message.QueueOffset(len(b.queues[mq]))
 		m.PhysOffset = message.PhysOffset(b.phys)
-		m.SysFlag = message.SysFlag(sf)
-		m.BornTimestamp = born
+		m.SysFlag = message.SysFlag(h.SysFlag)
+		m.BornTimestamp = h.BornTimestamp
 		m.BornHost = bornHost
 		m.StoreHost = b.host
-		m.StoreTimestamp = born
+		m.StoreTimestamp = h.BornTimestamp
 		m.SetProperty(message.PropertyCluster, "DefaultCluster")
 		rec, err := message.AppendRecord(nil, m)
 		if err != nil {
@@ -325,51 +318,37 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 		b.queues[mq] = append(b.queues[mq], rec)
 		ids = append(ids, m.OffsetMsgID())
 	}
-	resp := protocol.NewResponse(req, protocol.Success, "")
-	resp.SetExt("msgId", joinComma(ids))
-	resp.SetExt("queueId", strconv.Itoa(q))
-	resp.SetExt("queueOffset", strconv.FormatInt(first, 10))
-	resp.SetExt("MSG_REGION", "DefaultRegion")
-	resp.SetExt("TRACE_ON", "true")
-	return resp
-}
-
-func joinComma(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
+	return header.NewResponse(req, protocol.Success, "", &header.SendMessageResponse{
+		MsgID: strings.Join(ids, ","), QueueID: h.QueueID, QueueOffset: first, Region: "DefaultRegion", TraceOn: true,
+	})
 }
 
 func (b *Broker) pull(req *protocol.Command) *protocol.Command {
-	q, _ := strconv.Atoi(req.Ext("queueId"))
-	off, _ := strconv.Atoi(req.Ext("queueOffset"))
-	maxN, _ := strconv.Atoi(req.Ext("maxMsgNums"))
-	mq := message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}
+	var h header.PullMessage
+	if err := h.Decode(req); err != nil {
+		return protocol.NewResponse(req, protocol.SystemError, err.Error())
+	}
+	mq := message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}
 	b.mu.Lock()
 	recs := b.queues[mq]
 	b.mu.Unlock()
-	resp := protocol.NewResponse(req, protocol.Success, "")
-	resp.SetExt("minOffset", "0")
-	resp.SetExt("maxOffset", strconv.Itoa(len(recs)))
-	resp.SetExt("suggestWhichBrokerId", "0")
+	off, n := h.QueueOffset, int64(len(recs))
+	rh := header.PullMessageResponse{MaxOffset: n}
+	code := protocol.Success
+	var data []byte
 	switch {
-	case off > len(recs):
-		resp.Code = int16(protocol.PullOffsetMoved)
-		resp.SetExt("nextBeginOffset", strconv.Itoa(len(recs)))
-	case off == len(recs):
-		resp.Code = int16(protocol.PullNotFound)
-		resp.SetExt("nextBeginOffset", strconv.Itoa(off))
+	case off < 0 || off > n:
+		code, rh.NextBeginOffset = protocol.PullOffsetMoved, n
+	case off == n:
+		code, rh.NextBeginOffset = protocol.PullNotFound, off
 	default:
-		end := min(len(recs), off+maxN)
+		end := min(n, off+int64(max(h.MaxMsgNums, 0)))
 		for _, r := range recs[off:end] {
-			resp.Body = append(resp.Body, r...)
+			data = append(data, r...)
 		}
-		resp.SetExt("nextBeginOffset", strconv.Itoa(end))
+		rh.NextBeginOffset = end
 	}
+	resp := header.NewResponse(req, code, "", &rh)
+	resp.Body = data
 	return resp
 }
