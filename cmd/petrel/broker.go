@@ -25,7 +25,7 @@ func newBrokerCmd(logs *logSetup) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, source, err := loadBrokerConfig(log, confFile, []flagOverride{{
+			cfg, ld, err := loadBrokerConfig(log, confFile, []flagOverride{{
 				flag: "namesrv", key: "namesrvAddr",
 				value: func() string { return namesrvAddr },
 				set:   func() bool { return cmd.Flags().Changed("namesrv") },
@@ -33,6 +33,7 @@ func newBrokerCmd(logs *logSetup) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			logEffective(log, "broker", ld, brokerAlwaysLogged...)
 			if len(cfg.NameServers) == 0 {
 				log.Warn("broker: no name server configured (namesrvAddr, --namesrv or NAMESRV_ADDR); clients will not find this broker")
 			}
@@ -40,7 +41,7 @@ func newBrokerCmd(logs *logSetup) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runUntilSignal(log, startLogged(log, b, "broker", source, b.Addr))
+			return runServers(log, startLogged(log, b, "broker", ld.source, b.Addr))
 		},
 	}
 	cmd.Flags().StringVarP(&confFile, "config", "c", "", "broker.conf properties file")
@@ -48,21 +49,31 @@ func newBrokerCmd(logs *logSetup) *cobra.Command {
 	return cmd
 }
 
-// loadBrokerConfig builds the broker config: defaults, then NAMESRV_ADDR, then the
-// file, then flags, as RocketMQ does (the environment variable is only the default
-// of namesrvAddr).
-func loadBrokerConfig(log *slog.Logger, file string, ovs []flagOverride) (broker.Config, string, error) {
+// brokerAlwaysLogged are the broker keys the INFO configuration line shows even
+// at their defaults: what decides where data goes and what an acknowledgement
+// means.
+var brokerAlwaysLogged = []string{"brokerClusterName", "brokerName", "brokerId", "brokerRole",
+	"flushDiskType", "storePathRootDir", "namesrvAddr", "listenPort", "brokerIP1"}
+
+// loadBrokerConfig builds and validates the broker config: defaults, then
+// NAMESRV_ADDR, then the file, then flags, as RocketMQ does (the environment
+// variable is only the default of namesrvAddr). An invalid value is reported
+// with the file and line, flag or environment variable it came from.
+func loadBrokerConfig(log *slog.Logger, file string, ovs []flagOverride) (broker.Config, *loaded, error) {
 	cfg := broker.DefaultConfig()
-	src, err := loadConfig(log, file, ovs, cfg.BindProperties, func(b *properties.Binder) error {
+	ld, err := loadConfig(log, file, ovs, cfg.BindProperties, func(b *properties.Binder) error {
 		if env := os.Getenv("NAMESRV_ADDR"); env != "" {
-			return b.Set("NAMESRV_ADDR", "namesrvAddr", env)
+			return b.Set("environment NAMESRV_ADDR", "namesrvAddr", env)
 		}
 		return nil
 	})
 	if err != nil {
-		return cfg, "", err
+		return cfg, nil, err
 	}
-	return cfg, src, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, ld.binder.Locate(err)
+	}
+	return cfg, ld, nil
 }
 
 // brokerComponent builds the broker only when it starts, so standalone can point

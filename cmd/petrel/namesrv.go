@@ -22,7 +22,7 @@ func newNamesrvCmd(logs *logSetup) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, source, err := loadNamesrvConfig(log, confFile, []flagOverride{{
+			cfg, ld, err := loadNamesrvConfig(log, confFile, []flagOverride{{
 				flag: "listen", key: "listenAddr",
 				value: func() string { return listen },
 				set:   func() bool { return cmd.Flags().Changed("listen") },
@@ -30,11 +30,12 @@ func newNamesrvCmd(logs *logSetup) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			logEffective(log, "name server", ld, namesrvAlwaysLogged...)
 			srv, err := namesrv.New(cfg, log, clock.Real{})
 			if err != nil {
 				return err
 			}
-			return runUntilSignal(log, startLogged(log, srv, "name server", source, func() string { return srv.Addr().String() }))
+			return runServers(log, startLogged(log, srv, "name server", ld.source, func() string { return srv.Addr().String() }))
 		},
 	}
 	cmd.Flags().StringVarP(&confFile, "config", "c", "", "namesrv.conf properties file")
@@ -42,13 +43,21 @@ func newNamesrvCmd(logs *logSetup) *cobra.Command {
 	return cmd
 }
 
-// loadNamesrvConfig builds the name-server config: defaults, then the file, then
-// flags.
-func loadNamesrvConfig(log *slog.Logger, file string, ovs []flagOverride) (namesrv.Config, string, error) {
+// namesrvAlwaysLogged are the name-server keys the INFO configuration line shows
+// even at their defaults.
+var namesrvAlwaysLogged = []string{"listenAddr", "kvConfigPath"}
+
+// loadNamesrvConfig builds and validates the name-server config: defaults, then
+// the file, then flags. An invalid value is reported with the file and line or
+// flag it came from.
+func loadNamesrvConfig(log *slog.Logger, file string, ovs []flagOverride) (namesrv.Config, *loaded, error) {
 	cfg := namesrv.DefaultConfig()
-	src, err := loadConfig(log, file, ovs, cfg.BindProperties, nil)
+	ld, err := loadConfig(log, file, ovs, cfg.BindProperties, nil)
 	if err != nil {
-		return cfg, "", err
+		return cfg, nil, err
 	}
-	return cfg, src, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, ld.binder.Locate(err)
+	}
+	return cfg, ld, nil
 }

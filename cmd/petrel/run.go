@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,31 +26,40 @@ func (l *logSetup) logger() (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), nil
 }
 
+// loaded is what loadConfig read: where the configuration came from, for the
+// start line, and the binder, which remembers where each key was set.
+type loaded struct {
+	source string
+	binder *properties.Binder
+}
+
 // loadConfig binds a config's keys, applies defaults from the environment (env,
-// may be nil), then the file, then the flags, and returns where the configuration
-// came from for the start line.
-func loadConfig(log *slog.Logger, file string, ovs []flagOverride, bind func(*properties.Binder), env func(*properties.Binder) error) (string, error) {
+// may be nil), then the file, then the flags. A key in the file that is neither
+// bound nor a RocketMQ key stops the load (with the file, the line and the
+// nearest known key); RocketMQ keys Petrel does not implement are logged as
+// having no effect.
+func loadConfig(log *slog.Logger, file string, ovs []flagOverride, bind func(*properties.Binder), env func(*properties.Binder) error) (*loaded, error) {
 	b := properties.NewBinder()
 	bind(b)
 	if env != nil {
 		if err := env(b); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	src, err := applyConfigFile(log, b, file)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	flags, err := applyOverrides(b, ovs)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return describeSource(src, flags), nil
+	return &loaded{source: describeSource(src, flags), binder: b}, nil
 }
 
-// applyConfigFile loads path (if set) into b and logs what it did not use. It
-// returns a short description of where the configuration came from, for the start
-// line.
+// applyConfigFile loads path (if set) into b, fails on unknown keys and warns
+// about keys that have no effect. It returns a short description of where the
+// configuration came from, for the start line.
 func applyConfigFile(log *slog.Logger, b *properties.Binder, path string) (string, error) {
 	if path == "" {
 		return "defaults", nil
@@ -61,13 +72,32 @@ func applyConfigFile(log *slog.Logger, b *properties.Binder, path string) (strin
 	if err != nil {
 		return "", err
 	}
-	for _, k := range res.Unknown {
-		log.Warn("unknown configuration key ignored", "key", k, "file", path)
+	if err := res.Err(); err != nil {
+		return "", err
 	}
-	for k, why := range res.Ignored {
-		log.Info("configuration key accepted but has no effect in Petrel", "key", k, "file", path, "reason", why)
+	for _, k := range slices.Sorted(maps.Keys(res.Ignored)) {
+		log.Warn("configuration key has no effect in Petrel", "key", k, "file", path, "reason", res.Ignored[k])
 	}
 	return path, nil
+}
+
+// logEffective logs the effective configuration of what ("broker", "name
+// server"): at INFO one line with the keys in always and every key set by the
+// file, a flag or the environment; at DEBUG one line per key with its value and
+// where it came from.
+func logEffective(log *slog.Logger, what string, ld *loaded, always ...string) {
+	attrs := []any{slog.String("source", ld.source)}
+	for _, s := range ld.binder.Settings() {
+		from := s.Origin
+		if from == "" {
+			from = "default"
+		}
+		log.Debug(what+" configuration key", "key", s.Key, "value", s.Value, "from", from)
+		if s.Origin != "" || slices.Contains(always, s.Key) {
+			attrs = append(attrs, slog.String(s.Key, s.Value))
+		}
+	}
+	log.Info(what+" configuration", attrs...)
 }
 
 // flagOverride records a flag that sets a configuration key, applied after the file.
@@ -84,7 +114,7 @@ func applyOverrides(b *properties.Binder, ovs []flagOverride) (bool, error) {
 		if !o.set() {
 			continue
 		}
-		if err := b.Set("--"+o.flag, o.key, o.value()); err != nil {
+		if err := b.Set("flag --"+o.flag, o.key, o.value()); err != nil {
 			return false, err
 		}
 		any = true
@@ -106,6 +136,11 @@ type component interface {
 	Start(ctx context.Context) error
 	Close() error
 }
+
+// runServers is how the server commands run their components: runUntilSignal.
+// Tests replace it, so that a command whose configuration loads returns
+// instead of serving.
+var runServers = runUntilSignal
 
 // runUntilSignal starts each component in order and waits for SIGINT or SIGTERM,
 // then closes them in reverse order. If a start fails, what was started is closed

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +31,7 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ovs := []flagOverride{
+			bovs := []flagOverride{
 				{flag: "listen-port", key: "listenPort",
 					value: func() string { return strconv.Itoa(listenPort) },
 					set:   func() bool { return cmd.Flags().Changed("listen-port") }},
@@ -37,19 +39,15 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 					value: func() string { return store },
 					set:   func() bool { return cmd.Flags().Changed("store") }},
 			}
-			bcfg, bsource, err := loadBrokerConfig(log, confFile, ovs)
-			if err != nil {
-				return err
-			}
-			nscfg, nssource, err := loadNamesrvConfig(log, "", []flagOverride{{
+			nsovs := []flagOverride{{
 				flag: "namesrv-listen", key: "listenAddr",
 				value: func() string { return nsListen },
 				set:   func() bool { return cmd.Flags().Changed("namesrv-listen") },
-			}})
+			}}
+			bcfg, nscfg, bld, nsld, err := loadStandaloneConfig(log, confFile, bovs, nsovs)
 			if err != nil {
 				return err
 			}
-			nscfg.KVConfigPath = filepath.Join(bcfg.Store.RootDir, "config", "kvConfig.json")
 			ns, err := namesrv.New(nscfg, log, clock.Real{})
 			if err != nil {
 				return err
@@ -59,9 +57,9 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 				cfg.NameServers = []string{dialable(ns.Addr())}
 				return broker.New(cfg, log, clock.Real{})
 			}}
-			return runUntilSignal(log,
-				startLogged(log, ns, "name server", nssource, func() string { return ns.Addr().String() }),
-				startLogged(log, bc, "broker", bsource, func() string { return bc.b.Addr() }),
+			return runServers(log,
+				startLogged(log, ns, "name server", nsld.source, func() string { return ns.Addr().String() }),
+				startLogged(log, bc, "broker", bld.source, func() string { return bc.b.Addr() }),
 			)
 		},
 	}
@@ -70,6 +68,54 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 	cmd.Flags().IntVar(&listenPort, "listen-port", 10911, "broker port (listenPort)")
 	cmd.Flags().StringVar(&store, "store", "", "store directory (storePathRootDir; default $HOME/store)")
 	return cmd
+}
+
+// loadStandaloneConfig loads the broker config (file, NAMESRV_ADDR, flags) and
+// the name server's (flags only), puts the name server's KV config under the
+// store, and logs both. The broker registers with the embedded name server only,
+// so a namesrvAddr from the file or NAMESRV_ADDR is reported as not used.
+func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagOverride) (broker.Config, namesrv.Config, *loaded, *loaded, error) {
+	bcfg, bld, err := loadBrokerConfig(log, confFile, bovs)
+	if err != nil {
+		return bcfg, namesrv.Config{}, nil, nil, err
+	}
+	nscfg, nsld, err := loadNamesrvConfig(log, "", nsovs)
+	if err != nil {
+		return bcfg, nscfg, nil, nil, err
+	}
+	nscfg.KVConfigPath = filepath.Join(bcfg.Store.RootDir, "config", "kvConfig.json")
+	if from := bld.binder.Origin("namesrvAddr"); from != "" {
+		for _, a := range bcfg.NameServers {
+			if !sameLocalAddr(a, nscfg.ListenAddr) {
+				log.Warn("standalone: namesrvAddr is not used; the broker registers with the embedded name server only",
+					"namesrvAddr", strings.Join(bcfg.NameServers, ";"), "from", from, "embedded", nscfg.ListenAddr)
+				break
+			}
+		}
+	}
+	logEffective(log, "name server", nsld, namesrvAlwaysLogged...)
+	logEffective(log, "broker", bld, brokerAlwaysLogged...)
+	return bcfg, nscfg, bld, nsld, nil
+}
+
+// sameLocalAddr reports whether dialling addr reaches a server listening on
+// listen in this process, as far as the addresses alone tell: the same port, and
+// the same host, or addr on loopback while listen is loopback or all interfaces.
+func sameLocalAddr(addr, listen string) bool {
+	ah, ap, err1 := net.SplitHostPort(addr)
+	lh, lp, err2 := net.SplitHostPort(listen)
+	if err1 != nil || err2 != nil || ap != lp {
+		return false
+	}
+	if ah == lh {
+		return true
+	}
+	loopback := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "localhost" || ip != nil && ip.IsLoopback()
+	}
+	lip := net.ParseIP(lh)
+	return loopback(ah) && (lh == "" || loopback(lh) || lip != nil && lip.IsUnspecified())
 }
 
 // dialable turns a listening address into one this process can dial: an

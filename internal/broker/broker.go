@@ -16,6 +16,7 @@ import (
 	"github.com/petrelmq/petrel/internal/broker/clients"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/clock"
+	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
@@ -30,7 +31,60 @@ const (
 	adminQueue        = 10000
 	heartbeatQueue    = 10000
 	holdRunners       = 2
+	completers        = 2
 )
+
+// putDone is the tag of an asynchronous put: the completer goroutines call it
+// with the put's outcome.
+type putDone func(store.PutResult, error)
+
+// put stores msgs and calls done with the outcome on a completer goroutine.
+func (b *Broker) put(msgs []*message.MessageExt, done putDone) {
+	b.store.Put(msgs, b.completions, done)
+}
+
+// completer is one of the goroutines that run put completions: started by
+// Start, stopped by Close through ctx after the store closed... see Close.
+func (b *Broker) completer(ctx context.Context) {
+	var cs []store.Completion
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.completions.Ready():
+		}
+		cs = b.completions.Drain(cs[:0])
+		for i := range cs {
+			cs[i].Tag.(putDone)(cs[i].Result, cs[i].Err)
+			cs[i] = store.Completion{}
+		}
+	}
+}
+
+// dispatchLoop hands the store's dispatch events to the broker's consumers
+// of them: started by Start, stopped by Close through ctx.
+func (b *Broker) dispatchLoop(ctx context.Context) {
+	var evs []store.DispatchEvent
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.dispatchQ.Ready():
+		}
+		var lost bool
+		evs, lost = b.dispatchQ.Drain(evs[:0])
+		for _, ev := range evs {
+			for _, f := range b.dispatchFns {
+				f(ev)
+			}
+		}
+		if lost {
+			for _, f := range b.lostFns {
+				f()
+			}
+		}
+	}
+}
 
 // Broker is a RocketMQ-compatible master broker: the message store, the request
 // processors, client management, long polling and name-server registration.
@@ -60,6 +114,15 @@ type Broker struct {
 	txn *txnService // transaction.go: half messages, END_TRANSACTION, check-back
 
 	stats *brokerStats // stats.go: put/get/consume rates
+
+	// completions receives the store's put completions; the completer
+	// goroutines run their tags (putDone), off the store's goroutines.
+	completions *store.Completions
+	// dispatchQ receives the store's dispatch events; the dispatch goroutine
+	// hands them to dispatchFns (long polling, delay levels, timers).
+	dispatchQ   *store.DispatchQueue
+	dispatchFns []func(store.DispatchEvent)
+	lostFns     []func() // called when dispatchQ dropped events
 
 	// Set by Start before any request is served; read-only afterwards.
 	store      store.MessageStore
@@ -100,6 +163,9 @@ func New(cfg Config, log *slog.Logger, clk clock.Clock) (*Broker, error) {
 		offsets: newOffsetManager(),
 		sendQ:   make(chan *sendTask, cfg.SendQueueCapacity),
 		stats:   newBrokerStats(),
+
+		completions: store.NewCompletions(),
+		dispatchQ:   store.NewDispatchQueue(store.DefaultDispatchQueueSize),
 	}
 	rt := cfg.runtime()
 	b.rt.Store(&rt)
@@ -242,7 +308,9 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		return err
 	}
 	undo = append(undo, func() { _ = b.closeDelay() })
-	st.AddDispatchListener(b.holds.onDispatch)
+	b.dispatchFns = append(b.dispatchFns, b.holds.onDispatch)
+	b.lostFns = append(b.lostFns, b.holds.wakeAll)
+	st.AddDispatchQueue(b.dispatchQ)
 	if err := st.Start(ctx); err != nil {
 		return fmt.Errorf("broker: start store: %w", err)
 	}
@@ -283,6 +351,10 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		b.goFunc(lifetime, "hold-runner-"+strconv.Itoa(i), b.holds.runner)
 	}
 	b.goFunc(lifetime, "hold-sweeper", b.holds.sweeper)
+	for i := range completers {
+		b.goFunc(lifetime, "completer-"+strconv.Itoa(i), b.completer)
+	}
+	b.goFunc(lifetime, "dispatch", b.dispatchLoop)
 	b.goFunc(lifetime, "offset-flusher", b.offsetFlusher)
 	b.goFunc(lifetime, "stats-sampler", b.statsSampler)
 	b.goFunc(lifetime, "transaction-checker", b.txn.loop)

@@ -35,8 +35,8 @@ type Config struct {
 	// name; Petrel picks a fixed name so that a restart on another host, or in a
 	// container with a random host name, keeps the same routes).
 	BrokerName string
-	// BrokerID is brokerId: 0 for a master. Default 0. Only masters are
-	// supported for now.
+	// BrokerID is brokerId: 0 for a master, above 0 for a slave. Default 0.
+	// Only masters are supported for now (see checkRole).
 	BrokerID int64
 	// NameServers is namesrvAddr, "a:9876;b:9876" in broker.conf. Empty means
 	// the broker registers nowhere (clients cannot find it). Default empty.
@@ -62,8 +62,8 @@ type Config struct {
 	// set it to a reachable address for anything else.
 	BrokerIP1 string
 	// BrokerRole is brokerRole: ASYNC_MASTER (default), SYNC_MASTER or SLAVE.
-	// SLAVE is not supported yet; SYNC_MASTER behaves as ASYNC_MASTER until
-	// replication lands.
+	// SYNC_MASTER and SLAVE need replication: Validate refuses them while
+	// replicationSupported is false (checkRole).
 	BrokerRole string
 	// AutoCreateTopicEnable is autoCreateTopicEnable: register TBW102 and let a
 	// send create an unknown topic from it. Default true. Runtime-changeable.
@@ -243,85 +243,210 @@ func (c *Config) listenAddr() string {
 	return net.JoinHostPort("0.0.0.0", strconv.Itoa(c.ListenPort))
 }
 
-// Validate reports the first bad field by name.
+// Validate reports the first bad setting. An error about a setting a key
+// configures wraps a *properties.KeyError naming the key (for example "key
+// defaultTopicQueueNums: 0 is outside [1, 1024]"), so that the command that
+// loaded broker.conf can point at the file and line (properties.Binder.Locate).
 func (c *Config) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("broker: config: "+format, args...)
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("broker: config: %w", err)
 	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	inv := properties.Invalid
 	switch {
 	case c.ClusterName == "":
-		return bad("ClusterName (brokerClusterName) is empty")
+		return inv("brokerClusterName", "is empty")
 	case c.BrokerName == "":
-		return bad("BrokerName (brokerName) is empty")
+		return inv("brokerName", "is empty")
 	case validateTopicName(c.ClusterName) != nil:
-		return bad("ClusterName (brokerClusterName) %q: %v", c.ClusterName, validateTopicName(c.ClusterName))
+		return inv("brokerClusterName", "%q: %v", c.ClusterName, validateTopicName(c.ClusterName))
 	case validateTopicName(c.BrokerName) != nil:
-		return bad("BrokerName (brokerName) %q: %v", c.BrokerName, validateTopicName(c.BrokerName))
+		return inv("brokerName", "%q: %v", c.BrokerName, validateTopicName(c.BrokerName))
 	case c.BrokerID < 0:
-		return bad("BrokerID (brokerId) %d is negative", c.BrokerID)
-	case c.BrokerRole != RoleAsyncMaster && c.BrokerRole != RoleSyncMaster && c.BrokerRole != RoleSlave:
-		return bad("BrokerRole (brokerRole) %q: want ASYNC_MASTER, SYNC_MASTER or SLAVE", c.BrokerRole)
-	case c.BrokerRole == RoleSlave:
-		return bad("BrokerRole (brokerRole) SLAVE is not supported yet: run masters only")
-	case c.BrokerID != body.MasterID:
-		return bad("BrokerID (brokerId) %d: a master has id 0 and slaves are not supported yet", c.BrokerID)
+		return inv("brokerId", "%d is negative", c.BrokerID)
+	}
+	if err := checkRole(c); err != nil {
+		return err
+	}
+	switch {
 	case c.ListenAddr == "" && (c.ListenPort <= 0 || c.ListenPort > 65534):
-		return bad("ListenPort (listenPort) %d is outside [1, 65534]", c.ListenPort)
+		return inv("listenPort", "%d is outside [1, 65534]", c.ListenPort)
 	case c.FastListenPort < -1 || c.FastListenPort > 65535:
-		return bad("FastListenPort (fastListenPort) %d is outside [1, 65535] (0: listenPort-2, -1: off)", c.FastListenPort)
+		return inv("fastListenPort", "%d is outside [1, 65535] (0: listenPort-2, -1: off)", c.FastListenPort)
 	case c.DefaultTopicQueueNums < 1 || c.DefaultTopicQueueNums > 1024:
-		return bad("DefaultTopicQueueNums (defaultTopicQueueNums) %d is outside [1, 1024]", c.DefaultTopicQueueNums)
+		return inv("defaultTopicQueueNums", "%d is outside [1, 1024]", c.DefaultTopicQueueNums)
 	case c.BrokerPermission < 0 || c.BrokerPermission > 7:
-		return bad("BrokerPermission (brokerPermission) %d is outside [0, 7]", c.BrokerPermission)
-	case c.RegisterNameServerPeriod <= 0:
-		return bad("RegisterNameServerPeriod (registerNameServerPeriod) %v must be positive", c.RegisterNameServerPeriod)
-	case c.RegisterTimeout <= 0:
-		return bad("RegisterTimeout (registerBrokerTimeoutMills) %v must be positive", c.RegisterTimeout)
-	case c.WaitTimeInSendQueue <= 0:
-		return bad("WaitTimeInSendQueue (waitTimeMillsInSendQueue) %v must be positive", c.WaitTimeInSendQueue)
-	case c.SendWorkers < 1 || c.PullWorkers < 1 || c.AdminWorkers < 1 || c.HeartbeatWorkers < 1:
-		return bad("worker counts (send %d, pull %d, admin %d, heartbeat %d) must be at least 1",
-			c.SendWorkers, c.PullWorkers, c.AdminWorkers, c.HeartbeatWorkers)
-	case c.SendQueueCapacity < 1 || c.PullQueueCapacity < 1:
-		return bad("queue capacities (send %d, pull %d) must be at least 1", c.SendQueueCapacity, c.PullQueueCapacity)
-	case c.FlushConsumerOffsetInterval <= 0:
-		return bad("FlushConsumerOffsetInterval (flushConsumerOffsetInterval) %v must be positive", c.FlushConsumerOffsetInterval)
-	case c.ShortPollingTime <= 0:
-		return bad("ShortPollingTime (shortPollingTimeMills) %v must be positive", c.ShortPollingTime)
-	case c.MaxHeldPulls < 1:
-		return bad("MaxHeldPulls (maxHeldPulls) %d must be at least 1", c.MaxHeldPulls)
-	case c.ShutdownTimeout <= 0:
-		return bad("ShutdownTimeout (shutdownTimeoutMillis) %v must be positive", c.ShutdownTimeout)
-	case c.FlushDelayOffsetInterval <= 0 || c.TimerMaxDelay <= 0 || c.TimerPrecision < time.Millisecond:
-		return bad("FlushDelayOffsetInterval %v and TimerMaxDelay %v must be positive and TimerPrecision %v at least 1 ms",
-			c.FlushDelayOffsetInterval, c.TimerMaxDelay, c.TimerPrecision)
-	case c.TransactionTimeOut < 0 || c.TransactionCheckMax < 0 || c.TransactionCheckInterval <= 0:
-		return bad("TransactionTimeOut %v and TransactionCheckMax %d must not be negative and TransactionCheckInterval %v must be positive",
-			c.TransactionTimeOut, c.TransactionCheckMax, c.TransactionCheckInterval)
+		return inv(keyBrokerPermission, "%d is outside [0, 7]", c.BrokerPermission)
 	case c.FS == nil:
-		return bad("FS is nil")
-	case c.Store.MaxMessageSize <= 0:
-		return bad("Store.MaxMessageSize (maxMessageSize) %d must be positive", c.Store.MaxMessageSize)
+		return errors.New("FS is nil")
+	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{
+		{"sendMessageThreadPoolNums", c.SendWorkers},
+		{"pullMessageThreadPoolNums", c.PullWorkers},
+		{"adminBrokerThreadPoolNums", c.AdminWorkers},
+		{"heartbeatThreadPoolNums", c.HeartbeatWorkers},
+		{"sendThreadPoolQueueCapacity", c.SendQueueCapacity},
+		{"pullThreadPoolQueueCapacity", c.PullQueueCapacity},
+		{"maxHeldPulls", c.MaxHeldPulls},
+	} {
+		if v.n < 1 {
+			return inv(v.key, "%d must be at least 1", v.n)
+		}
+	}
+	for _, v := range []struct {
+		key string
+		d   time.Duration
+		min time.Duration // smallest allowed
+	}{
+		{"registerNameServerPeriod", c.RegisterNameServerPeriod, 1},
+		{"registerBrokerTimeoutMills", c.RegisterTimeout, 1},
+		{keyWaitTimeInSendQueue, c.WaitTimeInSendQueue, 1},
+		{"flushConsumerOffsetInterval", c.FlushConsumerOffsetInterval, 1},
+		{keyShortPollingTime, c.ShortPollingTime, 1},
+		{"shutdownTimeoutMillis", c.ShutdownTimeout, 1},
+		{"flushDelayOffsetInterval", c.FlushDelayOffsetInterval, 1},
+		{"timerMaxDelaySec", c.TimerMaxDelay, 1},
+		{"timerPrecisionMs", c.TimerPrecision, time.Millisecond},
+		{"transactionTimeOut", c.TransactionTimeOut, 0},
+		{"transactionCheckInterval", c.TransactionCheckInterval, 1},
+	} {
+		switch {
+		case v.d >= v.min:
+		case v.min == 0:
+			return inv(v.key, "%v is negative", v.d)
+		case v.min == 1:
+			return inv(v.key, "%v must be positive", v.d)
+		default:
+			return inv(v.key, "%v is below %v", v.d, v.min)
+		}
+	}
+	if c.TransactionCheckMax < 0 {
+		return inv("transactionCheckMax", "%d is negative", c.TransactionCheckMax)
+	}
+	if c.Store.MaxMessageSize <= 0 {
+		return inv("maxMessageSize", "%d must be positive", c.Store.MaxMessageSize)
 	}
 	ip, err := netip.ParseAddr(c.BrokerIP1)
 	if err != nil {
-		return bad("BrokerIP1 (brokerIP1) %q is not an IP address", c.BrokerIP1)
+		return inv("brokerIP1", "%q is not an IP address", c.BrokerIP1)
 	}
 	if ip.IsUnspecified() {
-		return bad("BrokerIP1 (brokerIP1) %q cannot be dialled by clients", c.BrokerIP1)
+		return inv("brokerIP1", "%q cannot be dialled by clients", c.BrokerIP1)
 	}
 	for _, ns := range c.NameServers {
 		if _, _, err := net.SplitHostPort(ns); err != nil {
-			return bad("NameServers (namesrvAddr) entry %q is not host:port", ns)
+			return inv("namesrvAddr", "entry %q is not host:port", ns)
 		}
 	}
 	if err := c.Store.Validate(); err != nil {
-		return fmt.Errorf("broker: config: %w", err)
+		var ce *store.ConfigError
+		if errors.As(err, &ce) {
+			if keys := storeFieldKeys[ce.Field]; len(keys) > 0 {
+				return &properties.KeyError{Key: keys[0], Also: keys[1:],
+					Err: fmt.Errorf("key %s: %s", keys[0], ce.Reason)}
+			}
+		}
+		return err
+	}
+	if err := validateRemotingKeys(c.Remoting); err != nil {
+		return err
 	}
 	rc := c.Remoting
 	rc.ListenAddr = c.listenAddr()
 	if err := rc.Validate(); err != nil {
-		return bad("Remoting: %v", err)
+		return fmt.Errorf("Remoting: %w", err)
+	}
+	return nil
+}
+
+// replicationSupported says whether this build replicates the commit log to
+// slaves. While it is false, checkRole refuses every configuration that needs
+// replication, so that a broker never acknowledges what its role promises and
+// it cannot keep: SYNC_MASTER (a send must not be answered SEND_OK before a
+// slave has it) and SLAVE. Set it to true when replication lands.
+const replicationSupported = false
+
+// checkRole checks brokerRole and brokerId together, as RocketMQ's
+// BrokerStartup does (a slave has an id above 0), but refuses a master whose id
+// is not 0 where RocketMQ silently resets it. It is the one place that refuses
+// roles this build cannot honour (replicationSupported).
+func checkRole(c *Config) error {
+	switch c.BrokerRole {
+	case RoleAsyncMaster, RoleSyncMaster:
+		if c.BrokerID != body.MasterID {
+			return properties.Invalid("brokerId", "%d with brokerRole=%s: a master has brokerId 0 (a slave needs brokerRole=SLAVE)",
+				c.BrokerID, c.BrokerRole)
+		}
+	case RoleSlave:
+		if c.BrokerID <= body.MasterID {
+			return properties.Invalid("brokerId", "%d with brokerRole=SLAVE: a slave has a brokerId above 0", c.BrokerID)
+		}
+	default:
+		return properties.Invalid("brokerRole", "%q: want ASYNC_MASTER, SYNC_MASTER or SLAVE", c.BrokerRole)
+	}
+	if !replicationSupported && c.BrokerRole != RoleAsyncMaster {
+		return &properties.KeyError{Key: "brokerRole", Also: []string{"brokerId"},
+			Err: fmt.Errorf("brokerRole=%s needs replication, which this build does not have", c.BrokerRole)}
+	}
+	return nil
+}
+
+// storeFieldKeys names the broker.conf key of each store.Config field that a
+// *store.ConfigError can name: the first key is the one reported, the others
+// are keys that also bear on the check (Locate points at whichever was set).
+var storeFieldKeys = map[string][]string{
+	"RootDir":                       {"storePathRootDir"},
+	"CommitLogSegmentSize":          {"mappedFileSizeCommitLog"},
+	"ConsumeQueueEntriesPerFile":    {"mappedFileSizeConsumeQueue"},
+	"FlushDiskType":                 {"flushDiskType"},
+	"FlushInterval":                 {"flushIntervalCommitLog"},
+	"FlushLeastPages":               {"flushCommitLogLeastPages"},
+	"FlushThoroughInterval":         {"flushCommitLogThoroughInterval"},
+	"SyncFlushTimeout":              {"syncFlushTimeout"},
+	"MaxMessageSize":                {"maxMessageSize", "mappedFileSizeCommitLog"},
+	"MaxHashSlotNum":                {"maxHashSlotNum"},
+	"MaxIndexNum":                   {"maxIndexNum", "maxHashSlotNum"},
+	"FileReservedTime":              {"fileReservedTime"},
+	"CleanResourceInterval":         {"cleanResourceInterval"},
+	"DiskMaxUsedSpaceRatio":         {"diskMaxUsedSpaceRatio"},
+	"DiskFullRatio":                 {"diskSpaceWarningLevelRatio"},
+	"DeleteWhen":                    {"deleteWhen"},
+	"MessageDelayLevel":             {"messageDelayLevel"},
+	"AccessMessageInMemoryMaxRatio": {"accessMessageInMemoryMaxRatio"},
+	"FlushConsumeQueueInterval":     {"flushIntervalConsumeQueue"},
+	"MaxTransferBytesInMemory": {"maxTransferBytesOnMessageInMemory", "maxTransferCountOnMessageInMemory",
+		"maxTransferBytesOnMessageInDisk", "maxTransferCountOnMessageInDisk"},
+}
+
+// remotingKeys are the broker.conf keys bound to remoting.ServerConfig fields,
+// each with how to copy its field. validateRemotingKeys checks each field alone
+// on top of the defaults, so that a remoting.ServerConfig.Validate error is
+// reported under the key that caused it without repeating remoting's rules.
+// A key bound to a Remoting field belongs here.
+var remotingKeys = []struct {
+	key  string
+	copy func(dst *remoting.ServerConfig, src remoting.ServerConfig)
+}{
+	{"maxFrameSize", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MaxFrameSize = s.MaxFrameSize }},
+	{"serverChannelMaxIdleTimeSeconds", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.IdleTimeout = s.IdleTimeout }},
+}
+
+// validateRemotingKeys reports a bad remoting setting under its key (see
+// remotingKeys).
+func validateRemotingKeys(rc remoting.ServerConfig) error {
+	for _, k := range remotingKeys {
+		probe := remoting.DefaultServerConfig()
+		probe.ListenAddr = "127.0.0.1:0"
+		k.copy(&probe, rc)
+		if err := probe.Validate(); err != nil {
+			return &properties.KeyError{Key: k.key, Err: fmt.Errorf("key %s: %w", k.key, err)}
+		}
 	}
 	return nil
 }
@@ -382,16 +507,21 @@ func (rc *runtimeConfig) validate() error {
 // BindProperties binds the RocketMQ broker.conf keys to c: the broker keys the
 // field comments name, the store keys (storePathRootDir, storePathCommitLog,
 // storePathConsumeQueue, storePathIndex, storeCheckpoint, abortFile,
-// mapedFileSizeCommitLog, mapedFileSizeConsumeQueue, flushDiskType,
+// mappedFileSizeCommitLog, mappedFileSizeConsumeQueue (also spelt maped..., as
+// before RocketMQ 4.5), flushDiskType,
 // flushIntervalCommitLog, flushCommitLogLeastPages,
 // flushCommitLogThoroughInterval, syncFlushTimeout, maxMessageSize,
 // messageIndexEnable, maxHashSlotNum, maxIndexNum, fileReservedTime,
 // deleteWhen, cleanResourceInterval, diskMaxUsedSpaceRatio,
 // diskSpaceWarningLevelRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
-// maxHeldPulls, shutdownTimeoutMillis and maxFrameSize, and RocketMQ's JVM and
-// Netty tuning keys, which are accepted with no effect.
+// maxHeldPulls, shutdownTimeoutMillis and maxFrameSize. aclEnable and
+// enableDLegerCommitLog are bound only to refuse true, as this build has neither
+// ACL nor DLedger. Every other RocketMQ 4.9 key (properties.AcceptRocketMQ) is
+// accepted with no effect; any other key is unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
+	b.AcceptRocketMQ(properties.BrokerConfig, properties.MessageStoreConfig,
+		properties.NettyServerConfig, properties.NettyClientConfig)
 	b.String("brokerClusterName", &c.ClusterName)
 	b.String("brokerName", &c.BrokerName)
 	b.Int64("brokerId", &c.BrokerID)
@@ -405,6 +535,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		c.NameServers = addrs
 		return nil
 	})
+	b.Getter("namesrvAddr", func() string { return strings.Join(c.NameServers, ";") })
 	b.Func("listenPort", func(v string) error {
 		port, err := strconv.ParseUint(v, 10, 16)
 		if err != nil || port == 0 || port > 65534 {
@@ -413,6 +544,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		c.ListenPort = int(port)
 		return nil
 	})
+	b.Getter("listenPort", func() string { return strconv.Itoa(c.ListenPort) })
 	b.String("listenAddr", &c.ListenAddr)
 	b.Func("fastListenPort", func(v string) error {
 		port, err := strconv.ParseInt(v, 10, 32)
@@ -422,6 +554,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		c.FastListenPort = int(port)
 		return nil
 	})
+	b.Getter("fastListenPort", func() string { return strconv.Itoa(c.FastListenPort) })
 	b.String("brokerIP1", &c.BrokerIP1)
 	b.Enum("brokerRole", &c.BrokerRole, RoleAsyncMaster, RoleSyncMaster, RoleSlave)
 	b.Bool(keyAutoCreateTopicEnable, &c.AutoCreateTopicEnable)
@@ -476,13 +609,30 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		s.RootDir = v
 		return nil
 	})
-	b.String("storePathCommitLog", &s.CommitLogDir)
-	b.String("storePathConsumeQueue", &s.ConsumeQueueDir)
-	b.String("storePathIndex", &s.IndexDir)
-	b.String("storeCheckpoint", &s.CheckpointPath)
-	b.String("abortFile", &s.AbortPath)
-	b.Int64("mapedFileSizeCommitLog", &s.CommitLogSegmentSize)
-	b.Func("mapedFileSizeConsumeQueue", func(v string) error {
+	b.Getter("storePathRootDir", func() string { return s.RootDir })
+	for _, p := range []struct {
+		key  string
+		dst  *string
+		name string // default: <storePathRootDir>/name
+	}{
+		{"storePathCommitLog", &s.CommitLogDir, "commitlog"},
+		{"storePathConsumeQueue", &s.ConsumeQueueDir, "consumequeue"},
+		{"storePathIndex", &s.IndexDir, "index"},
+		{"storeCheckpoint", &s.CheckpointPath, "checkpoint"},
+		{"abortFile", &s.AbortPath, "abort"},
+	} {
+		b.String(p.key, p.dst)
+		b.Getter(p.key, func() string {
+			if *p.dst == "" {
+				return filepath.Join(s.RootDir, p.name)
+			}
+			return *p.dst
+		})
+	}
+	// RocketMQ 4.5 renamed maped* to mapped*; both spellings work.
+	b.Int64("mappedFileSizeCommitLog", &s.CommitLogSegmentSize)
+	b.Alias("mapedFileSizeCommitLog", "mappedFileSizeCommitLog")
+	b.Func("mappedFileSizeConsumeQueue", func(v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 20 {
 			return fmt.Errorf("want a size in bytes of at least one 20-byte entry, got %q", v)
@@ -490,6 +640,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		s.ConsumeQueueEntriesPerFile = int(n / 20)
 		return nil
 	})
+	b.Getter("mappedFileSizeConsumeQueue", func() string { return strconv.Itoa(s.ConsumeQueueEntriesPerFile * 20) })
+	b.Alias("mapedFileSizeConsumeQueue", "mappedFileSizeConsumeQueue")
 	b.Func("flushDiskType", func(v string) error {
 		switch v {
 		case "ASYNC_FLUSH":
@@ -501,6 +653,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		}
 		return nil
 	})
+	b.Getter("flushDiskType", func() string { return s.FlushDiskType.String() })
 	b.Millis("flushIntervalCommitLog", &s.FlushInterval)
 	b.Int("flushCommitLogLeastPages", &s.FlushLeastPages)
 	b.Millis("flushCommitLogThoroughInterval", &s.FlushThoroughInterval)
@@ -517,6 +670,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		s.FileReservedTime = time.Duration(n) * time.Hour
 		return nil
 	})
+	b.Getter("fileReservedTime", func() string { return strconv.FormatInt(int64(s.FileReservedTime/time.Hour), 10) })
 	b.Func("deleteWhen", func(v string) error {
 		hours, err := parseDeleteWhen(v)
 		if err != nil {
@@ -524,6 +678,13 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		}
 		s.DeleteWhen = hours
 		return nil
+	})
+	b.Getter("deleteWhen", func() string {
+		hs := make([]string, len(s.DeleteWhen))
+		for i, h := range s.DeleteWhen {
+			hs[i] = fmt.Sprintf("%02d", h)
+		}
+		return strings.Join(hs, ";")
 	})
 	b.Millis("cleanResourceInterval", &s.CleanResourceInterval)
 	b.Int("diskMaxUsedSpaceRatio", &s.DiskMaxUsedSpaceRatio)
@@ -539,6 +700,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		s.DiskFullRatio = int(f + 0.5)
 		return nil
 	})
+	b.Getter("diskSpaceWarningLevelRatio", func() string { return fmt.Sprintf("%.2f", float64(s.DiskFullRatio)/100) })
 
 	b.String("messageDelayLevel", &s.MessageDelayLevel)
 	b.Int("maxTransferBytesOnMessageInMemory", &s.MaxTransferBytesInMemory)
@@ -551,7 +713,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
 
-	b.Ignore("JVM-only setting", "rocketmqHome", "namesrvAddrFromEnv", "fetchNamesrvAddrByAddressServer",
+	b.Ignore("JVM-only setting", "rocketmqHome", "fetchNamesrvAddrByAddressServer",
 		"rmqAddressServerDomain", "rmqAddressServerSubGroup")
 	b.Ignore("Netty tuning; Petrel sizes its own buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",
@@ -572,13 +734,29 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		"osPageCacheBusyTimeOutMills", "commitIntervalCommitLog", "commitCommitLogLeastPages",
 		"commitCommitLogThoroughInterval", "flushConsumeQueueLeastPages",
 		"flushConsumeQueueThoroughInterval", "startAcceptSendRequestTimeStamp", "brokerFastFailureEnable")
-	b.Ignore("not supported yet (HA, ACL)",
+	b.Ignore("replication (HA) is not implemented yet",
 		"brokerIP2", "haListenPort", "haSendHeartbeatInterval", "haHousekeepingInterval",
 		"haTransferBatchSize", "haMasterAddress", "haSlaveFallbehindMax", "slaveReadEnable",
-		"aclEnable", "filterSupportRetry", "enableCalcFilterBitMap",
-		"offsetCheckInSlave", "duplicationEnable",
+		"offsetCheckInSlave", "duplicationEnable")
+	b.Ignore("not implemented in Petrel",
+		"filterSupportRetry", "enableCalcFilterBitMap",
 		"clusterTopicEnable", "brokerTopicEnable", "traceTopicEnable", "msgTraceTopicName",
-		"compressedRegister", "forceRegister", "enableDLegerCommitLog")
+		"compressedRegister", "forceRegister")
+	refuseTrue := func(key, why string) {
+		b.Func(key, func(v string) error {
+			on, err := properties.ParseBool(v)
+			if err != nil {
+				return err
+			}
+			if on {
+				return errors.New(why)
+			}
+			return nil
+		})
+		b.Getter(key, func() string { return "false" })
+	}
+	refuseTrue("aclEnable", "ACL is not implemented yet; remove aclEnable or set it to false")
+	refuseTrue("enableDLegerCommitLog", "DLedger replication is not implemented; remove enableDLegerCommitLog or set it to false")
 }
 
 // parseDeleteWhen parses deleteWhen: hours of the day separated by ';'

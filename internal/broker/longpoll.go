@@ -233,6 +233,26 @@ func (s *holdService) wakeQueue(topic string, queueID int32, maxOffset message.Q
 	}
 }
 
+// wakeAll re-runs every held pull (dispatch events were lost, so any queue
+// may have new messages).
+func (s *holdService) wakeAll() {
+	s.mu.Lock()
+	woke := len(s.byDeadline) > 0
+	for _, p := range s.byDeadline {
+		p.idx = -1
+		removeFrom(s.byKey, p.key, p)
+		if p.conn != nil {
+			removeFrom(s.byConn, p.conn.ID(), p)
+		}
+		s.ready = append(s.ready, p)
+	}
+	s.byDeadline = s.byDeadline[:0]
+	s.mu.Unlock()
+	if woke {
+		signal(s.readyWake)
+	}
+}
+
 // held returns the number of held pulls.
 func (s *holdService) held() int {
 	s.mu.Lock()

@@ -173,6 +173,19 @@ func (s *scheduler) onDispatch(ev store.DispatchEvent) {
 	}
 }
 
+// wakeAll makes run look at every level (dispatch events were lost).
+func (s *scheduler) wakeAll() {
+	s.mu.Lock()
+	for i := range s.mu.hints {
+		s.mu.hints[i] = 0
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // takeHint returns and clears a level's hint.
 func (s *scheduler) takeHint(level int) int64 {
 	s.mu.Lock()
@@ -286,15 +299,12 @@ func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 
 		return noneDue
 	}
 
-	type result struct {
-		queueOffset int64
-		err         error
-	}
 	var (
-		body    = res.Body
-		results []chan result
-		head    = noneDue
-		stopAt  = int64(res.NextBeginOffset)
+		body   = res.Body
+		q      = store.NewCompletions()
+		puts   int
+		head   = noneDue
+		stopAt = int64(res.NextBeginOffset)
 	)
 	for i := 0; len(body) > 0 && i < len(f.codes); i++ {
 		m, n, err := message.DecodeMessage(body)
@@ -307,30 +317,29 @@ func (s *scheduler) deliverLevel(ctx context.Context, lvl int, now int64) int64 
 			head, stopAt = f.codes[i], int64(m.QueueOffset)
 			break
 		}
-		ch := make(chan result, 1)
-		results = append(results, ch)
 		qo := int64(m.QueueOffset)
 		real, ok := restoreReal(m)
 		if !ok {
 			s.log.Error("broker: delayed message without REAL_TOPIC/REAL_QID; dropped", "level", lvl+1, "queueOffset", qo)
-			ch <- result{qo, nil}
 			continue
 		}
-		s.st.Put(real, func(_ store.PutResult, err error) { ch <- result{qo, err} })
+		s.st.Put([]*message.MessageExt{real}, q, qo)
+		puts++
 	}
 	// Wait for every put, so none is outstanding when this returns; keep the
 	// offset at the first failure: it and everything after it are put again
 	// later (at least once).
 	failedAt, putErr := int64(-1), error(nil)
-	for _, ch := range results {
-		r := <-ch
+	for range puts {
+		c, _ := q.Next(context.Background()) // the store completes every put, even when closing
+		qo := c.Tag.(int64)
 		switch {
-		case r.err == nil:
-		case errors.Is(r.err, store.ErrMessageTooLarge) || errors.Is(r.err, store.ErrBadMessage):
+		case c.Err == nil:
+		case errors.Is(c.Err, store.ErrMessageTooLarge) || errors.Is(c.Err, store.ErrBadMessage):
 			s.log.Error("broker: delayed message cannot be stored; dropped", "level", lvl+1,
-				"queueOffset", r.queueOffset, "err", r.err)
-		case failedAt < 0:
-			failedAt, putErr = r.queueOffset, r.err
+				"queueOffset", qo, "err", c.Err)
+		case failedAt < 0 || qo < failedAt:
+			failedAt, putErr = qo, c.Err
 		}
 	}
 	if failedAt >= 0 {
@@ -444,9 +453,11 @@ func (b *Broker) openDelay(st *store.Store) error {
 		return err
 	}
 	b.ds.sched, b.ds.timer = sched, tm
-	st.AddDispatchListener(sched.onDispatch)
+	b.dispatchFns = append(b.dispatchFns, sched.onDispatch)
+	b.lostFns = append(b.lostFns, sched.wakeAll)
 	if tm != nil {
-		st.AddDispatchListener(tm.onDispatch)
+		b.dispatchFns = append(b.dispatchFns, tm.onDispatch)
+		b.lostFns = append(b.lostFns, func() { wakeUp(tm.enqWake) })
 	}
 	return nil
 }

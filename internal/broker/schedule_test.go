@@ -32,7 +32,25 @@ func TestSchedulerManualClock(t *testing.T) {
 	delays, err := store.ParseDelayLevels(cfg.MessageDelayLevel)
 	require.NoError(t, err)
 	s := newScheduler(st, st, clk, slog.New(slog.DiscardHandler), delays, time.Minute)
-	st.AddDispatchListener(s.onDispatch)
+	dq := store.NewDispatchQueue(store.DefaultDispatchQueueSize)
+	st.AddDispatchQueue(dq)
+	fwdCtx, stopFwd := context.WithCancel(context.Background())
+	fwdDone := make(chan struct{})
+	go func() { // the broker's dispatch goroutine, reduced to this listener
+		defer close(fwdDone)
+		for {
+			select {
+			case <-fwdCtx.Done():
+				return
+			case <-dq.Ready():
+				evs, _ := dq.Drain(nil)
+				for _, ev := range evs {
+					s.onDispatch(ev)
+				}
+			}
+		}
+	}()
+	defer func() { stopFwd(); <-fwdDone }()
 
 	b := &Broker{ds: delayServices{levels: delays}}
 	put := func(level int, body string) {
@@ -40,9 +58,8 @@ func TestSchedulerManualClock(t *testing.T) {
 		msg := &message.MessageExt{Message: message.Message{Topic: "Real", Body: []byte(body),
 			Properties: map[string]string{"TAGS": "A"}}, QueueID: 0}
 		b.parkDelayed(msg, level)
-		done := make(chan error, 1)
-		st.Put(msg, func(_ store.PutResult, err error) { done <- err })
-		require.NoError(t, <-done)
+		_, err := store.PutWait(context.Background(), st, msg)
+		require.NoError(t, err)
 	}
 	realCount := func() int64 { return int64(st.MaxOffsetInQueue("Real", 0)) }
 

@@ -198,7 +198,7 @@ func (b *Broker) send(t *sendTask) {
 			b.finishSend(t, b.sendResponse(req, protocol.MessageIllegal, "the batch body is malformed or empty"))
 			return
 		}
-		b.store.PutBatch(msgs, func(res store.PutResult, err error) {
+		b.put(msgs, func(res store.PutResult, err error) {
 			b.finishSend(t, b.putResponse(req, h.queueID, res, err, true))
 		})
 		return
@@ -232,7 +232,7 @@ func (b *Broker) send(t *sendTask) {
 		b.finishSend(t, r)
 		return
 	}
-	b.store.Put(msg, func(res store.PutResult, err error) {
+	b.put([]*message.MessageExt{msg}, func(res store.PutResult, err error) {
 		b.finishSend(t, b.putResponse(req, h.queueID, res, err, false))
 	})
 }

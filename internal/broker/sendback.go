@@ -66,7 +66,7 @@ func (b *Broker) processSendBack(_ context.Context, conn *remoting.Conn, req *pr
 		b.gate.exit()
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	}
-	b.store.Put(msg, func(res store.PutResult, err error) {
+	b.put([]*message.MessageExt{msg}, func(res store.PutResult, err error) {
 		defer b.gate.exit()
 		resp := protocol.NewResponse(req, protocol.Success, "")
 		switch {

@@ -200,12 +200,28 @@ func (ts *timerService) sleepUntil(ctx context.Context, at int64) bool {
 // bucket stays unfinished and is delivered again after a restart).
 func (ts *timerService) deliverBucket(ctx context.Context, bucket int64, recs []timer.Record) bool {
 	end := bucket + ts.tl.Precision()
-	type put struct {
-		r  timer.Record
-		ch chan error
+	q := store.NewCompletions()
+	var puts []timer.Record // tag i of q is puts[i]
+	// wait collects the completion of every put issued so far; the store
+	// completes each one, even while closing.
+	wait := func() (failed []timer.Record) {
+		for range puts {
+			c, _ := q.Next(context.Background())
+			r := puts[c.Tag.(int)]
+			switch {
+			case c.Err == nil:
+			case errors.Is(c.Err, store.ErrMessageTooLarge) || errors.Is(c.Err, store.ErrBadMessage):
+				ts.log.Error("broker: timer message cannot be stored; dropped", "phys", r.Phys, "err", c.Err)
+			default:
+				failed = append(failed, r)
+				if !errors.Is(c.Err, store.ErrClosed) {
+					ts.log.Error("broker: deliver timer message; retrying", "phys", r.Phys, "err", c.Err)
+				}
+			}
+		}
+		puts = puts[:0]
+		return failed
 	}
-	var waits []put
-again:
 	for {
 		if late := ts.tl.TakeLate(); len(late) > 0 {
 			recs = append(recs, late...)
@@ -214,75 +230,58 @@ again:
 		now := ts.clk.Now().UnixMilli()
 		i := 0
 		for ; i < len(recs) && recs[i].DeliverAt <= now; i++ {
-			waits = append(waits, put{recs[i], ts.deliver(recs[i])})
+			if ts.deliver(recs[i], q, len(puts)) {
+				puts = append(puts, recs[i])
+			}
 		}
 		recs = recs[i:]
 		if len(recs) == 0 && now >= end {
-			break
+			failed := wait()
+			if len(failed) == 0 {
+				break
+			}
+			// Put them again after a pause; the bucket stays active (and is
+			// delivered again after a restart) until they are stored.
+			if !ts.sleepUntil(ctx, ts.clk.Now().Add(scheduleRetryBackoff).UnixMilli()) {
+				return false
+			}
+			recs = failed
+			continue
 		}
 		at := end
 		if len(recs) > 0 {
 			at = min(at, recs[0].DeliverAt)
 		}
 		if !ts.sleepUntil(ctx, at) {
-			for _, w := range waits {
-				<-w.ch
-			}
+			wait()
 			return false
 		}
-	}
-	var failed []timer.Record
-	for _, w := range waits {
-		err := <-w.ch
-		switch {
-		case err == nil:
-		case errors.Is(err, store.ErrMessageTooLarge) || errors.Is(err, store.ErrBadMessage):
-			ts.log.Error("broker: timer message cannot be stored; dropped", "phys", w.r.Phys, "err", err)
-		default:
-			failed = append(failed, w.r)
-			if !errors.Is(err, store.ErrClosed) {
-				ts.log.Error("broker: deliver timer message; retrying", "phys", w.r.Phys, "err", err)
-			}
-		}
-	}
-	if len(failed) > 0 {
-		// Put them again after a pause; the bucket stays active (and is
-		// delivered again after a restart) until they are stored.
-		if !ts.sleepUntil(ctx, ts.clk.Now().Add(scheduleRetryBackoff).UnixMilli()) {
-			return false
-		}
-		recs, waits = failed, nil
-		goto again
 	}
 	ts.tl.Finish(bucket)
 	return true
 }
 
-// deliver re-puts one parked message; the channel gets the put's outcome.
-// A message that cannot be read (removed by retention) or has no real topic
-// is logged and dropped.
-func (ts *timerService) deliver(r timer.Record) chan error {
-	ch := make(chan error, 1)
+// deliver re-puts one parked message with tag on q and reports whether it
+// did. A message that cannot be read (removed by retention) or has no real
+// topic is logged and dropped.
+func (ts *timerService) deliver(r timer.Record, q *store.Completions, tag int) bool {
 	rec, err := ts.st.LookMessageByOffset(r.Phys, nil)
 	if err != nil {
 		ts.log.Error("broker: timer message no longer in the commit log; dropped", "phys", r.Phys, "err", err)
-		ch <- nil
-		return ch
+		return false
 	}
 	m, _, err := message.DecodeMessage(rec)
 	if err != nil {
 		ts.log.Error("broker: malformed timer message; dropped", "phys", r.Phys, "err", err)
-		ch <- nil
-		return ch
+		return false
 	}
 	real, ok := restoreReal(m)
 	if !ok {
 		ts.log.Error("broker: timer message without REAL_TOPIC/REAL_QID; dropped", "phys", r.Phys)
-		ch <- nil
-		return ch
+		return false
 	}
-	ts.st.Put(real, func(_ store.PutResult, err error) { ch <- err })
-	return ch
+	ts.st.Put([]*message.MessageExt{real}, q, tag)
+	return true
 }
 
 // parkTimer hands a message with timer properties to the timer service: it is

@@ -51,18 +51,41 @@ func TestPerfDelayLateness(t *testing.T) {
 	due := map[string]int64{}
 	var late []time.Duration
 	done := make(chan struct{})
-	b.store.AddDispatchListener(func(ev store.DispatchEvent) {
-		if ev.Topic != "Perf" {
-			return
+	dq := store.NewDispatchQueue(store.DefaultDispatchQueueSize)
+	b.store.AddDispatchQueue(dq)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-dq.Ready():
+			}
+			evs, _ := dq.Drain(nil)
+			now := time.Now().UnixMilli()
+			for _, ev := range evs {
+				if ev.Topic != "Perf" {
+					continue
+				}
+				rec, err := b.store.LookMessageByOffset(ev.PhysOffset, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var v message.RecordView
+				if err := message.ParseRecord(rec, &v); err != nil {
+					t.Error(err)
+					return
+				}
+				key, _ := message.LookupProperty(v.Properties, message.PropertyUniqKey)
+				mu.Lock()
+				late = append(late, time.Duration(now-due[string(key)])*time.Millisecond)
+				if len(late) == n {
+					close(done)
+				}
+				mu.Unlock()
+			}
 		}
-		now := time.Now().UnixMilli()
-		mu.Lock()
-		defer mu.Unlock()
-		late = append(late, time.Duration(now-due[ev.Properties[message.PropertyUniqKey]])*time.Millisecond)
-		if len(late) == n {
-			close(done)
-		}
-	})
+	}()
 	req := protocol.NewRequest(protocol.SendMessage, nil)
 	for i := range n {
 		lvl := 1 + i%2
@@ -73,12 +96,11 @@ func TestPerfDelayLateness(t *testing.T) {
 		mu.Lock()
 		due[key] = 1 << 62 // until the put returns its store time
 		mu.Unlock()
-		b.store.Put(msg, func(res store.PutResult, err error) {
-			require.NoError(t, err)
-			mu.Lock()
-			due[key] = res.StoreTimestamp + int64(lvl)*1000
-			mu.Unlock()
-		})
+		res, err := store.PutWait(context.Background(), b.store, msg)
+		require.NoError(t, err)
+		mu.Lock()
+		due[key] = res.StoreTimestamp + int64(lvl)*1000
+		mu.Unlock()
 		time.Sleep(time.Millisecond) // spread the send times over ~2 s
 	}
 	select {
@@ -112,21 +134,23 @@ func TestPerfMillionTimers(t *testing.T) {
 	now := time.Now().UnixMilli()
 	span := int64(72 * time.Hour / time.Millisecond)
 	recs := make([]timer.Record, n)
-	var wg sync.WaitGroup
+	ats := make([]int64, n)
+	q := store.NewCompletions()
 	start := time.Now()
 	for i := range n {
 		at := now + 1000 + int64(i)*span/n
 		msg := &message.MessageExt{Message: message.Message{Topic: TopicTimer, Body: make([]byte, 100),
 			Properties: map[string]string{message.PropertyRealTopic: "Perf", message.PropertyRealQueueID: "0",
 				propertyTimerOutMS: strconv.FormatInt(at, 10)}}}
-		wg.Add(1)
-		st.Put(msg, func(res store.PutResult, err error) {
-			defer wg.Done()
-			require.NoError(t, err)
-			recs[i] = timer.Record{DeliverAt: at, Phys: res.PhysOffset, Size: int32(res.Size)}
-		})
+		st.Put([]*message.MessageExt{msg}, q, i)
+		ats[i] = at
 	}
-	wg.Wait()
+	for range n {
+		c, _ := q.Next(context.Background())
+		require.NoError(t, c.Err)
+		i := c.Tag.(int)
+		recs[i] = timer.Record{DeliverAt: ats[i], Phys: c.Result.PhysOffset, Size: int32(c.Result.Size)}
+	}
 	putTime := time.Since(start)
 
 	heap := func() uint64 {

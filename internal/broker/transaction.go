@@ -103,7 +103,7 @@ func (b *Broker) putSync(msg *message.MessageExt) (store.PutResult, error) {
 		err error
 	}
 	ch := make(chan result, 1)
-	b.store.Put(msg, func(res store.PutResult, err error) { ch <- result{res, err} })
+	b.put([]*message.MessageExt{msg}, func(res store.PutResult, err error) { ch <- result{res, err} })
 	r := <-ch
 	return r.res, r.err
 }
@@ -140,7 +140,7 @@ func (b *Broker) sendHalf(t *sendTask, h *sendHeader, sysFlag message.SysFlag, p
 		StoreHost:      b.advertised,
 		ReconsumeTimes: h.reconsumeTimes,
 	}
-	b.store.Put(msg, func(res store.PutResult, err error) {
+	b.put([]*message.MessageExt{msg}, func(res store.PutResult, err error) {
 		b.finishSend(t, b.putResponse(req, h.queueID, res, err, false))
 	})
 }

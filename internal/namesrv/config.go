@@ -63,26 +63,56 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first bad field by name.
+// Validate reports the first bad setting. An error about a setting a
+// namesrv.conf key configures wraps a *properties.KeyError naming the key, so
+// that the command that loaded the file can point at the file and line
+// (properties.Binder.Locate).
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("namesrv: config: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	inv := properties.Invalid
 	switch {
 	case c.ListenAddr == "":
-		return errors.New("namesrv: config: ListenAddr is empty")
+		e := inv(keyListenAddr, "is empty")
+		e.Also = []string{"listenPort"}
+		return e
 	case c.KVConfigPath == "":
-		return errors.New("namesrv: config: KVConfigPath is empty")
+		return inv(keyKVConfigPath, "is empty")
 	case c.BrokerTimeout <= 0:
-		return fmt.Errorf("namesrv: config: BrokerTimeout %v must be positive", c.BrokerTimeout)
+		return inv(keyBrokerTimeout, "%v must be positive", c.BrokerTimeout)
 	case c.ScanInterval <= 0:
-		return fmt.Errorf("namesrv: config: ScanInterval %v must be positive", c.ScanInterval)
+		return inv(keyScanInterval, "%v must be positive", c.ScanInterval)
 	case c.ScanFirstDelay < 0:
-		return fmt.Errorf("namesrv: config: ScanFirstDelay %v must not be negative", c.ScanFirstDelay)
+		return inv(keyScanFirstDelay, "%v must not be negative", c.ScanFirstDelay)
 	case c.FS == nil:
-		return errors.New("namesrv: config: FS is nil")
+		return errors.New("FS is nil")
+	}
+	// Check each remoting field a key sets alone on top of the defaults, so
+	// that remoting's error is reported under the key without repeating its
+	// rules.
+	for _, k := range []struct {
+		key  string
+		copy func(dst *remoting.ServerConfig)
+	}{
+		{"maxFrameSize", func(d *remoting.ServerConfig) { d.MaxFrameSize = c.Remoting.MaxFrameSize }},
+		{"serverChannelMaxIdleTimeSeconds", func(d *remoting.ServerConfig) { d.IdleTimeout = c.Remoting.IdleTimeout }},
+	} {
+		probe := remoting.DefaultServerConfig()
+		probe.ListenAddr = "127.0.0.1:0"
+		k.copy(&probe)
+		if err := probe.Validate(); err != nil {
+			return &properties.KeyError{Key: k.key, Err: fmt.Errorf("key %s: %w", k.key, err)}
+		}
 	}
 	rc := c.Remoting
 	rc.ListenAddr = c.ListenAddr
 	if err := rc.Validate(); err != nil {
-		return fmt.Errorf("namesrv: config: Remoting: %w", err)
+		return fmt.Errorf("Remoting: %w", err)
 	}
 	return nil
 }
@@ -168,9 +198,11 @@ func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
 // BindProperties binds the keys of a namesrv.conf file to c: RocketMQ's
 // listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
 // Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
-// scanFirstDelayMillis and maxFrameSize, and RocketMQ's JVM and Netty tuning keys,
-// which are accepted with no effect.
+// scanFirstDelayMillis and maxFrameSize. Every other RocketMQ 4.9 key
+// (properties.AcceptRocketMQ) is accepted with no effect; any other key is
+// unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
+	b.AcceptRocketMQ(properties.NamesrvConfig, properties.NettyServerConfig)
 	b.String(keyListenAddr, &c.ListenAddr)
 	b.Func("listenPort", func(v string) error {
 		port, err := strconv.ParseUint(v, 10, 16)
@@ -179,6 +211,12 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		}
 		c.ListenAddr = "0.0.0.0:" + v
 		return nil
+	})
+	b.Getter("listenPort", func() string {
+		if i := strings.LastIndexByte(c.ListenAddr, ':'); i >= 0 {
+			return c.ListenAddr[i+1:]
+		}
+		return ""
 	})
 	b.String(keyKVConfigPath, &c.KVConfigPath)
 	b.Bool(keyOrderMessageEnable, &c.OrderMessageEnable)

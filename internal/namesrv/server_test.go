@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -92,21 +93,30 @@ func TestServerLifecycle(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
+	// Each error names the namesrv.conf key (a *properties.KeyError), or the
+	// field when no key sets it.
 	mutate := map[string]func(*Config){
-		"ListenAddr":     func(c *Config) { c.ListenAddr = "" },
-		"KVConfigPath":   func(c *Config) { c.KVConfigPath = "" },
-		"BrokerTimeout":  func(c *Config) { c.BrokerTimeout = 0 },
-		"ScanInterval":   func(c *Config) { c.ScanInterval = -time.Second },
-		"ScanFirstDelay": func(c *Config) { c.ScanFirstDelay = -time.Second },
-		"FS":             func(c *Config) { c.FS = nil },
-		"Remoting":       func(c *Config) { c.Remoting.MaxInflightPerConn = 0 },
+		"listenAddr":                      func(c *Config) { c.ListenAddr = "" },
+		"kvConfigPath":                    func(c *Config) { c.KVConfigPath = "" },
+		"brokerTimeoutMillis":             func(c *Config) { c.BrokerTimeout = 0 },
+		"scanIntervalMillis":              func(c *Config) { c.ScanInterval = -time.Second },
+		"scanFirstDelayMillis":            func(c *Config) { c.ScanFirstDelay = -time.Second },
+		"maxFrameSize":                    func(c *Config) { c.Remoting.MaxFrameSize = 10 },
+		"serverChannelMaxIdleTimeSeconds": func(c *Config) { c.Remoting.IdleTimeout = -time.Second },
+		"FS":                              func(c *Config) { c.FS = nil },
+		"Remoting":                        func(c *Config) { c.Remoting.MaxInflightPerConn = 0 },
 	}
-	for field, f := range mutate {
+	for name, f := range mutate {
 		cfg := DefaultConfig()
 		f(&cfg)
 		err := cfg.Validate()
-		require.Error(t, err, field)
-		require.Contains(t, err.Error(), field)
+		require.Error(t, err, name)
+		require.Contains(t, err.Error(), name)
+		if name[0] >= 'a' && name[0] <= 'z' {
+			var ke *properties.KeyError
+			require.ErrorAs(t, err, &ke, name)
+			require.Equal(t, name, ke.Key)
+		}
 		_, err = New(cfg, nil, clock.Real{})
 		require.Error(t, err)
 	}

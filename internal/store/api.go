@@ -23,22 +23,24 @@ type MessageStore interface {
 	// the abort file and releases the directory lock. Idempotent.
 	Close() error
 
-	// Put stores one message. It encodes msg (the caller fills topic, queue id,
-	// flag, sysflag, properties, body, born timestamp and host, reconsume times;
-	// the store fills the physical offset, queue offset, store timestamp, store
-	// host and body CRC) and appends it. done is called exactly once, without
-	// locks held, on the store's writer or flusher goroutine or the caller's, so
-	// it must not block: with the result once the message is as durable as
-	// FlushDiskType requires (written to the OS for ASYNC_FLUSH; after the group
-	// commit covering it for SYNC_FLUSH; with
-	// Status PutFlushDiskTimeout if that takes longer than SyncFlushTimeout), or
-	// with an error if it was not stored (ErrMessageTooLarge, ErrDiskFull,
-	// ErrNotWritable, ErrClosed). The caller must not touch msg after Put returns.
-	Put(msg *message.MessageExt, done func(PutResult, error))
-	// PutBatch stores messages of one topic and queue as one contiguous append
-	// with consecutive queue offsets (SEND_BATCH_MESSAGE). done as for Put; the
-	// result describes the first message and Count says how many.
-	PutBatch(msgs []*message.MessageExt, done func(PutResult, error))
+	// Put stores msgs: one message, or a batch of one topic and queue
+	// (SEND_BATCH_MESSAGE) appended as one contiguous run with consecutive
+	// queue offsets. It encodes each message (the caller fills topic, queue id,
+	// flag, sysflag, properties, body, born timestamp and host, reconsume
+	// times; the store fills the physical offset, queue offset, store
+	// timestamp, store host and body CRC) and appends them.
+	//
+	// Put does not wait: exactly one Completion carrying tag is pushed to q,
+	// from whichever goroutine finishes the put, once the records are as
+	// durable as FlushDiskType (and a Replicator, if set) requires: written to
+	// the OS for ASYNC_FLUSH; after the group commit covering them for
+	// SYNC_FLUSH, with Status PutFlushDiskTimeout if that takes longer than
+	// SyncFlushTimeout. Or with the error that kept them from being stored
+	// (ErrMessageTooLarge, ErrBadMessage, ErrBadBatch, ErrDiskFull,
+	// ErrNotWritable, ErrClosed). The result describes the first message;
+	// MsgIDs and Count describe a batch. The caller must not touch msgs after
+	// Put returns.
+	Put(msgs []*message.MessageExt, q *Completions, tag any)
 
 	// GetMessages reads up to maxMsgs messages of group's consumption from a
 	// queue, starting at offset, keeping those filter accepts (nil accepts all),
@@ -66,10 +68,11 @@ type MessageStore interface {
 	// stored in [beginMillis, endMillis], via the index (QUERY_MESSAGE).
 	QueryMessage(topic, key string, maxNum int, beginMillis, endMillis int64) (QueryResult, error)
 
-	// AddDispatchListener registers f, called by the dispatcher after a message's
-	// consume-queue entry is readable. f must not block (long polling uses it to
-	// wake held pulls).
-	AddDispatchListener(f func(DispatchEvent))
+	// AddDispatchQueue registers q: the dispatcher pushes a DispatchEvent to it
+	// after each message's consume-queue entry is readable (not for
+	// transaction half or rollback records). Register before Start to see
+	// every event (long polling, the delay scheduler and the timer use it).
+	AddDispatchQueue(q *DispatchQueue)
 	// DeleteTopic removes a topic's consume queues (DELETE_TOPIC_IN_BROKER). The
 	// commit-log bytes go with normal retention.
 	DeleteTopic(topic string) error
@@ -262,8 +265,8 @@ type DispatchEvent struct {
 	QueueOffset    message.QueueOffset
 	TagsCode       int64
 	StoreTimestamp int64
-	// Properties is the decoded property map; only valid during the callback.
-	Properties map[string]string
+	// PhysOffset is the record's commit-log offset.
+	PhysOffset message.PhysOffset
 }
 
 // Stats are runtime figures.

@@ -84,8 +84,8 @@ func TestDelayTagsCodeAndListener(t *testing.T) {
 	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
 	s, err := store.Open(vfs.NewMem(), cfg, nil, clk)
 	require.NoError(t, err)
-	events := make(chan store.DispatchEvent, 16)
-	s.AddDispatchListener(func(ev store.DispatchEvent) { events <- ev })
+	dq := store.NewDispatchQueue(16)
+	s.AddDispatchQueue(dq)
 	require.NoError(t, s.Start(context.Background()))
 	defer func() { require.NoError(t, s.Close()) }()
 	var results []store.PutResult
@@ -105,35 +105,39 @@ func TestDelayTagsCodeAndListener(t *testing.T) {
 		message.TagsHashCode("T2"),         // level 0: no delay, normal tags code
 	}
 	require.Equal(t, want, codes)
+	var events []store.DispatchEvent
+	storetest.WaitFor(t, 10*time.Second, func() bool {
+		events, _ = dq.Drain(events)
+		return len(events) >= 3
+	})
 	for i := range 3 {
-		ev := <-events
+		ev := events[i]
 		require.Equal(t, want[i], ev.TagsCode)
 		require.Equal(t, message.QueueOffset(i), ev.QueueOffset)
 		require.Equal(t, results[i].StoreTimestamp, ev.StoreTimestamp)
 	}
 }
 
-// TestLongPollWake parks a "pull" on a dispatch-listener signal, the way the
+// TestLongPollWake parks a "pull" on a dispatch-queue signal, the way the
 // broker's long polling does, and checks that a put wakes it with the message
 // already readable.
 func TestLongPollWake(t *testing.T) {
 	t.Parallel()
 	s, err := store.Open(vfs.NewMem(), testConfig("/store", store.AsyncFlush, 64<<10), nil, nil)
 	require.NoError(t, err)
-	wake := make(chan struct{}, 1)
-	s.AddDispatchListener(func(ev store.DispatchEvent) {
-		if ev.Topic == "Poll" {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		}
-	})
+	dq := store.NewDispatchQueue(16)
+	s.AddDispatchQueue(dq)
 	require.NoError(t, s.Start(context.Background()))
 	defer func() { require.NoError(t, s.Close()) }()
 	got := make(chan store.GetResult, 1)
 	go func() {
-		<-wake
+		for polled := false; !polled; {
+			<-dq.Ready()
+			evs, _ := dq.Drain(nil)
+			for _, ev := range evs {
+				polled = polled || ev.Topic == "Poll"
+			}
+		}
 		r, err := s.GetMessages(context.Background(), "g", "Poll", 0, 0, 32, nil, nil)
 		if err != nil {
 			t.Error(err)
@@ -314,18 +318,21 @@ func TestSyncFlushTimeoutAndWaitFalse(t *testing.T) {
 		err error
 	}
 	ch := make(chan out, 2)
+	fwd := func(c <-chan store.Completion) {
+		go func() { x := <-c; ch <- out{x.Result, x.Err} }()
+	}
 	// A first message creates the segment (its directory fsync must not be the
 	// one blocked: a blocked writer writes nothing, and even WAIT=false is only
 	// answered once written).
-	s.Put(storetest.Msg("Slow", 0, 0, 10), func(r store.PutResult, err error) { ch <- out{r, err} })
+	fwd(storetest.PutAsync(s, storetest.Msg("Slow", 0, 0, 10)))
 	require.NoError(t, (<-ch).err)
 	inj.armed.Store(true)
-	s.Put(storetest.Msg("Slow", 0, 1, 10), func(r store.PutResult, err error) { ch <- out{r, err} })
+	fwd(storetest.PutAsync(s, storetest.Msg("Slow", 0, 1, 10)))
 	<-inj.entered
 	// WAIT=false: answered without waiting for the flush.
 	m := storetest.Msg("Slow", 0, 2, 10)
 	m.SetProperty(message.PropertyWaitStoreMsgOK, "false")
-	s.Put(m, func(r store.PutResult, err error) { ch <- out{r, err} })
+	fwd(storetest.PutAsync(s, m))
 	o := <-ch
 	require.NoError(t, o.err)
 	require.Equal(t, message.QueueOffset(2), o.r.QueueOffset)
@@ -581,11 +588,14 @@ func TestAsyncFlushAcksOnlyWrittenMessages(t *testing.T) {
 		err error
 	}
 	ch := make(chan out, 1)
+	fwd := func(c <-chan store.Completion) {
+		go func() { x := <-c; ch <- out{x.Result, x.Err} }()
+	}
 	// The first put creates the segment; the write after it is the one blocked.
-	s.Put(storetest.Msg("W", 0, 0, 10), func(r store.PutResult, err error) { ch <- out{r, err} })
+	fwd(storetest.PutAsync(s, storetest.Msg("W", 0, 0, 10)))
 	require.NoError(t, (<-ch).err)
 	inj.armed.Store(true)
-	s.Put(storetest.Msg("W", 0, 1, 10), func(r store.PutResult, err error) { ch <- out{r, err} })
+	fwd(storetest.PutAsync(s, storetest.Msg("W", 0, 1, 10)))
 	<-inj.entered
 	select {
 	case o := <-ch:

@@ -135,12 +135,22 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first bad field of c, naming it (after empty paths and
-// zero later-added fields take their defaults). Open calls it.
+// ConfigError is the error Validate returns: Field is the Go field of Config that
+// is bad (for example "DiskMaxUsedSpaceRatio"), so that a caller that filled the
+// Config from configuration keys can name the key instead.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "store: Config." + e.Field + ": " + e.Reason }
+
+// Validate reports the first bad field of c as a *ConfigError, naming it (after
+// empty paths and zero later-added fields take their defaults). Open calls it.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	bad := func(field string, format string, args ...any) error {
-		return fmt.Errorf("store: Config.%s: %s", field, fmt.Sprintf(format, args...))
+		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case c.RootDir == "":

@@ -85,7 +85,36 @@ func crashRound(t *testing.T, rng *rand.Rand, mode store.FlushDiskType, round in
 		stop atomic.Bool
 		wg   sync.WaitGroup
 		n    atomic.Int64
+		done = store.NewCompletions()
 	)
+	// The store reports acknowledgements on done; this goroutine records them
+	// (later than they happen, which only makes a snapshot of acks smaller).
+	collected, finish := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(collected)
+		var cs []store.Completion
+		record := func() {
+			cs = done.Drain(cs[:0])
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range cs {
+				if c.Err == nil && c.Result.Status == store.PutOK {
+					for j, w := range c.Tag.([]*message.MessageExt) {
+						acks = append(acks, ack{w, c.Result, j})
+					}
+				}
+			}
+		}
+		for {
+			select {
+			case <-done.Ready():
+				record()
+			case <-finish:
+				record() // Close completed every put
+				return
+			}
+		}
+	}()
 	writer := func(w int, wseed uint64) {
 		defer wg.Done()
 		r := rand.New(rand.NewPCG(wseed, uint64(w)))
@@ -104,28 +133,13 @@ func crashRound(t *testing.T, rng *rand.Rand, mode store.FlushDiskType, round in
 			if r.IntN(10) == 0 {
 				batch := []*message.MessageExt{mk(0), mk(1), mk(2)}
 				wants := []*message.MessageExt{cloneMsg(batch[0]), cloneMsg(batch[1]), cloneMsg(batch[2])}
-				s.PutBatch(batch, func(res store.PutResult, err error) {
-					if err == nil && res.Status == store.PutOK {
-						mu.Lock()
-						for j, w := range wants {
-							acks = append(acks, ack{w, res, j})
-						}
-						mu.Unlock()
-					}
-				})
+				s.Put(batch, done, wants)
 			} else {
 				m := mk(0)
 				if r.IntN(20) == 0 {
 					m.SysFlag = m.SysFlag.WithTransactionType(message.SysFlagTransactionPreparedType)
 				}
-				want := cloneMsg(m)
-				s.Put(m, func(res store.PutResult, err error) {
-					if err == nil && res.Status == store.PutOK {
-						mu.Lock()
-						acks = append(acks, ack{want, res, 0})
-						mu.Unlock()
-					}
-				})
+				s.Put([]*message.MessageExt{m}, done, []*message.MessageExt{cloneMsg(m)})
 			}
 			n.Add(1)
 			if r.IntN(50) == 0 {
@@ -157,6 +171,8 @@ func crashRound(t *testing.T, rng *rand.Rand, mode store.FlushDiskType, round in
 	stop.Store(true)
 	wg.Wait()
 	require.NoError(t, s.Close())
+	close(finish)
+	<-collected
 
 	for i, c := range crashes {
 		t.Logf("round %d crash %d: %d acks, unsynced fraction %.2f", round, i, len(c.acks), c.frac)

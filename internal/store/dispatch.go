@@ -127,17 +127,17 @@ func (d *dispatcher) dispatch(off message.PhysOffset, rec []byte) error {
 	d.count++
 	s.dispatched.Store(int64(off) + int64(len(rec)))
 	s.dispatchedTs.Store(v.StoreTimestamp)
-	if ls := s.listeners.Load(); cq && ls != nil && len(*ls) > 0 {
+	if qs := s.dqueues.Load(); cq && qs != nil && len(*qs) > 0 {
 		ev := DispatchEvent{
 			Topic:          string(v.Topic),
 			QueueID:        v.QueueID,
 			QueueOffset:    v.QueueOffset,
 			TagsCode:       tagsCode,
 			StoreTimestamp: v.StoreTimestamp,
-			Properties:     message.DecodeProperties(v.Properties),
+			PhysOffset:     off,
 		}
-		for _, f := range *ls {
-			f(ev)
+		for _, q := range *qs {
+			q.push(ev)
 		}
 	}
 	return nil

@@ -29,7 +29,17 @@
 // with commitlog.Scan and, per record: appends the consume-queue entry (tags code
 // = Java hash of TAGS, or the delivery time for SCHEDULE_TOPIC_XXXX; none for
 // transaction half and rollback records), adds UNIQ_KEY and KEYS to the index
-// (not for rollbacks), advances the watermark and calls the dispatch listeners.
+// (not for rollbacks), advances the watermark and pushes a DispatchEvent to
+// every registered DispatchQueue.
+//
+// # Signals, not callbacks
+//
+// The store never runs upper-layer code on its goroutines. A Put's outcome is
+// a Completion pushed to the caller's Completions queue; dispatch events are
+// pushed to bounded DispatchQueues that drop (and say so) rather than block.
+// The owner of each queue drains it from its own goroutine, so reply
+// encoding or long-poll work cannot slow the writer, the group commit or the
+// dispatcher (signal.go).
 // It sleeps on a capacity-1 channel that the commit log's writer signals
 // (commitlog.Config.OnWritten) whenever it publishes data.
 //

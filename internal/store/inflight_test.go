@@ -179,27 +179,28 @@ func TestCloseWithWorkInFlight(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
+						q := store.NewCompletions()
+						defer func() {
+							// Exactly one completion per put: nothing may
+							// arrive after the one Next took.
+							bad.Add(int64(len(q.Drain(nil))))
+						}()
 						for i := 0; ; i++ {
-							var once atomic.Int32
 							issued.Add(1)
-							stopped := make(chan bool, 1)
-							put := s.Put
+							msgs := []*message.MessageExt{storetest.Msg("C", int32(w), i, 100)}
 							if i%3 == 0 {
-								put = func(m *message.MessageExt, done func(store.PutResult, error)) {
-									s.PutBatch([]*message.MessageExt{m, storetest.Msg(m.Topic, m.QueueID, i, 10)}, done)
-								}
+								msgs = append(msgs, storetest.Msg("C", int32(w), i, 10))
 							}
-							put(storetest.Msg("C", int32(w), i, 100), func(_ store.PutResult, err error) {
-								if once.Add(1) != 1 {
-									bad.Add(1)
-								}
-								called.Add(1)
-								if err != nil && !errors.Is(err, store.ErrClosed) {
-									t.Errorf("put: unexpected error %v", err)
-								}
-								stopped <- err != nil
-							})
-							if <-stopped {
+							s.Put(msgs, q, i)
+							c, _ := q.Next(ctx)
+							called.Add(1)
+							if c.Tag != i {
+								bad.Add(1)
+							}
+							if c.Err != nil && !errors.Is(c.Err, store.ErrClosed) {
+								t.Errorf("put: unexpected error %v", c.Err)
+							}
+							if c.Err != nil {
 								return
 							}
 						}

@@ -44,73 +44,29 @@ func (s *Store) putBuf(b *[]byte) {
 	}
 }
 
-// Put implements MessageStore. The record is encoded outside any lock into a
+// Put implements MessageStore. The records are encoded outside any lock into a
 // pooled buffer; the commit log's append lock covers only offset assignment and
-// the copy. No goroutine is parked per request: SYNC_FLUSH completion comes from
-// the commit log's group commit. A message with property WAIT=false is answered
-// at once even with SYNC_FLUSH (RocketMQ's waitStoreMsgOK), while its flush is
-// still requested.
-func (s *Store) Put(msg *message.MessageExt, done func(PutResult, error)) {
+// the copy. No goroutine is parked per request: completion comes from the
+// commit log's writer (ASYNC_FLUSH) or group commit (SYNC_FLUSH), which push to
+// q. A message with property WAIT=false is answered once written even with
+// SYNC_FLUSH (RocketMQ's waitStoreMsgOK), while its flush is still requested.
+// A single message is a batch of one: there is one put path.
+func (s *Store) Put(msgs []*message.MessageExt, q *Completions, tag any) {
 	start := s.clk.Now()
-	if err := s.admit(); err != nil {
-		done(PutResult{}, err)
-		return
-	}
-	tran := msg.SysFlag.TransactionType()
-	req := putReq{advance: tran == message.SysFlagTransactionNotType || tran == message.SysFlagTransactionCommitType}
-	if req.advance {
-		req.ctr = s.counter(msg.Topic, msg.QueueID)
-	}
-	msg.StoreHost = s.cfg.StoreHost
-	bp := s.getBuf()
-	rec, err := message.AppendRecord((*bp)[:0], msg)
-	*bp = rec
-	if err != nil {
-		s.putBuf(bp)
-		done(PutResult{}, fmt.Errorf("%w: %w", ErrBadMessage, err))
-		return
-	}
-	if len(rec) > s.cfg.MaxMessageSize {
-		s.putBuf(bp)
-		done(PutResult{}, fmt.Errorf("%w: %d bytes, max %d", ErrMessageTooLarge, len(rec), s.cfg.MaxMessageSize))
-		return
-	}
-	res, err := s.appendRecords(rec, &req)
-	s.putBuf(bp)
-	if err != nil {
-		done(PutResult{}, err)
-		return
-	}
-	pr := PutResult{
-		PhysOffset:     res.Offset,
-		QueueOffset:    res.QueueOffset,
-		Size:           int(res.End - res.Offset),
-		StoreTimestamp: res.StoreTimestamp,
-		MsgID:          s.offsetMsgID(res.Offset),
-		Count:          1,
-	}
-	s.putCount.Add(1)
-	s.complete(pr, res.End, msg.Properties[message.PropertyWaitStoreMsgOK] != "false", start, done)
-}
-
-// PutBatch implements MessageStore: every message must have the same topic and
-// queue id (else ErrBadBatch); they are encoded back to back and appended at
-// once, so they get consecutive physical and queue offsets.
-func (s *Store) PutBatch(msgs []*message.MessageExt, done func(PutResult, error)) {
-	start := s.clk.Now()
+	fail := func(err error) { q.push(Completion{Err: err, Tag: tag}) }
 	if len(msgs) == 0 {
-		done(PutResult{}, fmt.Errorf("%w: empty", ErrBadBatch))
+		fail(fmt.Errorf("%w: empty", ErrBadBatch))
 		return
 	}
 	first := msgs[0]
 	for _, m := range msgs[1:] {
 		if m.Topic != first.Topic || m.QueueID != first.QueueID {
-			done(PutResult{}, ErrBadBatch)
+			fail(ErrBadBatch)
 			return
 		}
 	}
 	if err := s.admit(); err != nil {
-		done(PutResult{}, err)
+		fail(err)
 		return
 	}
 	tran := first.SysFlag.TransactionType()
@@ -120,7 +76,10 @@ func (s *Store) PutBatch(msgs []*message.MessageExt, done func(PutResult, error)
 	}
 	bp := s.getBuf()
 	buf := (*bp)[:0]
-	sizes := make([]int, len(msgs))
+	var sizes []int
+	if len(msgs) > 1 {
+		sizes = make([]int, len(msgs))
+	}
 	for i, m := range msgs {
 		m.StoreHost = s.cfg.StoreHost
 		n := len(buf)
@@ -129,21 +88,26 @@ func (s *Store) PutBatch(msgs []*message.MessageExt, done func(PutResult, error)
 		if err != nil {
 			*bp = buf
 			s.putBuf(bp)
-			done(PutResult{}, fmt.Errorf("%w: message %d: %w", ErrBadMessage, i, err))
+			if len(msgs) > 1 {
+				err = fmt.Errorf("message %d: %w", i, err)
+			}
+			fail(fmt.Errorf("%w: %w", ErrBadMessage, err))
 			return
 		}
-		sizes[i] = len(buf) - n
+		if sizes != nil {
+			sizes[i] = len(buf) - n
+		}
 	}
 	*bp = buf
 	if len(buf) > s.cfg.MaxMessageSize {
 		s.putBuf(bp)
-		done(PutResult{}, fmt.Errorf("%w: batch of %d bytes, max %d", ErrMessageTooLarge, len(buf), s.cfg.MaxMessageSize))
+		fail(fmt.Errorf("%w: %d bytes, max %d", ErrMessageTooLarge, len(buf), s.cfg.MaxMessageSize))
 		return
 	}
 	res, err := s.appendRecords(buf, &req)
 	s.putBuf(bp)
 	if err != nil {
-		done(PutResult{}, err)
+		fail(err)
 		return
 	}
 	pr := PutResult{
@@ -151,17 +115,19 @@ func (s *Store) PutBatch(msgs []*message.MessageExt, done func(PutResult, error)
 		QueueOffset:    res.QueueOffset,
 		Size:           int(res.End - res.Offset),
 		StoreTimestamp: res.StoreTimestamp,
-		MsgIDs:         make([]string, len(msgs)),
+		MsgID:          s.offsetMsgID(res.Offset),
 		Count:          len(msgs),
 	}
-	off := res.Offset
-	for i, n := range sizes {
-		pr.MsgIDs[i] = s.offsetMsgID(off)
-		off += message.PhysOffset(n)
+	if sizes != nil {
+		pr.MsgIDs = make([]string, len(msgs))
+		off := res.Offset
+		for i, n := range sizes {
+			pr.MsgIDs[i] = s.offsetMsgID(off)
+			off += message.PhysOffset(n)
+		}
 	}
-	pr.MsgID = pr.MsgIDs[0]
 	s.putCount.Add(int64(len(msgs)))
-	s.complete(pr, res.End, first.Properties[message.PropertyWaitStoreMsgOK] != "false", start, done)
+	s.complete(pending{pr: pr, q: q, tag: tag, start: start}, res.End, first.Properties[message.PropertyWaitStoreMsgOK] != "false")
 }
 
 // admit fails fast for a closed store or a full disk.
@@ -211,48 +177,44 @@ func (s *Store) mapAppendErr(err error) error {
 	return err
 }
 
-// complete answers a stored put per the flush mode: SYNC_FLUSH once the group
-// commit covering it has fsynced; ASYNC_FLUSH (and a SYNC_FLUSH message sent with
-// WAIT=false) once the commit log's writer has handed it to the OS, so a crash of
-// the broker process never loses an acknowledged message.
-func (s *Store) complete(pr PutResult, end message.PhysOffset, wait bool, start time.Time, done func(PutResult, error)) {
+// pending is a stored put waiting to be as durable as configured.
+type pending struct {
+	pr    PutResult
+	q     *Completions
+	tag   any
+	start time.Time
+}
+
+// done records the put's latency and pushes its completion: the result when
+// err is nil, the result with PutFlushDiskTimeout for a sync flush that timed
+// out, else the mapped error.
+func (s *Store) done(p *pending, err error) {
+	s.recordLatency(p.start)
+	switch {
+	case err == nil:
+		p.q.push(Completion{Result: p.pr, Tag: p.tag})
+	case errors.Is(err, commitlog.ErrFlushTimeout):
+		p.pr.Status = PutFlushDiskTimeout
+		p.q.push(Completion{Result: p.pr, Tag: p.tag})
+	default:
+		p.q.push(Completion{Err: s.mapAppendErr(err), Tag: p.tag})
+	}
+}
+
+// complete finishes a stored put per the flush mode: SYNC_FLUSH once the group
+// commit covering it has fsynced; ASYNC_FLUSH (and a SYNC_FLUSH message sent
+// with WAIT=false) once the commit log's writer has handed it to the OS, so a
+// crash of the broker process never loses an acknowledged message. The commit
+// log runs the closures below on its own goroutines; they only push to p.q.
+func (s *Store) complete(p pending, end message.PhysOffset, wait bool) {
 	if s.cfg.FlushDiskType == SyncFlush {
 		if wait {
-			s.completeSync(pr, end, start, done)
+			s.clog.SyncAsync(end, func(err error) { s.done(&p, err) })
 			return
 		}
 		s.clog.SyncAsync(end, func(error) {})
 	}
-	s.completeWritten(pr, end, start, done)
-}
-
-// completeWritten answers once the record is written to the OS.
-func (s *Store) completeWritten(pr PutResult, end message.PhysOffset, start time.Time, done func(PutResult, error)) {
-	s.clog.WrittenAsync(end, func(err error) {
-		s.recordLatency(start)
-		if err != nil {
-			done(PutResult{}, s.mapAppendErr(err))
-			return
-		}
-		done(pr, nil)
-	})
-}
-
-// completeSync answers from the group commit. It is separate from complete so
-// that the closure (and pr) is allocated on this path only.
-func (s *Store) completeSync(pr PutResult, end message.PhysOffset, start time.Time, done func(PutResult, error)) {
-	s.clog.SyncAsync(end, func(err error) {
-		s.recordLatency(start)
-		switch {
-		case err == nil:
-			done(pr, nil)
-		case errors.Is(err, commitlog.ErrFlushTimeout):
-			pr.Status = PutFlushDiskTimeout
-			done(pr, nil)
-		default:
-			done(PutResult{}, s.mapAppendErr(err))
-		}
-	})
+	s.clog.WrittenAsync(end, func(err error) { s.done(&p, err) })
 }
 
 // offsetMsgID is message.OffsetMsgID(StoreHost, off) with the host part

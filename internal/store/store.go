@@ -76,7 +76,7 @@ type Store struct {
 	// cpUnsaved: the last checkpoint write failed, so the checkpoint's values
 	// in memory are ahead of the file; the next flushDerived writes it again.
 	cpUnsaved atomic.Bool
-	listeners atomic.Pointer[[]func(DispatchEvent)]
+	dqueues   atomic.Pointer[[]*DispatchQueue]
 	disp      dispatcher // owned by Open's recovery, then by the dispatcher goroutine
 
 	diskFull  atomic.Bool
@@ -386,18 +386,17 @@ func (s *Store) counter(topic string, queueID int32) *atomic.Int64 {
 	return c
 }
 
-// AddDispatchListener implements MessageStore. Listeners run on the dispatcher
-// goroutine, in registration order, for every message that gets a consume-queue
-// entry (not for transaction half or rollback records).
-func (s *Store) AddDispatchListener(f func(DispatchEvent)) {
+// AddDispatchQueue implements MessageStore. The dispatcher pushes to the
+// queues in registration order; it never waits for them.
+func (s *Store) AddDispatchQueue(q *DispatchQueue) {
 	for {
-		old := s.listeners.Load()
-		var next []func(DispatchEvent)
+		old := s.dqueues.Load()
+		var next []*DispatchQueue
 		if old != nil {
 			next = append(next, *old...)
 		}
-		next = append(next, f)
-		if s.listeners.CompareAndSwap(old, &next) {
+		next = append(next, q)
+		if s.dqueues.CompareAndSwap(old, &next) {
 			return
 		}
 	}

@@ -141,11 +141,8 @@ func BenchmarkRecovery2GiB(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			m := storetest.BenchMsg("Recover", int32(w), 1024)
-			done := make(chan error, 1)
-			cb := func(_ store.PutResult, err error) { done <- err }
 			for s.Stats().CommitLogMaxOffset < 2<<30 {
-				s.Put(m, cb)
-				if err := <-done; err != nil {
+				if _, err := store.PutWait(b.Context(), s, m); err != nil {
 					b.Error(err)
 					return
 				}

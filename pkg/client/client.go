@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/petrelmq/petrel/pkg/message"
@@ -87,7 +88,7 @@ func New(opts ...Option) (*Client, error) {
 	if !c.ip.IsValid() {
 		c.ip = localIPv4()
 	}
-	c.id = c.ip.String() + "@" + strconv.Itoa(os.Getpid())
+	c.id = c.ip.String() + "@" + defaultInstanceName()
 	if cfg.instanceName != "" {
 		c.id = c.ip.String() + "@" + cfg.instanceName
 	}
@@ -95,7 +96,7 @@ func New(opts ...Option) (*Client, error) {
 	_, _ = rand.Read(salt[:])
 	c.uniq = message.NewUniqIDGenerator(c.ip, os.Getpid(), int32(binary.BigEndian.Uint32(salt[:])), cfg.clk.Now)
 	c.rc = remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.dialTimeout}, cfg.log)
-	c.ns = &nameServers{c: c, addrs: cfg.nameServers}
+	c.ns = newNameServers(c, cfg.nameServers, cfg.randIntN)
 	c.src = cfg.routeSource
 	if c.src == nil {
 		c.src = c.ns
@@ -105,8 +106,22 @@ func New(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// instances numbers the clients of this process, so that each gets a client
+// id of its own.
+var instances atomic.Int64
+
+// defaultInstanceName returns "<pid>#<n>", n counting the clients made in
+// this process from 1. RocketMQ's clients use "<pid>#<nanotime>" for the
+// same purpose: two consumers of one group in one process must not share a
+// client id, or the rebalance gives each of them every queue.
+func defaultInstanceName() string {
+	return strconv.Itoa(os.Getpid()) + "#" + strconv.FormatInt(instances.Add(1), 10)
+}
+
 // ID returns the client id sent in heartbeats and used by brokers to find this
-// client: "<ip>@<pid>", or "<ip>@<instance name>".
+// client: "<ip>@<pid>#<n>" where n numbers the clients of the process (so
+// two clients of one process never share an id), or "<ip>@<instance name>"
+// with InstanceName. It is fixed when the client is made.
 func (c *Client) ID() string { return c.id }
 
 // IP returns the address used in the client id and message ids.

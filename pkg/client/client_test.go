@@ -88,7 +88,7 @@ func TestNameServerFailoverIsSticky(t *testing.T) {
 	for _, n := range []*clienttest.NameServer{ns1, ns2} {
 		n.SetRoute("T", clienttest.Route(1, b))
 	}
-	c, err := client.New(client.NameServers(dead.Addr, ns1.Addr, ns2.Addr))
+	c, err := client.New(client.NameServers(dead.Addr, ns1.Addr, ns2.Addr), client.WithRandIntN(func(int) int { return 0 }))
 	require.NoError(t, err)
 	defer c.Close()
 	for range 3 {
@@ -101,6 +101,71 @@ func TestNameServerFailoverIsSticky(t *testing.T) {
 	_, err = c.RefreshRoute(t.Context(), "T")
 	require.NoError(t, err)
 	require.Equal(t, 1, ns2.Requests())
+}
+
+// TestFirstNameServerIsRandom checks that clients do not all start on the
+// first name server of the list: the pick is random, and a client that
+// starts on the last one wraps around to the first when it fails.
+func TestFirstNameServerIsRandom(t *testing.T) {
+	t.Parallel()
+	var nss []*clienttest.NameServer
+	var addrs []string
+	b := clienttest.StartBroker(t, "broker-a")
+	for range 3 {
+		n := clienttest.StartNameServer(t)
+		n.SetRoute("T", clienttest.Route(1, b))
+		nss = append(nss, n)
+		addrs = append(addrs, n.Addr)
+	}
+	// The default pick: 60 clients all starting on one of three name
+	// servers would happen by chance with probability 3^-59.
+	for range 60 {
+		c, err := client.New(client.NameServers(addrs...))
+		require.NoError(t, err)
+		_, err = c.RefreshRoute(t.Context(), "T")
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+	}
+	for i, n := range nss {
+		require.Positive(t, n.Requests(), "name server %d never picked first", i)
+	}
+
+	// The picked one is asked first; on failure the next, wrapping around.
+	picked := func(int) int { return 2 }
+	before := []int{nss[0].Requests(), nss[1].Requests(), nss[2].Requests()}
+	c, err := client.New(client.NameServers(addrs...), client.WithRandIntN(picked))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.RefreshRoute(t.Context(), "T")
+	require.NoError(t, err)
+	require.Equal(t, before[2]+1, nss[2].Requests())
+	nss[2].Close()
+	_, err = c.RefreshRoute(t.Context(), "T")
+	require.NoError(t, err)
+	require.Equal(t, before[0]+1, nss[0].Requests(), "after the last name server comes the first")
+	require.Equal(t, before[1], nss[1].Requests())
+}
+
+// TestClientIDsAreUniquePerInstance checks that two clients of one process
+// get different ids (RocketMQ's "<pid>#..." instance names), that an id does
+// not change over a client's life, and that InstanceName still sets it.
+func TestClientIDsAreUniquePerInstance(t *testing.T) {
+	t.Parallel()
+	a, err := client.New(client.NameServers("127.0.0.1:9876"), client.ClientIP("10.0.0.1"))
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := client.New(client.NameServers("127.0.0.1:9876"), client.ClientIP("10.0.0.1"))
+	require.NoError(t, err)
+	defer b.Close()
+	require.NotEqual(t, a.ID(), b.ID())
+	require.Regexp(t, `^10\.0\.0\.1@[0-9]+#[0-9]+$`, a.ID())
+	id := a.ID()
+	require.NoError(t, a.Start(t.Context()))
+	require.Equal(t, id, a.ID())
+	n, err := client.New(client.NameServers("127.0.0.1:9876"), client.ClientIP("10.0.0.1"), client.InstanceName("orders-1"))
+	require.NoError(t, err)
+	defer n.Close()
+	require.Equal(t, "10.0.0.1@orders-1", n.ID())
 }
 
 func TestRouteNotFoundAndFastJSON(t *testing.T) {

@@ -8,11 +8,13 @@
 //     namespaced functional options: Option, and ProducerOption /
 //     ConsumerOption for the packages that extend them;
 //   - one remoting connection per broker and name-server address;
-//   - the client id ("ip@pid", or "ip@instance" with InstanceName);
+//   - the client id ("ip@pid#n", n numbering the clients of the process so
+//     that no two share an id, or "ip@instance" with InstanceName);
 //   - route discovery through a RouteSource (name servers by default: the
-//     client sticks to the name server that answered last and moves to the
-//     next on failure), with a cache refreshed every 30s that keeps serving
-//     cached routes while every name server is down;
+//     client starts on a name server picked at random, sticks to the one that
+//     answered last and moves to the next on failure), with a cache refreshed
+//     every 30s that keeps serving cached routes while every name server is
+//     down;
 //   - route decoding of both encodings name servers use (DecodeRoute);
 //   - heartbeats every 30s to the brokers of cached routes, for the producer
 //     and consumer groups registered with RegisterProducer / RegisterConsumer;

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"time"
@@ -92,6 +93,7 @@ type config struct {
 	nameServerTimeout    time.Duration
 	dialTimeout          time.Duration
 	clk                  clock.Clock
+	randIntN             func(n int) int // picks the first name server; math/rand/v2 unless a test sets it
 }
 
 func defaultConfig() config {
@@ -103,6 +105,7 @@ func defaultConfig() config {
 		nameServerTimeout:    DefaultNameServerTimeout,
 		dialTimeout:          DefaultDialTimeout,
 		clk:                  clock.Real{},
+		randIntN:             rand.IntN,
 	}
 }
 
@@ -162,7 +165,10 @@ func Namespace(ns string) SharedOption {
 	})
 }
 
-// InstanceName makes the client id "<ip>@<name>" instead of "<ip>@<pid>".
+// InstanceName makes the client id "<ip>@<name>" instead of
+// "<ip>@<pid>#<n>". Two clients of one process given the same name share a
+// client id: consumers of one group then refuse to start (see package
+// consumer), so give each its own name.
 func InstanceName(name string) SharedOption {
 	return opt(func(c *config) {
 		if name == "" || strings.ContainsAny(name, "@ ") {

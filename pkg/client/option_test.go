@@ -1,6 +1,8 @@
 package client
 
 import (
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,5 +46,5 @@ func TestClientIDDefaultsToPid(t *testing.T) {
 	c, err := New(NameServers("a:1"))
 	require.NoError(t, err)
 	defer c.Close()
-	require.Regexp(t, `^[0-9.]+@[0-9]+$`, c.ID())
+	require.Regexp(t, `^[0-9.]+@`+strconv.Itoa(os.Getpid())+`#[0-9]+$`, c.ID())
 }

@@ -110,6 +110,37 @@ func (r *Route) MasterAddr(brokerName string) (string, bool) {
 	return a, ok && a != ""
 }
 
+// SubscribeAddr finds the broker of brokerName to read from (pull, offsets),
+// as RocketMQ's findBrokerAddressInSubscribe does: the address of brokerID;
+// for a slave id without an address, the address of the next id; then,
+// unless onlyThisBroker, the broker with the lowest id (the master when it
+// is in the route, else a slave: how consumers keep reading while a master
+// is down). It returns the address and the id it belongs to; ok is false
+// when none qualifies.
+func (r *Route) SubscribeAddr(brokerName string, brokerID int64, onlyThisBroker bool) (addr string, id int64, ok bool) {
+	bd, found := r.brokers[brokerName]
+	if !found {
+		return "", 0, false
+	}
+	if a := bd.Addrs[brokerID]; a != "" {
+		return a, brokerID, true
+	}
+	if brokerID != body.MasterID {
+		if a := bd.Addrs[brokerID+1]; a != "" {
+			return a, brokerID + 1, true
+		}
+	}
+	if onlyThisBroker {
+		return "", 0, false
+	}
+	for _, i := range slices.Sorted(maps.Keys(bd.Addrs)) {
+		if a := bd.Addrs[i]; a != "" {
+			return a, i, true
+		}
+	}
+	return "", 0, false
+}
+
 // BrokerNames returns the names of the brokers in the route, sorted.
 func (r *Route) BrokerNames() []string { return slices.Sorted(maps.Keys(r.brokers)) }
 

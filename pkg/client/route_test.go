@@ -150,3 +150,36 @@ func TestDecodeClusterInfo(t *testing.T) {
 		require.Equal(t, ci.BrokerAddrTable["broker-a"].Addrs, got.BrokerAddrTable["broker-a"].Addrs)
 	}
 }
+
+func TestSubscribeAddr(t *testing.T) {
+	t.Parallel()
+	rd := &body.TopicRouteData{
+		QueueDatas: []body.QueueData{{BrokerName: "full", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}},
+		BrokerDatas: []*body.BrokerData{
+			{BrokerName: "full", Addrs: map[int64]string{0: "m:1", 1: "s1:1", 2: "s2:1"}},
+			{BrokerName: "headless", Addrs: map[int64]string{2: "s2:1", 3: "s3:1"}},
+			{BrokerName: "empty", Addrs: map[int64]string{0: ""}},
+		},
+	}
+	r := NewRoute("T", rd)
+	type want struct {
+		addr string
+		id   int64
+		ok   bool
+	}
+	f := func(name string, id int64, only bool, w want) {
+		t.Helper()
+		a, gotID, ok := r.SubscribeAddr(name, id, only)
+		require.Equal(t, w, want{a, gotID, ok}, "%s id %d only %v", name, id, only)
+	}
+	f("full", 0, true, want{"m:1", 0, true})
+	f("full", 1, true, want{"s1:1", 1, true})
+	f("full", 5, true, want{})
+	f("full", 5, false, want{"m:1", 0, true})
+	f("headless", 0, true, want{})                 // master down: not with onlyThisBroker
+	f("headless", 0, false, want{"s2:1", 2, true}) // but any slave otherwise
+	f("headless", 1, true, want{"s2:1", 2, true})  // a missing slave id: the next one
+	f("headless", 3, false, want{"s3:1", 3, true})
+	f("empty", 0, false, want{})
+	f("unknown", 0, false, want{})
+}

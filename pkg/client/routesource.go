@@ -73,15 +73,24 @@ func (s *StaticRoutes) Route(ctx context.Context, topic string) (*Route, error) 
 // ErrNoNameServer is matched when no name server could be reached.
 var ErrNoNameServer = errors.New("client: no name server reachable")
 
-// nameServers talks to the configured name servers: it sticks to the one that
-// last answered and moves to the next on a transport error, trying each once
-// per call.
+// nameServers talks to the configured name servers: it starts on one picked
+// at random (so the clients of a fleet spread over the list, as RocketMQ's
+// do), sticks to the one that last answered, and moves to the next on a
+// transport error, trying each once per call.
 type nameServers struct {
 	c     *Client
 	addrs []string
 
 	mu  sync.Mutex
 	cur int
+}
+
+func newNameServers(c *Client, addrs []string, randIntN func(int) int) *nameServers {
+	n := &nameServers{c: c, addrs: addrs}
+	if len(addrs) > 1 {
+		n.cur = randIntN(len(addrs))
+	}
+	return n
 }
 
 var _ RouteSource = (*nameServers)(nil)

@@ -42,12 +42,13 @@ func BenchPut(b *testing.B, s store.MessageStore, size, writers int) {
 	b.SetBytes(int64(len(rec)))
 	b.ReportAllocs()
 	if writers <= 1 {
-		done := make(chan error, 1)
-		cb := func(_ store.PutResult, err error) { done <- err }
+		q := store.NewCompletions()
+		msgs := []*message.MessageExt{msg}
+		ctx := context.Background()
 		for b.Loop() {
-			s.Put(msg, cb)
-			if err := <-done; err != nil {
-				b.Fatal(err)
+			s.Put(msgs, q, nil)
+			if c, _ := q.Next(ctx); c.Err != nil {
+				b.Fatal(c.Err)
 			}
 		}
 		WaitCaughtUp(b, s)
@@ -61,9 +62,9 @@ func BenchPut(b *testing.B, s store.MessageStore, size, writers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m := BenchMsg("Bench", int32(w%8), size)
-			done := make(chan error, 1)
-			cb := func(_ store.PutResult, err error) { done <- err }
+			msgs := []*message.MessageExt{BenchMsg("Bench", int32(w%8), size)}
+			q := store.NewCompletions()
+			ctx := context.Background()
 			for {
 				next.Lock()
 				if n >= b.N {
@@ -72,9 +73,9 @@ func BenchPut(b *testing.B, s store.MessageStore, size, writers int) {
 				}
 				n++
 				next.Unlock()
-				s.Put(m, cb)
-				if err := <-done; err != nil {
-					b.Error(err)
+				s.Put(msgs, q, nil)
+				if c, _ := q.Next(ctx); c.Err != nil {
+					b.Error(c.Err)
 					return
 				}
 			}
@@ -89,11 +90,9 @@ func BenchPut(b *testing.B, s store.MessageStore, size, writers int) {
 func FillQueue(tb testing.TB, s store.MessageStore, topic string, queueID int32, n, size int) {
 	tb.Helper()
 	msg := BenchMsg(topic, queueID, size)
-	done := make(chan error, 1)
-	cb := func(_ store.PutResult, err error) { done <- err }
 	for range n {
-		s.Put(msg, cb)
-		require.NoError(tb, <-done)
+		_, err := store.PutWait(context.Background(), s, msg)
+		require.NoError(tb, err)
 	}
 	WaitCaughtUp(tb, s)
 }

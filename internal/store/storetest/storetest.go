@@ -28,7 +28,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -132,26 +131,26 @@ func Put(t testing.TB, s store.MessageStore, msg *message.MessageExt) store.PutR
 
 // PutErr stores msg and returns its result and error.
 func PutErr(s store.MessageStore, msg *message.MessageExt) (store.PutResult, error) {
-	type out struct {
-		r   store.PutResult
-		err error
-	}
-	ch := make(chan out, 1)
-	s.Put(msg, func(r store.PutResult, err error) { ch <- out{r, err} })
-	o := <-ch
-	return o.r, o.err
+	return store.PutWait(context.Background(), s, msg)
+}
+
+// PutAsync stores msgs (one message or a batch) and returns a channel that
+// receives the put's completion. Put itself runs before PutAsync returns, so
+// calls are ordered as the caller makes them.
+func PutAsync(s store.MessageStore, msgs ...*message.MessageExt) <-chan store.Completion {
+	q := store.NewCompletions()
+	s.Put(msgs, q, nil)
+	ch := make(chan store.Completion, 1)
+	go func() {
+		c, _ := q.Next(context.Background())
+		ch <- c
+	}()
+	return ch
 }
 
 // PutBatch stores msgs as one batch and waits for its result.
 func PutBatch(s store.MessageStore, msgs []*message.MessageExt) (store.PutResult, error) {
-	type out struct {
-		r   store.PutResult
-		err error
-	}
-	ch := make(chan out, 1)
-	s.PutBatch(msgs, func(r store.PutResult, err error) { ch <- out{r, err} })
-	o := <-ch
-	return o.r, o.err
+	return store.PutWait(context.Background(), s, msgs...)
 }
 
 func open(t *testing.T, h Harness) store.MessageStore {
@@ -543,29 +542,28 @@ func testReopen(t *testing.T, h Harness) {
 
 func testListener(t *testing.T, h Harness) {
 	s := h.Open(t)
-	var mu sync.Mutex
-	seen := map[string][]message.QueueOffset{}
-	s.AddDispatchListener(func(ev store.DispatchEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		k := fmt.Sprintf("%s/%d", ev.Topic, ev.QueueID)
-		seen[k] = append(seen[k], ev.QueueOffset)
-		if ev.Properties[message.PropertyTags] == "" {
-			panic("listener event without properties")
-		}
-	})
+	dq := store.NewDispatchQueue(store.DefaultDispatchQueueSize)
+	s.AddDispatchQueue(dq)
 	require.NoError(t, s.Start(context.Background()))
 	defer func() { require.NoError(t, s.Close()) }()
+	phys := map[message.PhysOffset]bool{}
 	for i := range 20 {
-		Put(t, s, Msg("Listen", int32(i%2), i, 10))
+		phys[Put(t, s, Msg("Listen", int32(i%2), i, 10)).PhysOffset] = true
 	}
+	seen := map[string][]message.QueueOffset{}
+	var evs []store.DispatchEvent
 	WaitFor(t, 10*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		var lost bool
+		evs, lost = dq.Drain(evs[:0])
+		require.False(t, lost, "no event dropped from a queue with room")
+		for _, ev := range evs {
+			k := fmt.Sprintf("%s/%d", ev.Topic, ev.QueueID)
+			seen[k] = append(seen[k], ev.QueueOffset)
+			require.True(t, phys[ev.PhysOffset], "event names the record's commit-log offset")
+			require.NotZero(t, ev.StoreTimestamp)
+		}
 		return len(seen["Listen/0"]) == 10 && len(seen["Listen/1"]) == 10
 	})
-	mu.Lock()
-	defer mu.Unlock()
 	for _, offs := range seen {
 		for i, o := range offs {
 			require.Equal(t, message.QueueOffset(i), o, "in queue order, once each")

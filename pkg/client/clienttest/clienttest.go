@@ -1,17 +1,22 @@
 // Package clienttest is an in-memory name server and broker for SDK tests: just
-// enough of the RocketMQ protocol (routes, send V1/V2/batch, pull, heartbeat,
-// END_TRANSACTION, a few admin codes) to exercise the client, with per-code
-// interception for fault injection. Servers listen on 127.0.0.1:0 and are
-// closed by t.Cleanup. Not for production use.
+// enough of the RocketMQ protocol (routes, send V1/V2/batch, pull with a short
+// long-poll hold, heartbeat, consumer offsets and members, END_TRANSACTION, a
+// few admin codes) to exercise the client, with per-code interception for
+// fault injection, and slaves (StartSlave) that serve their master's messages
+// and answer pulls with a configurable suggestWhichBrokerId. Servers listen on
+// 127.0.0.1:0 and are closed by t.Cleanup. Not for production use.
 package clienttest
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -31,7 +36,7 @@ func startServer(t testing.TB, register func(s *remoting.Server, pool *remoting.
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := remoting.NewPool("fake", 4, 256)
+	pool := remoting.NewPool("fake", 16, 256)
 	register(s, pool)
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -143,46 +148,157 @@ func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake name server: code "+strconv.Itoa(int(req.Code))), nil
 }
 
-// Route returns route data listing brokers, each with n read/write queues.
+// Route returns route data listing brokers, each broker name with n
+// read/write queues; brokers sharing a name (a master and its slaves) are one
+// entry whose addresses are keyed by broker id. A route listing only a
+// slave is how a name server shows a broker whose master is down.
 func Route(n int32, brokers ...*Broker) *body.TopicRouteData {
 	rd := &body.TopicRouteData{FilterServerTable: map[string][]string{}}
+	byName := map[string]*body.BrokerData{}
 	for _, b := range brokers {
+		if bd := byName[b.Name]; bd != nil {
+			bd.Addrs[b.ID] = b.Addr
+			continue
+		}
 		rd.QueueDatas = append(rd.QueueDatas, body.QueueData{BrokerName: b.Name, ReadQueueNums: n, WriteQueueNums: n, Perm: 6})
-		rd.BrokerDatas = append(rd.BrokerDatas, &body.BrokerData{Cluster: "DefaultCluster", BrokerName: b.Name, Addrs: map[int64]string{0: b.Addr}})
+		bd := &body.BrokerData{Cluster: "DefaultCluster", BrokerName: b.Name, Addrs: map[int64]string{b.ID: b.Addr}}
+		byName[b.Name] = bd
+		rd.BrokerDatas = append(rd.BrokerDatas, bd)
 	}
 	return rd
 }
 
-// Broker stores sent messages in memory and serves pulls.
+// clientEntry is a client's last heartbeat and the connection it came on: a
+// client counts as a group member while that connection is open.
+type clientEntry struct {
+	hd   *body.HeartbeatData
+	conn *remoting.Conn
+}
+
+// Broker stores sent messages in memory and serves pulls. A slave (see
+// StartSlave) serves its master's messages and refuses sends. Each broker
+// keeps its own consumer offsets, as real brokers do until they sync.
 type Broker struct {
 	Name string
+	// ID is the broker id: 0 for a master, > 0 for a slave.
+	ID   int64
 	Addr string
 	srv  *remoting.Server
 	host netip.AddrPort
+	// master is the broker whose messages a slave serves; nil for a master.
+	master *Broker
+	done   chan struct{} // closed when the broker stops: ends pull holds
 
 	mu         sync.Mutex
 	queues     map[message.MessageQueue][][]byte // encoded records
 	phys       int64
+	stored     chan struct{} // closed and replaced when a message is stored
 	intercept  map[protocol.RequestCode]Handler
 	heartbeats []*body.HeartbeatData
+	clients    map[string]clientEntry // by client id
+	offsets    map[string]map[message.MessageQueue]int64
+	suggest    int64
+	sendCode   protocol.ResponseCode // the code of send answers: success, or 10/11/12 (stored, not confirmed)
 	lastConn   *remoting.Conn
 	requests   []*protocol.Command
 	autoCreate bool
 }
 
-// StartBroker starts an empty broker named name. It auto-creates topics on send.
+// StartBroker starts an empty master broker (id 0) named name. It
+// auto-creates topics on send.
 func StartBroker(t testing.TB, name string) *Broker {
-	b := &Broker{Name: name, queues: map[message.MessageQueue][][]byte{}, intercept: map[protocol.RequestCode]Handler{}, autoCreate: true}
+	return startBroker(t, name, 0, nil)
+}
+
+// StartSlave starts a slave of master with the given id (> 0): same broker
+// name, the master's messages (as if replicated at once), its own consumer
+// offsets. It refuses sends. Its pull answers suggest the master (id 0)
+// until SetSuggestBrokerID says otherwise.
+func StartSlave(t testing.TB, master *Broker, id int64) *Broker {
+	if id <= 0 {
+		t.Fatalf("clienttest: slave id %d must be positive", id)
+	}
+	return startBroker(t, master.Name, id, master)
+}
+
+func startBroker(t testing.TB, name string, id int64, master *Broker) *Broker {
+	b := &Broker{Name: name, ID: id, master: master, done: make(chan struct{}), queues: map[message.MessageQueue][][]byte{},
+		stored: make(chan struct{}), intercept: map[protocol.RequestCode]Handler{}, clients: map[string]clientEntry{},
+		offsets: map[string]map[message.MessageQueue]int64{}, autoCreate: true}
 	b.srv = startServer(t, func(s *remoting.Server, pool *remoting.Pool) {
 		s.RegisterDefault(remoting.ProcessorFunc(b.process), pool)
 	})
+	t.Cleanup(b.stop) // runs before the server's own clean-up: held pulls end first
 	b.Addr = b.srv.Addr().String()
 	b.host = netip.MustParseAddrPort(b.Addr)
 	return b
 }
 
+func (b *Broker) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.done:
+	default:
+		close(b.done)
+	}
+}
+
 // Close stops the broker.
-func (b *Broker) Close() { _ = b.srv.Close() }
+func (b *Broker) Close() {
+	b.stop()
+	_ = b.srv.Close()
+}
+
+// data is the broker whose messages b serves: itself, or a slave's master.
+func (b *Broker) data() *Broker {
+	if b.master != nil {
+		return b.master
+	}
+	return b
+}
+
+// SetSuggestBrokerID sets the suggestWhichBrokerId of the broker's pull
+// answers (default 0, the master): a master suggests a slave's id when a
+// consumer is far behind and slave reads are enabled.
+func (b *Broker) SetSuggestBrokerID(id int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.suggest = id
+}
+
+// SetSendStatus makes the broker answer sends that it stores with code:
+// protocol.Success (the default), or FlushDiskTimeout (10),
+// SlaveNotAvailable (11) or FlushSlaveTimeout (12), the answers of a broker
+// that stored the message but whose flush or replication did not confirm.
+func (b *Broker) SetSendStatus(code protocol.ResponseCode) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sendCode = code
+}
+
+// ConsumerOffset returns the offset this broker stores for a group's queue
+// (UPDATE_CONSUMER_OFFSET, or the commit offset of a pull to a master).
+func (b *Broker) ConsumerOffset(group string, mq message.MessageQueue) (int64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	off, ok := b.offsets[group][mq]
+	return off, ok
+}
+
+// SetConsumerOffset stores an offset for a group's queue.
+func (b *Broker) SetConsumerOffset(group string, mq message.MessageQueue, off int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.setOffsetLocked(group, mq, off)
+}
+
+func (b *Broker) setOffsetLocked(group string, mq message.MessageQueue, off int64) {
+	if b.offsets[group] == nil {
+		b.offsets[group] = map[message.MessageQueue]int64{}
+	}
+	b.offsets[group][mq] = off
+}
 
 // Intercept makes h answer requests with code (nil h removes it).
 func (b *Broker) Intercept(code protocol.RequestCode, h Handler) {
@@ -215,8 +331,10 @@ func (b *Broker) Requests(code protocol.RequestCode) []*protocol.Command {
 	return out
 }
 
-// Messages returns the stored messages of a topic, decoded, in queue order.
+// Messages returns the stored messages of a topic, decoded, in queue order
+// (a slave's are its master's).
 func (b *Broker) Messages(topic string) []*message.MessageExt {
+	b = b.data()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []*message.MessageExt
@@ -248,6 +366,9 @@ func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.C
 	}
 	switch req.RequestCode() {
 	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
+		if b.master != nil {
+			return protocol.NewResponse(req, protocol.ServiceNotAvailable, "fake broker: a slave refuses sends"), nil
+		}
 		return b.send(conn, req), nil
 	case protocol.PullMessage:
 		return b.pull(req), nil
@@ -258,9 +379,12 @@ func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.C
 		}
 		b.mu.Lock()
 		b.heartbeats = append(b.heartbeats, hd)
+		b.clients[hd.ClientID] = clientEntry{hd: hd, conn: conn}
 		b.lastConn = conn
 		b.mu.Unlock()
 		return protocol.NewResponse(req, protocol.Success, ""), nil
+	case protocol.GetConsumerListByGroup, protocol.QueryConsumerOffset, protocol.UpdateConsumerOffset, protocol.GetMinOffset:
+		return b.consumerCall(req), nil
 	case protocol.EndTransaction:
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	case protocol.GetMaxOffset:
@@ -268,9 +392,10 @@ func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.C
 		if err := h.Decode(req); err != nil {
 			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
 		}
-		b.mu.Lock()
-		n := len(b.queues[message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}])
-		b.mu.Unlock()
+		d := b.data()
+		d.mu.Lock()
+		n := len(d.queues[message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}])
+		d.mu.Unlock()
 		return header.NewResponse(req, protocol.Success, "", &header.GetMaxOffsetResponse{Offset: int64(n)}), nil
 	}
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake broker: code "+strconv.Itoa(int(req.Code))), nil
@@ -318,22 +443,48 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 		b.queues[mq] = append(b.queues[mq], rec)
 		ids = append(ids, m.OffsetMsgID())
 	}
-	return header.NewResponse(req, protocol.Success, "", &header.SendMessageResponse{
+	close(b.stored) // wake held pulls
+	b.stored = make(chan struct{})
+	return header.NewResponse(req, b.sendCode, "", &header.SendMessageResponse{
 		MsgID: strings.Join(ids, ","), QueueID: h.QueueID, QueueOffset: first, Region: "DefaultRegion", TraceOn: true,
 	})
 }
+
+// maxPullHold bounds how long the fake broker holds a pull that found
+// nothing (the request's suspendTimeoutMillis, at most this).
+const maxPullHold = time.Second
 
 func (b *Broker) pull(req *protocol.Command) *protocol.Command {
 	var h header.PullMessage
 	if err := h.Decode(req); err != nil {
 		return protocol.NewResponse(req, protocol.SystemError, err.Error())
 	}
+	off, suspend := h.QueueOffset, h.SuspendTimeoutMillis
 	mq := message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}
 	b.mu.Lock()
-	recs := b.queues[mq]
+	suggest := b.suggest
+	if h.SysFlag&0x1 != 0 && b.master == nil { // a master stores the commit offset; a slave ignores it
+		b.setOffsetLocked(h.ConsumerGroup, mq, h.CommitOffset)
+	}
 	b.mu.Unlock()
-	off, n := h.QueueOffset, int64(len(recs))
-	rh := header.PullMessageResponse{MaxOffset: n}
+	d := b.data()
+	d.mu.Lock()
+	recs, stored := d.queues[mq], d.stored
+	d.mu.Unlock()
+	if off == int64(len(recs)) && suspend > 0 {
+		hold := time.NewTimer(min(time.Duration(suspend)*time.Millisecond, maxPullHold))
+		select {
+		case <-stored:
+		case <-hold.C:
+		case <-b.done:
+		}
+		hold.Stop()
+		d.mu.Lock()
+		recs = d.queues[mq]
+		d.mu.Unlock()
+	}
+	n := int64(len(recs))
+	rh := header.PullMessageResponse{MaxOffset: n, SuggestWhichBrokerID: suggest}
 	code := protocol.Success
 	var data []byte
 	switch {
@@ -351,4 +502,64 @@ func (b *Broker) pull(req *protocol.Command) *protocol.Command {
 	resp := header.NewResponse(req, code, "", &rh)
 	resp.Body = data
 	return resp
+}
+
+// consumerCall answers the consumer-group calls: members, offsets.
+func (b *Broker) consumerCall(req *protocol.Command) *protocol.Command {
+	resp := protocol.NewResponse(req, protocol.Success, "")
+	fail := func(err error) *protocol.Command { return protocol.NewResponse(req, protocol.SystemError, err.Error()) }
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch req.RequestCode() {
+	case protocol.GetConsumerListByGroup:
+		var h header.GetConsumerListByGroup
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		group := h.ConsumerGroup
+		ids := []string{}
+		for id, e := range b.clients {
+			select {
+			case <-e.conn.Closed():
+				continue // the client is gone
+			default:
+			}
+			for _, cd := range e.hd.ConsumerDataSet {
+				if cd.GroupName == group {
+					ids = append(ids, id)
+					break
+				}
+			}
+		}
+		sort.Strings(ids)
+		resp.Body, _ = json.Marshal(body.GetConsumerListByGroupResponseBody{ConsumerIDList: ids})
+	case protocol.QueryConsumerOffset:
+		var h header.QueryConsumerOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		off, ok := b.offsets[h.ConsumerGroup][b.queue(h.Topic, h.QueueID)]
+		if !ok {
+			return protocol.NewResponse(req, protocol.QueryNotFound, "fake broker: no offset")
+		}
+		header.QueryConsumerOffsetResponse{Offset: off}.Encode(resp)
+	case protocol.UpdateConsumerOffset:
+		var h header.UpdateConsumerOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		b.setOffsetLocked(h.ConsumerGroup, b.queue(h.Topic, h.QueueID), h.CommitOffset)
+	case protocol.GetMinOffset:
+		var h header.GetMinOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		header.GetMinOffsetResponse{Offset: 0}.Encode(resp)
+	}
+	return resp
+}
+
+// queue returns this broker's queue of a topic.
+func (b *Broker) queue(topic string, id int32) message.MessageQueue {
+	return message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: id}
 }

@@ -27,6 +27,39 @@ const (
 	stateClosed
 )
 
+// members are the (client id, group) pairs of the consumers started in this
+// process and not yet closed.
+var members struct {
+	sync.Mutex
+	m map[[2]string]bool
+}
+
+// claimMember records that a consumer of group with client id id runs in
+// this process, and returns the function that forgets it. Two such consumers
+// would be one member to the brokers, and each would take the queues of
+// both (RocketMQ's clients refuse the same: "the consumer group has been
+// created before").
+func claimMember(id, group string) (release func(), err error) {
+	k := [2]string{id, group}
+	members.Lock()
+	defer members.Unlock()
+	if members.m[k] {
+		return nil, fmt.Errorf("%w: group %q, client id %q (give each consumer its own client.InstanceName)", ErrDuplicateMember, group, id)
+	}
+	if members.m == nil {
+		members.m = map[[2]string]bool{}
+	}
+	members.m[k] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			members.Lock()
+			defer members.Unlock()
+			delete(members.m, k)
+		})
+	}, nil
+}
+
 // queueRunner starts the goroutines of a newly assigned queue (with
 // base.goQueue), reading from from.
 type queueRunner func(pq *processQueue, from message.QueueOffset)
@@ -215,17 +248,24 @@ func (b *base) start(ctx context.Context) error {
 		b.mu.Unlock()
 		return ErrClosed
 	}
+	release, err := claimMember(b.cli.ID(), b.group)
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
 	if err := b.cli.Start(ctx); err != nil {
 		b.mu.Unlock()
+		release()
 		return err
 	}
 	un, err := b.cli.RegisterConsumer(b.group, b.consumerData)
 	if err != nil {
 		b.mu.Unlock()
+		release()
 		_ = b.cli.Close()
 		return err
 	}
-	b.mu.unregister = un
+	b.mu.unregister = func() { un(); release() }
 	b.mu.state = stateStarted
 	b.mu.life, b.mu.cancel = context.WithCancel(context.Background())
 	life := b.mu.life
@@ -414,7 +454,7 @@ func (b *base) target(ctx context.Context, topic string) ([]message.MessageQueue
 func (b *base) members(ctx context.Context, r *client.Route) ([]string, error) {
 	var errs []error
 	for _, name := range r.BrokerNames() {
-		addr, ok := r.MasterAddr(name)
+		addr, _, ok := r.SubscribeAddr(name, body.MasterID, false) // a slave when the master is down
 		if !ok {
 			continue
 		}
@@ -431,7 +471,7 @@ func (b *base) members(ctx context.Context, r *client.Route) ([]string, error) {
 		return lb.ConsumerIDList, nil
 	}
 	if len(errs) == 0 {
-		return nil, fmt.Errorf("consumer: topic %s has no master broker", r.Topic())
+		return nil, fmt.Errorf("consumer: topic %s has no broker address", r.Topic())
 	}
 	return nil, errors.Join(errs...)
 }

@@ -21,6 +21,12 @@
 // consumer holds the queue's broker lock (renewed every LockInterval);
 // SuspendCurrentQueueAMoment retries the same messages locally.
 //
+// A handler that panics does not crash the process: the panic is recovered,
+// logged at ERROR with its stack, and counts as ConsumeRetryLater (or
+// SuspendCurrentQueueAMoment). A concurrent handler call that runs longer
+// than ConsumeTimeout (15 minutes) gets a cancelled context and its messages
+// are sent back for retry, so its queue moves on (RocketMQ's consumeTimeout).
+//
 // # Offsets and flow control
 //
 // The committed offset of a queue is the smallest offset still being
@@ -29,15 +35,26 @@
 // up and on Close. Pulling a queue pauses while it caches MaxCachedMessages
 // (1000) messages or MaxCachedBytes (100 MiB).
 //
+// # Masters and slaves
+//
+// Queues are pulled from the broker id the last pull answer suggested
+// (suggestWhichBrokerId), found as RocketMQ's findBrokerAddressInSubscribe
+// does (client.Route.SubscribeAddr): a slave when the master suggests one or
+// is out of the route (down). Pulls to a slave carry no commit offset;
+// offsets are committed to the master, or to a slave while the master is
+// down. Broker locks (orderly) and send-backs need the master.
+//
 // # Lifecycle and concurrency
 //
 // NewPush and NewLitePull build without I/O; Start launches the goroutines;
 // Close stops every one of them (handlers get a cancelled context and are
 // waited for), commits offsets, unlocks orderly queues and closes the client.
 // Close is idempotent and safe before Start. Methods are safe for concurrent
-// use. Each consumer owns its own client.Client, so two consumers in one
-// process need different client.InstanceName values to be told apart by
-// brokers.
+// use. Each consumer owns its own client.Client with a client id of its own
+// ("ip@pid#n"), so two consumers of one group in one process are two members
+// and split the queues. With client.InstanceName the id is "ip@name": Start
+// refuses a second consumer of a group with the same name in one process
+// (ErrDuplicateMember).
 //
 // # Example
 //

@@ -215,7 +215,8 @@ func (l *LitePullConsumer) prefetch(pq *processQueue, st *liteState, epoch uint6
 		if !l.waitUnpaused(ctx, st) {
 			return
 		}
-		addr, err := b.ops.masterAddr(ctx, pq.mq)
+		id := pq.pullBrokerID()
+		addr, _, err := b.ops.readAddr(ctx, pq.mq, id, false)
 		var res *client.PullResult
 		if err == nil {
 			req := client.PullRequest{Queue: pq.mq, Group: b.group, Offset: next, MaxMessages: int32(b.cfg.pullBatchSize), Suspend: b.cfg.suspendTimeout}
@@ -225,6 +226,7 @@ func (l *LitePullConsumer) prefetch(pq *processQueue, st *liteState, epoch uint6
 			pctx, cancel := context.WithTimeout(ctx, b.cfg.pullTimeout)
 			res, err = b.cli.Pull(pctx, addr, req)
 			cancel()
+			followSuggestion(pq, id, res, err)
 		}
 		if err != nil {
 			if ctx.Err() != nil {

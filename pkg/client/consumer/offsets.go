@@ -12,6 +12,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
@@ -106,7 +107,9 @@ type offsetBackend interface {
 	persist(ctx context.Context, offs map[message.MessageQueue]message.QueueOffset) error
 }
 
-// brokerOps are the per-queue calls to the master broker of a queue.
+// brokerOps are the per-queue calls to the brokers of a queue: the master
+// for locks and send-backs, the master or else a slave for offsets, the
+// broker a pull answer suggested for pulls.
 type brokerOps struct {
 	cli *client.Client
 }
@@ -127,16 +130,48 @@ func (b brokerOps) masterAddr(ctx context.Context, mq message.MessageQueue) (str
 	return "", fmt.Errorf("consumer: no master address for broker %q", mq.BrokerName)
 }
 
+// readAddr finds where to read mq from, as RocketMQ's
+// findBrokerAddressInSubscribe with a route refresh on a miss: the broker of
+// id brokerID in the cached route (with onlyThisBroker, that one or, for a
+// slave id, the next); failing that, after refreshing the topic's route, that
+// broker or any other of the same name, the lowest id first (so a slave when
+// the master is down). slave reports whether the address is not a master's.
+func (b brokerOps) readAddr(ctx context.Context, mq message.MessageQueue, brokerID int64, onlyThisBroker bool) (addr string, slave bool, err error) {
+	if r, err := b.cli.Route(ctx, mq.Topic); err == nil {
+		if a, id, ok := r.SubscribeAddr(mq.BrokerName, brokerID, onlyThisBroker); ok {
+			return a, id != body.MasterID, nil
+		}
+	}
+	r, err := b.cli.RefreshRoute(ctx, mq.Topic)
+	if err != nil {
+		return "", false, err
+	}
+	if a, id, ok := r.SubscribeAddr(mq.BrokerName, brokerID, false); ok {
+		return a, id != body.MasterID, nil
+	}
+	return "", false, fmt.Errorf("consumer: no address for broker %q", mq.BrokerName)
+}
+
+// offsetAddr finds where to query and commit the offsets of mq: the master,
+// or, when the master is not in the topic's route even after a refresh (it
+// is down), a slave of the same broker name, as RocketMQ's
+// RemoteBrokerOffsetStore does. The same goes for the min, max and
+// timestamp offset queries that place a new group.
+func (b brokerOps) offsetAddr(ctx context.Context, mq message.MessageQueue) (string, error) {
+	addr, _, err := b.readAddr(ctx, mq, body.MasterID, true)
+	return addr, err
+}
+
 func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, h header.Header) (*protocol.Command, error) {
-	addr, err := b.masterAddr(ctx, mq)
+	addr, err := b.offsetAddr(ctx, mq)
 	if err != nil {
 		return nil, err
 	}
 	return b.cli.Invoke(ctx, addr, header.NewRequest(code, h))
 }
 
-// offsetCall sends req to the master of mq and decodes a successful answer's
-// header into resp.
+// offsetCall sends req to where mq's offsets live (offsetAddr) and decodes a
+// successful answer's header into resp.
 func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, req, resp header.Header) error {
 	r, err := b.call(ctx, mq, code, req)
 	if err != nil {
@@ -198,11 +233,22 @@ func (r remoteOffsets) fetch(ctx context.Context, mq message.MessageQueue) (mess
 
 func (r remoteOffsets) persist(ctx context.Context, offs map[message.MessageQueue]message.QueueOffset) error {
 	var errs []error
+	addrs := map[string]string{} // by broker name: one look-up per broker and round
 	for mq, off := range offs {
-		resp, err := r.ops.call(ctx, mq, protocol.UpdateConsumerOffset, &header.UpdateConsumerOffset{
-			ConsumerGroup: r.group, Topic: mq.Topic, QueueID: mq.QueueID, CommitOffset: int64(off),
-			BrokerName: mq.BrokerName,
-		})
+		addr, ok := addrs[mq.BrokerName]
+		var err error
+		if !ok {
+			if addr, err = r.ops.offsetAddr(ctx, mq); err == nil {
+				addrs[mq.BrokerName] = addr
+			}
+		}
+		var resp *protocol.Command
+		if err == nil {
+			resp, err = r.ops.cli.Invoke(ctx, addr, header.NewRequest(protocol.UpdateConsumerOffset, &header.UpdateConsumerOffset{
+				ConsumerGroup: r.group, Topic: mq.Topic, QueueID: mq.QueueID, CommitOffset: int64(off),
+				BrokerName: mq.BrokerName,
+			}))
+		}
 		if err == nil {
 			err = protocol.ResponseError(resp)
 		}

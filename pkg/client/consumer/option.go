@@ -25,6 +25,10 @@ const (
 	DefaultOrderlySuspend    = time.Second
 	DefaultPullRetryDelay    = 3 * time.Second
 	DefaultFlowControlDelay  = 50 * time.Millisecond
+	DefaultConsumeTimeout    = 15 * time.Minute // RocketMQ's consumeTimeout
+	// maxExpiryScan bounds the period of the ConsumeTimeout scan, so a stuck
+	// call is found at most this long after it expired.
+	maxExpiryScan = time.Minute
 	// lockLifetime is how long a broker lock is trusted after its last renewal
 	// (RocketMQ: 30 s client side, 60 s broker side).
 	lockLifetime = 30 * time.Second
@@ -96,6 +100,7 @@ type config struct {
 	pullTimeout       time.Duration
 	orderlySuspend    time.Duration
 	pullRetryDelay    time.Duration
+	consumeTimeout    time.Duration
 	offsetFile        string
 	autoCommit        bool
 	clk               clock.Clock
@@ -119,6 +124,7 @@ func defaultConfig() config {
 		pullTimeout:       DefaultPullTimeout,
 		orderlySuspend:    DefaultOrderlySuspend,
 		pullRetryDelay:    DefaultPullRetryDelay,
+		consumeTimeout:    DefaultConsumeTimeout,
 		autoCommit:        true,
 		clk:               clock.Real{},
 	}
@@ -322,6 +328,20 @@ func OrderlySuspend(d time.Duration) client.ConsumerOption {
 // or a failed fallback send. Default 3s.
 func PullRetryDelay(d time.Duration) client.ConsumerOption {
 	return positive("PullRetryDelay", d, func(c *config) { c.pullRetryDelay = d })
+}
+
+// ConsumeTimeout bounds a push consumer's handler call (RocketMQ's
+// consumeTimeout). Default 15 minutes. Calls are checked every
+// ConsumeTimeout or every minute, whichever is shorter. When a Concurrently
+// call runs longer, its context is cancelled and its messages are sent back
+// for retry (delay level 3, as RocketMQ's cleanExpiredMsg) and removed from
+// the queue, so its offset moves on and pulling resumes; whatever the
+// handler returns afterwards is ignored. A message that cannot be sent back
+// is tried again at the next check. An Orderly call that runs longer has its
+// context cancelled and an error logged, but its queue waits for it: moving
+// on would break the order.
+func ConsumeTimeout(d time.Duration) client.ConsumerOption {
+	return positive("ConsumeTimeout", d, func(c *config) { c.consumeTimeout = d })
 }
 
 // OffsetFile sets the file where a broadcasting consumer keeps its offsets.

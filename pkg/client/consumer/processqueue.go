@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,14 +33,108 @@ type processQueue struct {
 		dropped  bool
 		locked   bool
 		lockedAt time.Time
+		calls    map[*consumeCall]struct{} // handler calls running, and expired ones not yet sent back
+		pullFrom int64                     // broker id to pull from next (suggestWhichBrokerId)
 	}
+}
+
+// consumeCall is one handler call on messages of a queue, tracked so that
+// ConsumeTimeout can find calls that run too long (RocketMQ's
+// CONSUME_START_TIME and cleanExpiredMsg).
+type consumeCall struct {
+	msgs   []*message.MessageExt
+	start  time.Time
+	cancel context.CancelFunc
+	// timedOut is set (under the queue's lock) once the call is seen to run
+	// past ConsumeTimeout, and its context is cancelled.
+	timedOut bool
+	// expired is set with timedOut for concurrent calls: from then on the
+	// expiry, not the handler's result, decides what happens to msgs.
+	expired bool
 }
 
 func newProcessQueue(parent context.Context, mq message.MessageQueue) *processQueue {
 	pq := &processQueue{mq: mq, wake: make(chan struct{}, 1)}
 	pq.ctx, pq.cancel = context.WithCancel(parent)
 	pq.mu.msgs = map[message.QueueOffset]*message.MessageExt{}
+	pq.mu.calls = map[*consumeCall]struct{}{}
 	return pq
+}
+
+// begin records a handler call on msgs starting at now and returns it with
+// the context to give the handler: the queue's, cancelled also when the call
+// expires.
+func (pq *processQueue) begin(msgs []*message.MessageExt, now time.Time) (*consumeCall, context.Context) {
+	ctx, cancel := context.WithCancel(pq.ctx)
+	c := &consumeCall{msgs: msgs, start: now, cancel: cancel}
+	pq.mu.Lock()
+	pq.mu.calls[c] = struct{}{}
+	pq.mu.Unlock()
+	return c, ctx
+}
+
+// end records that the handler of c returned. It reports whether c expired
+// first, in which case its messages are the expiry's (do not act on the
+// handler's result).
+func (pq *processQueue) end(c *consumeCall) (expired bool) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	c.cancel()
+	if c.expired {
+		return true
+	}
+	delete(pq.mu.calls, c)
+	return false
+}
+
+// expire cancels the context of every call that started more than timeout
+// before now and has not been seen to time out yet. With takeOver, such calls
+// are also marked expired: their messages become the caller's, and they are
+// returned again by later calls to expire until settled. It returns the calls
+// newly timed out and, with takeOver, the expired ones still owned, oldest
+// first.
+func (pq *processQueue) expire(now time.Time, timeout time.Duration, takeOver bool) []*consumeCall {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	var out []*consumeCall
+	for c := range pq.mu.calls {
+		if !c.timedOut && now.Sub(c.start) > timeout {
+			c.timedOut = true
+			c.expired = takeOver
+			c.cancel()
+			out = append(out, c)
+		} else if c.expired {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *consumeCall) int { return a.start.Compare(b.start) })
+	return out
+}
+
+// settle records that the expired call c still owns only the messages left
+// (those that could not be sent back); with none left, c is forgotten.
+func (pq *processQueue) settle(c *consumeCall, left []*message.MessageExt) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	c.msgs = left
+	if len(left) == 0 {
+		delete(pq.mu.calls, c)
+	}
+}
+
+// pullBrokerID returns the broker id to pull from next: the master (0) until
+// a pull answer suggests another.
+func (pq *processQueue) pullBrokerID() int64 {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	return pq.mu.pullFrom
+}
+
+// setPullBrokerID records a pull answer's suggestWhichBrokerId.
+func (pq *processQueue) setPullBrokerID(id int64) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	pq.mu.pullFrom = id
 }
 
 // put caches pulled messages (ascending offsets) and returns how many were new.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,12 +124,13 @@ func (p *PushConsumer) Start(ctx context.Context) error {
 	if err := p.b.start(ctx); err != nil {
 		return err
 	}
+	life, _ := p.b.life()
 	if !p.b.orderly {
-		life, _ := p.b.life()
 		for i := range p.b.cfg.goroutines {
 			p.b.goFunc("consume-"+strconv.Itoa(i), func() { p.worker(life) })
 		}
 	}
+	p.b.goFunc("consume-timeout", func() { p.expiryLoop(life) })
 	return nil
 }
 
@@ -238,9 +241,15 @@ func (p *PushConsumer) updateOffset(pq *processQueue, increaseOnly bool) {
 	}
 }
 
+// pullOnce pulls the queue from the broker the last answer suggested
+// (suggestWhichBrokerId: the master, or a slave when the master finds the
+// consumer far behind), falling back to the master or any broker of the name
+// (a slave while the master is down). Pulls from a slave carry no commit
+// offset, as RocketMQ's clients do; offsets are committed separately.
 func (p *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subscription, next message.QueueOffset) (*client.PullResult, error) {
 	b := p.b
-	addr, err := b.ops.masterAddr(ctx, pq.mq)
+	id := pq.pullBrokerID()
+	addr, slave, err := b.ops.readAddr(ctx, pq.mq, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -254,14 +263,27 @@ func (p *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subs
 	if sub != nil {
 		req.Expression, req.ExpressionType, req.SubVersion = sub.data.SubString, sub.data.ExpressionType, sub.data.SubVersion
 	}
-	if b.cfg.model == Clustering {
+	if b.cfg.model == Clustering && !slave {
 		if off, ok := b.offsets.get(pq.mq); ok && off > 0 {
 			req.CommitOffset, req.CommitOffsetValid = off, true
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.pullTimeout)
 	defer cancel()
-	return b.cli.Pull(pctx, addr, req)
+	res, err := b.cli.Pull(pctx, addr, req)
+	followSuggestion(pq, id, res, err)
+	return res, err
+}
+
+// followSuggestion records where the next pull of pq goes: where the answer
+// suggested, or back to the master after a failed pull from a slave.
+func followSuggestion(pq *processQueue, id int64, res *client.PullResult, err error) {
+	switch {
+	case res != nil:
+		pq.setPullBrokerID(res.SuggestWhichBrokerID)
+	case err != nil && id != body.MasterID:
+		pq.setPullBrokerID(body.MasterID)
+	}
 }
 
 // prepare filters pulled messages by tag, restores the real topic of retried
@@ -319,8 +341,19 @@ func (p *PushConsumer) consume(t consumeTask) {
 	msgs := t.msgs
 	for len(msgs) > 0 {
 		res := ConsumeRetryLater
+		call, cctx := pq.begin(msgs, b.cfg.clk.Now())
 		if h != nil {
-			res = h(pq.ctx, msgs)
+			res = p.callConcurrently(cctx, h, pq.mq, msgs)
+		}
+		if pq.end(call) {
+			// ConsumeTimeout: the expiry sends msgs back; the messages of
+			// the task not in msgs were sent back by an earlier round.
+			if done := without(t.msgs, msgs); len(done) > 0 && !pq.dropped() {
+				if off, ok := pq.remove(done); ok {
+					b.offsets.update(pq.mq, off, true)
+				}
+			}
+			return
 		}
 		if res == ConsumeSuccess || pq.ctx.Err() != nil {
 			break
@@ -347,6 +380,116 @@ func (p *PushConsumer) consume(t consumeTask) {
 	}
 	if off, ok := pq.remove(t.msgs); ok {
 		b.offsets.update(pq.mq, off, true)
+	}
+}
+
+// without returns the messages of all that are not in some.
+func without(all, some []*message.MessageExt) []*message.MessageExt {
+	var out []*message.MessageExt
+	for _, m := range all {
+		if !slices.Contains(some, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// callConcurrently runs a concurrent handler; a panic is recovered, logged
+// with its stack, and counts as ConsumeRetryLater.
+func (p *PushConsumer) callConcurrently(ctx context.Context, h Concurrently, mq message.MessageQueue, msgs []*message.MessageExt) (res ConsumeResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logPanic(r, mq, msgs)
+			res = ConsumeRetryLater
+		}
+	}()
+	return h(ctx, msgs)
+}
+
+// callOrderly runs an orderly handler; a panic is recovered, logged with its
+// stack, and counts as SuspendCurrentQueueAMoment.
+func (p *PushConsumer) callOrderly(ctx context.Context, h Orderly, mq message.MessageQueue, msgs []*message.MessageExt) (res OrderlyResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logPanic(r, mq, msgs)
+			res = SuspendCurrentQueueAMoment
+		}
+	}()
+	return h(ctx, msgs)
+}
+
+func (p *PushConsumer) logPanic(r any, mq message.MessageQueue, msgs []*message.MessageExt) {
+	p.b.log.Error("consumer: handler panicked; its messages will be consumed again later",
+		"group", p.b.group, "queue", mq, "offset", msgs[0].QueueOffset, "count", len(msgs),
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+}
+
+// expiryLoop is started by Start and stopped by Close (ctx): every
+// ConsumeTimeout (at most every maxExpiryScan) it finds handler calls that
+// have run longer than ConsumeTimeout and expires them (see expireQueue).
+func (p *PushConsumer) expiryLoop(ctx context.Context) {
+	b := p.b
+	t := b.cfg.clk.NewTicker(min(b.cfg.consumeTimeout, maxExpiryScan))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		for _, mq := range b.heldQueues() {
+			if pq, ok := b.queue(mq); ok && !pq.dropped() {
+				p.expireQueue(pq)
+			}
+		}
+	}
+}
+
+// expireQueue handles the calls of pq that ran past ConsumeTimeout. A
+// concurrent call's context is cancelled and its messages are sent back
+// (delay level 3, as RocketMQ's cleanExpiredMsg) and removed from the queue,
+// so the queue's offset moves on; messages whose send-back fails stay and
+// are tried again at the next scan. An orderly call only has its context
+// cancelled: its queue must wait for it to keep the order.
+func (p *PushConsumer) expireQueue(pq *processQueue) {
+	b := p.b
+	for _, c := range pq.expire(b.cfg.clk.Now(), b.cfg.consumeTimeout, !b.orderly) {
+		if b.orderly {
+			b.log.Error("consumer: orderly handler call exceeded ConsumeTimeout; its context is cancelled and its queue waits for it",
+				"group", b.group, "queue", pq.mq, "offset", c.msgs[0].QueueOffset, "timeout", b.cfg.consumeTimeout)
+			continue
+		}
+		if b.cfg.model == Broadcasting {
+			// Nothing to send back to: drop them, as a failed broadcast
+			// batch is dropped.
+			b.log.Warn("consumer: broadcast handler call exceeded ConsumeTimeout; its messages are dropped",
+				"group", b.group, "queue", pq.mq, "offset", c.msgs[0].QueueOffset, "count", len(c.msgs), "timeout", b.cfg.consumeTimeout)
+			if off, ok := pq.remove(c.msgs); ok && !pq.dropped() {
+				b.offsets.update(pq.mq, off, true)
+			}
+			pq.settle(c, nil)
+			continue
+		}
+		var left, sent []*message.MessageExt
+		for _, m := range c.msgs {
+			if err := p.sendBack(pq.ctx, pq.mq, m, 3); err != nil {
+				if pq.ctx.Err() != nil {
+					return
+				}
+				b.log.Warn("consumer: send back of an expired message failed; will retry", "queue", pq.mq, "offset", m.QueueOffset, "err", err)
+				left = append(left, m)
+				continue
+			}
+			b.log.Warn("consumer: handler call exceeded ConsumeTimeout; message sent back for retry",
+				"group", b.group, "queue", pq.mq, "offset", m.QueueOffset, "msgId", m.MsgID(), "timeout", b.cfg.consumeTimeout)
+			sent = append(sent, m)
+		}
+		if len(sent) > 0 && !pq.dropped() {
+			if off, ok := pq.remove(sent); ok {
+				b.offsets.update(pq.mq, off, true)
+			}
+		}
+		pq.settle(c, left)
 	}
 }
 
@@ -378,9 +521,11 @@ func (p *PushConsumer) orderlyLoop(pq *processQueue) {
 		}
 		h, _ := p.handlerFor(b.cli.Wrap(msgs[0].Topic)).(Orderly)
 		res := SuspendCurrentQueueAMoment
+		call, cctx := pq.begin(msgs, b.cfg.clk.Now())
 		if h != nil {
-			res = h(ctx, msgs)
+			res = p.callOrderly(cctx, h, pq.mq, msgs)
 		}
+		pq.end(call)
 		if res == OrderlySuccess {
 			if off, ok := pq.remove(msgs); ok {
 				b.offsets.update(pq.mq, off, true)
@@ -536,16 +681,29 @@ func (p *PushConsumer) handleConsumeDirectly(ctx context.Context, req *client.Se
 	msgs = p.prepare(nil, msgs)
 	start := p.b.cfg.clk.Now()
 	out := consumeDirectlyResult{AutoCommit: true, ConsumeResult: "CR_SUCCESS"}
+	mq := message.MessageQueue{Topic: msgs[0].Topic, BrokerName: hd.BrokerName, QueueID: msgs[0].QueueID}
+	panicked := func() {
+		if r := recover(); r != nil {
+			p.logPanic(r, mq, msgs)
+			out.ConsumeResult = "CR_THROW_EXCEPTION"
+		}
+	}
 	switch h := p.handlerFor(p.b.cli.Wrap(msgs[0].Topic)).(type) {
 	case Concurrently:
-		if h(ctx, msgs) != ConsumeSuccess {
-			out.ConsumeResult = "CR_LATER"
-		}
+		func() {
+			defer panicked()
+			if h(ctx, msgs) != ConsumeSuccess {
+				out.ConsumeResult = "CR_LATER"
+			}
+		}()
 	case Orderly:
 		out.Order = true
-		if h(ctx, msgs) != OrderlySuccess {
-			out.ConsumeResult = "CR_LATER"
-		}
+		func() {
+			defer panicked()
+			if h(ctx, msgs) != OrderlySuccess {
+				out.ConsumeResult = "CR_LATER"
+			}
+		}()
 	default:
 		out.ConsumeResult = "CR_RETURN_NULL"
 	}

@@ -116,3 +116,36 @@ func TestOptionsValidate(t *testing.T) {
 	_, err = NewLitePull(Group("g"), PullBatchSize(0))
 	require.Error(t, err)
 }
+
+func TestProcessQueueExpire(t *testing.T) {
+	t.Parallel()
+	pq := newProcessQueue(t.Context(), message.MessageQueue{Topic: "T"})
+	defer pq.cancel()
+	ms := []*message.MessageExt{msgAt(0, 1), msgAt(1, 1), msgAt(2, 1)}
+	pq.put(ms)
+	t0 := time.Unix(1000, 0)
+	const timeout = time.Minute
+	old, oldCtx := pq.begin(ms[:1], t0)
+	young, youngCtx := pq.begin(ms[1:2], t0.Add(30*time.Second))
+	require.Empty(t, pq.expire(t0.Add(timeout), timeout, true), "exactly the timeout is not past it")
+
+	got := pq.expire(t0.Add(timeout+time.Second), timeout, true)
+	require.Equal(t, []*consumeCall{old}, got)
+	require.Error(t, oldCtx.Err(), "an expired call's context is cancelled")
+	require.NoError(t, youngCtx.Err())
+	require.True(t, pq.end(old), "the handler's result no longer counts")
+	require.False(t, pq.end(young))
+
+	// Not settled: the expiry keeps owning it and sees it again.
+	require.Equal(t, []*consumeCall{old}, pq.expire(t0.Add(2*timeout), timeout, true))
+	pq.settle(old, nil)
+	require.Empty(t, pq.expire(t0.Add(3*timeout), timeout, true))
+
+	// Without takeOver (orderly) a call is reported once and stays the
+	// handler's.
+	o, octx := pq.begin(ms[2:], t0)
+	require.Equal(t, []*consumeCall{o}, pq.expire(t0.Add(2*timeout), timeout, false))
+	require.Error(t, octx.Err())
+	require.Empty(t, pq.expire(t0.Add(3*timeout), timeout, false))
+	require.False(t, pq.end(o))
+}

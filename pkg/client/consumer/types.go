@@ -27,6 +27,10 @@ var (
 	// ErrNotAssigned is returned by lite pull calls on a queue the consumer
 	// does not hold.
 	ErrNotAssigned = errors.New("consumer: queue not assigned")
+	// ErrDuplicateMember is returned by Start when a consumer of the same
+	// group with the same client id (the same client.InstanceName) already
+	// runs in this process.
+	ErrDuplicateMember = errors.New("consumer: a consumer of this group with this client id already runs in this process")
 )
 
 // Selector filters the messages of a subscription on the broker: by tag

@@ -14,6 +14,12 @@
 // SEND_BATCH_MESSAGE (320). A topic without a route is sent through the route
 // of the auto-create topic TBW102, and the broker creates it.
 //
+// A broker that stored a message but whose flush or replication did not
+// confirm in time answers FLUSH_DISK_TIMEOUT (10), SLAVE_NOT_AVAILABLE (11) or
+// FLUSH_SLAVE_TIMEOUT (12): the send returns a result whose Status says so,
+// not an error, and is retried on another broker only with
+// RetryAnotherBrokerWhenNotStoreOK (off by default, as in RocketMQ).
+//
 // NewTransactional makes a TransactionalProducer: SendInTransaction stores a
 // half message, runs the local transaction and commits or rolls back with
 // END_TRANSACTION; the producer also answers the broker's

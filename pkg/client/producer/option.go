@@ -42,6 +42,7 @@ type config struct {
 	failureAvoidance time.Duration
 	longHeaders      bool
 	maxAsyncInflight int
+	retryNotStoreOK  bool
 	tx               *txListener
 }
 
@@ -129,6 +130,21 @@ func Retries(n int) client.ProducerOption {
 		}
 		c.retries = n
 	})
+}
+
+// RetryAnotherBrokerWhenNotStoreOK (RocketMQ's retryAnotherBrokerWhenNotStoreOK)
+// sends a message again, to another broker, when the broker answered that it
+// stored the message but the flush or the replication did not confirm in
+// time (SendResult.Status SendFlushDiskTimeout, SendFlushSlaveTimeout or
+// SendSlaveNotAvailable). Default off: such an answer is a result, not an
+// error, and the send ends there. When on, the message may be stored twice
+// (it is stored on the first broker too); attempts count against Retries and
+// SendTimeout, and if none is SendOK the last such result is returned, not an
+// error. It applies to Send, SendBatch, SendAsync and transactional half
+// messages, with the fault-tolerant selectors (an ordering selector never
+// moves a send to another queue).
+func RetryAnotherBrokerWhenNotStoreOK(on bool) client.ProducerOption {
+	return opt(func(c *config) { c.retryNotStoreOK = on })
 }
 
 // CompressBodyOver compresses bodies of at least n bytes with the CompressType

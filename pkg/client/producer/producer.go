@@ -381,6 +381,10 @@ type attempt struct {
 	n        int // attempts made
 	last     string
 	lastErr  error
+	// stored is the last answer that stored the message without SendOK,
+	// kept while RetryAnotherBrokerWhenNotStoreOK tries other brokers: it is
+	// the result if no later attempt does better.
+	stored *SendResult
 }
 
 func (p *Producer) newAttempt(ctx context.Context, o *outMsg, opts []SendOption) (*attempt, error) {
@@ -436,6 +440,28 @@ func (p *Producer) done(a *attempt, mq message.MessageQueue, addr string, start 
 	}
 }
 
+// retryNotStored reports whether to send again after an answer res that
+// stored the message with a status other than SendOK: only with
+// RetryAnotherBrokerWhenNotStoreOK and attempts left (RocketMQ's rule). It
+// keeps res as the fallback result and avoids its broker next.
+func (p *Producer) retryNotStored(ctx context.Context, a *attempt, mq message.MessageQueue, res *SendResult) bool {
+	if res.Status == SendOK || !p.cfg.retryNotStoreOK {
+		return false
+	}
+	a.stored = res
+	a.last = mq.BrokerName
+	return a.n < a.max && ctx.Err() == nil
+}
+
+// failed is the outcome once no attempt is left after an error: an earlier
+// stored-but-not-OK result if there is one, else the error.
+func (a *attempt) failed() (*SendResult, error) {
+	if a.stored != nil {
+		return a.stored, nil
+	}
+	return nil, a.fail()
+}
+
 func (a *attempt) again(ctx context.Context, err error) bool {
 	return a.n < a.max && ctx.Err() == nil && retriable(err)
 }
@@ -465,10 +491,13 @@ func (p *Producer) sendSync(ctx context.Context, o *outMsg, opts []SendOption) (
 		}
 		p.done(a, mq, addr, start, err)
 		if err == nil {
+			if p.retryNotStored(ctx, a, mq, res) {
+				continue
+			}
 			return res, nil
 		}
 		if !a.again(ctx, err) {
-			return nil, a.fail()
+			return a.failed()
 		}
 	}
 }
@@ -480,7 +509,10 @@ func (p *Producer) sendCtx(ctx context.Context) (context.Context, context.Cancel
 // Send sends msg and waits until the broker stored it. It retries on another
 // broker (Retries, default 2) for transport errors and retriable codes, all
 // within SendTimeout (default 3s) or ctx's deadline, whichever comes first.
-// msg is not modified; the UNIQ_KEY it gets is SendResult.MsgID. Errors:
+// msg is not modified; the UNIQ_KEY it gets is SendResult.MsgID. A broker
+// answer that the message is stored but its flush or replication did not
+// confirm in time is a result (SendResult.Status), not an error, and is not
+// sent again unless RetryAnotherBrokerWhenNotStoreOK is on. Errors:
 // ErrBadMessage (refused before sending), *protocol.Error from the broker,
 // transport or context errors, ErrNotStarted, ErrClosed.
 func (p *Producer) Send(ctx context.Context, msg *message.Message, opts ...SendOption) (*SendResult, error) {
@@ -570,12 +602,14 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 				}
 				p.done(a, mq, addr, start, err)
 				switch {
+				case err == nil && p.retryNotStored(ctx, a, mq, res):
+					p.attemptAsync(ctx, a, finish)
 				case err == nil:
 					finish(res, nil)
 				case a.again(ctx, err):
 					p.attemptAsync(ctx, a, finish)
 				default:
-					finish(nil, a.fail())
+					finish(a.failed())
 				}
 			})
 			if err == nil {
@@ -584,7 +618,7 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 		}
 		p.done(a, mq, addr, start, err)
 		if !a.again(ctx, err) {
-			finish(nil, a.fail())
+			finish(a.failed())
 			return
 		}
 	}

@@ -1,0 +1,163 @@
+// Package stats keeps the broker's rates for GET_BROKER_RUNTIME_INFO (putTps, getFoundTps, ...) and
+// GET_CONSUME_STATS (consumeTps), as RocketMQ's brokerStatus and
+// consumerProgress show them: events per second over the last 10 s, 1 min and
+// 10 min. Counters are atomics bumped on the hot paths; a sampler goroutine
+// records every counter's total every SampleInterval into a ring, and a
+// Rate is (total now - total at the newest sample at least the window old) /
+// the time between them. Before a window has passed, the oldest sample (the
+// broker's start) is used.
+//
+// Pure state: no goroutines (the broker's ticker calls SampleAll). Imports
+// only the standard library.
+package stats
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// SampleInterval is how often the broker samples every rate.
+	SampleInterval = 10 * time.Second
+	samples        = 61 // 10 min of 10 s samples, plus the current one
+)
+
+// TPSWindows are RocketMQ's three windows, in the order its strings list them.
+var TPSWindows = [3]time.Duration{10 * time.Second, time.Minute, 10 * time.Minute}
+
+type sample struct {
+	at    time.Time
+	total int64
+}
+
+// Rate counts events and answers events per second over a past window.
+type Rate struct {
+	total atomic.Int64
+
+	mu   sync.Mutex
+	ring [samples]sample
+	next int // ring index the next sample goes to
+	n    int // samples held
+}
+
+func (r *Rate) Add(n int64) { r.total.Add(n) }
+
+// Set replaces the total (for counters kept elsewhere, such as the store's
+// put count).
+func (r *Rate) Set(total int64) { r.total.Store(total) }
+
+// sample records the current total at now.
+func (r *Rate) sample(now time.Time) {
+	t := r.total.Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ring[r.next] = sample{at: now, total: t}
+	r.next = (r.next + 1) % samples
+	r.n = min(r.n+1, samples)
+}
+
+// perSecond is the Rate over the window that ends at now: measured from the
+// newest sample at least window old, else from the oldest sample; 0 without
+// samples. It never divides by less than one sample interval, so a burst
+// right after the first sample (a group's first pull) is not reported as a
+// huge Rate.
+func (r *Rate) PerSecond(now time.Time, window time.Duration) float64 {
+	t := r.total.Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 {
+		return 0
+	}
+	from := r.ring[(r.next-r.n+samples)%samples] // oldest
+	for i := 1; i <= r.n; i++ {                  // newest first
+		s := r.ring[(r.next-i+samples)%samples]
+		if !s.at.After(now.Add(-window)) {
+			from = s
+			break
+		}
+	}
+	secs := max(now.Sub(from.at), SampleInterval).Seconds()
+	return float64(t-from.total) / secs
+}
+
+// tps formats the three windows as RocketMQ does ("1.50 0.25 0.03").
+func (r *Rate) TPS(now time.Time) string {
+	var b []byte
+	for i, w := range TPSWindows {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendFloat(b, r.PerSecond(now, w), 'f', 2, 64)
+	}
+	return string(b)
+}
+
+// Broker holds the broker's rates. Put counts come from the store's own
+// counter, copied in at each sample and query.
+type Broker struct {
+	Put, GetFound, GetMiss, GetTransferred Rate
+
+	mu        sync.RWMutex
+	groupGets map[string]*Rate // "topic@group" -> messages pulled
+}
+
+func NewBroker() *Broker {
+	return &Broker{groupGets: map[string]*Rate{}}
+}
+
+// pulled counts one pull answer: found (with n messages) or not.
+func (s *Broker) Pulled(topic, group string, found bool, n int, now time.Time) {
+	if !found {
+		s.GetMiss.Add(1)
+		return
+	}
+	s.GetFound.Add(1)
+	s.GetTransferred.Add(int64(n))
+	s.groupRate(topic+"@"+group, now).Add(int64(n))
+}
+
+// groupRate returns the Rate of key, making it (with a first sample at now,
+// so that its Rate counts from its first pull) if needed.
+func (s *Broker) groupRate(key string, now time.Time) *Rate {
+	s.mu.RLock()
+	r := s.groupGets[key]
+	s.mu.RUnlock()
+	if r != nil {
+		return r
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r = s.groupGets[key]; r == nil {
+		r = &Rate{}
+		r.sample(now)
+		s.groupGets[key] = r
+	}
+	return r
+}
+
+// consumeTps is the group's pull Rate on topic over the last minute
+// (RocketMQ's consumeTps), 0 if it never pulled it.
+func (s *Broker) ConsumeTPS(topic, group string, now time.Time) float64 {
+	s.mu.RLock()
+	r := s.groupGets[topic+"@"+group]
+	s.mu.RUnlock()
+	if r == nil {
+		return 0
+	}
+	return r.PerSecond(now, time.Minute)
+}
+
+// sampleAll records every Rate's total at now.
+func (s *Broker) SampleAll(now time.Time, putTotal int64) {
+	s.Put.total.Store(putTotal)
+	for _, r := range []*Rate{&s.Put, &s.GetFound, &s.GetMiss, &s.GetTransferred} {
+		r.sample(now)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.groupGets {
+		r.sample(now)
+	}
+}
