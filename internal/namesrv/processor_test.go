@@ -162,8 +162,21 @@ func TestProcessMissingFields(t *testing.T) {
 	for _, c := range cases {
 		resp := s.process(1, req(c.code, c.ext, nil))
 		requireCode(t, resp, protocol.SystemError)
-		require.Contains(t, resp.Remark, strconv.Quote(c.field), "code %d", c.code)
+		require.Contains(t, resp.Remark, "<"+c.field+">", "code %d", c.code)
 	}
+	// Present but empty is refused too, except where Java allows it
+	// (haServerAddr, a KV value).
+	for code, ext := range map[protocol.RequestCode]map[string]string{
+		protocol.GetRouteInfoByTopic: {"topic": ""},
+		protocol.GetKVConfig:         {"namespace": "n", "key": ""},
+		protocol.UnregisterBroker:    {"brokerName": "b", "brokerAddr": "a:1", "clusterName": "c", "brokerId": ""},
+	} {
+		resp := s.process(1, req(code, ext, nil))
+		requireCode(t, resp, protocol.SystemError)
+		require.Contains(t, resp.Remark, "is empty", code.String())
+	}
+	requireCode(t, s.process(1, req(protocol.PutKVConfig, map[string]string{"namespace": "n", "key": "k", "value": ""}, nil)), protocol.Success)
+
 	resp := s.process(1, req(protocol.RegisterBroker, map[string]string{
 		"brokerName": "b", "brokerAddr": "a:1", "clusterName": "c", "brokerId": "zero", "haServerAddr": "",
 	}, nil))

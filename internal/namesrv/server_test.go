@@ -239,7 +239,7 @@ func TestServerTCPCommands(t *testing.T) {
 	// Missing field, unknown code.
 	resp = call(t, cl, addr, req(protocol.GetRouteInfoByTopic, nil, nil))
 	requireCode(t, resp, protocol.SystemError)
-	require.Contains(t, resp.Remark, `"topic"`)
+	require.Contains(t, resp.Remark, "<topic>")
 	requireCode(t, call(t, cl, addr, req(protocol.SendMessage, nil, nil)), protocol.RequestCodeNotSupported)
 
 	// Unregister.

@@ -15,6 +15,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 func waitFor(t *testing.T, timeout time.Duration, fn func() bool) {
@@ -266,7 +267,8 @@ func TestPullDecodesMessages(t *testing.T) {
 	// Store one compressed message through a raw send.
 	z, err := client.Compress([]byte("hello hello hello hello"), 5)
 	require.NoError(t, err)
-	req := protocol.NewRequest(protocol.SendMessage, map[string]string{"topic": "T", "queueId": "0", "sysFlag": "1", "properties": "TAGS\x01a"})
+	req := header.NewRequest(protocol.SendMessage, &header.SendMessage{ProducerGroup: "pg", Topic: "T",
+		DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, SysFlag: 1, Properties: "TAGS\x01a"})
 	req.Body = z
 	_, err = c.Call(t.Context(), b.Addr, req)
 	require.NoError(t, err)

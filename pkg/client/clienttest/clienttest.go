@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
@@ -106,19 +108,24 @@ func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.
 	n.mu.Lock()
 	n.requests++
 	h := n.intercept[req.RequestCode()]
-	rd := n.routes[req.Ext("topic")]
-	fast := n.fastJSON
 	n.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
 	switch req.RequestCode() {
 	case protocol.GetRouteInfoByTopic:
+		var rh header.GetRouteInfo
+		if err := rh.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
+		n.mu.Lock()
+		rd, fast := n.routes[rh.Topic], n.fastJSON
+		n.mu.Unlock()
 		if rd == nil {
-			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+req.Ext("topic")), nil
+			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+rh.Topic), nil
 		}
 		resp := protocol.NewResponse(req, protocol.Success, "")
-		resp.Body = body.EncodeRoute(rd, !fast && req.Version >= body.StandardJSONMinVersion)
+		resp.Body = body.EncodeRoute(rd, !fast && (req.Version >= body.StandardJSONMinVersion || rh.AcceptStandardJSONOnly))
 		return resp, nil
 	case protocol.GetAllTopicListFromNameServer:
 		n.mu.Lock()
@@ -131,7 +138,11 @@ func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.
 		resp.Body = body.EncodeTopicList(ts, "")
 		return resp, nil
 	case protocol.DeleteTopicInNamesrv:
-		n.SetRoute(req.Ext("topic"), nil)
+		var dh header.DeleteTopicFromNamesrv
+		if err := dh.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
+		n.SetRoute(dh.Topic, nil)
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	}
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake name server: code "+strconv.Itoa(int(req.Code))), nil
@@ -345,24 +356,6 @@ func (b *Broker) Conn() *remoting.Conn {
 	return b.lastConn
 }
 
-var shortNames = map[string]string{
-	"a": "producerGroup", "b": "topic", "c": "defaultTopic", "d": "defaultTopicQueueNums",
-	"e": "queueId", "f": "sysFlag", "g": "bornTimestamp", "h": "flag", "i": "properties",
-	"j": "reconsumeTimes", "k": "unitMode", "l": "maxReconsumeTimes", "m": "batch", "n": "bname",
-}
-
-// SendHeader returns the send header of req with long names, whatever the code.
-func SendHeader(req *protocol.Command) map[string]string {
-	out := map[string]string{}
-	for k, v := range req.ExtFields {
-		if l, ok := shortNames[k]; ok && (req.RequestCode() == protocol.SendMessageV2 || req.RequestCode() == protocol.SendBatchMessage || req.RequestCode() == protocol.SendReplyMessageV2) {
-			k = l
-		}
-		out[k] = v
-	}
-	return out
-}
-
 func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	b.mu.Lock()
 	b.requests = append(b.requests, req)
@@ -395,28 +388,28 @@ func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.C
 	case protocol.EndTransaction:
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	case protocol.GetMaxOffset:
-		q, _ := strconv.Atoi(req.Ext("queueId"))
+		var h header.GetMaxOffset
+		if err := h.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
 		d := b.data()
 		d.mu.Lock()
-		n := len(d.queues[message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}])
+		n := len(d.queues[message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}])
 		d.mu.Unlock()
-		resp := protocol.NewResponse(req, protocol.Success, "")
-		resp.SetExt("offset", strconv.Itoa(n))
-		return resp, nil
+		return header.NewResponse(req, protocol.Success, "", &header.GetMaxOffsetResponse{Offset: int64(n)}), nil
 	}
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake broker: code "+strconv.Itoa(int(req.Code))), nil
 }
 
 func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Command {
-	h := SendHeader(req)
-	topic := h["topic"]
-	q, _ := strconv.Atoi(h["queueId"])
-	sf, _ := strconv.Atoi(h["sysFlag"])
-	born, _ := strconv.ParseInt(h["bornTimestamp"], 10, 64)
-	flag, _ := strconv.Atoi(h["flag"])
-	mq := message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: int32(q)}
+	var h header.SendMessage
+	if err := h.Decode(req); err != nil {
+		return protocol.NewResponse(req, protocol.SystemError, err.Error())
+	}
+	topic := h.Topic
+	mq := message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: h.QueueID}
 	var msgs []*message.MessageExt
-	if h["batch"] == "true" {
+	if h.Batch {
 		inner, err := message.DecodeBatch(req.Body)
 		if err != nil {
 			return protocol.NewResponse(req, protocol.MessageIllegal, err.Error())
@@ -425,7 +418,7 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 			msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: m.Flag, Body: m.Body, Properties: m.Properties}})
 		}
 	} else {
-		msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: int32(flag), Body: req.Body, Properties: message.DecodeProperties([]byte(h["properties"]))}})
+		msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: h.Flag, Body: req.Body, Properties: message.DecodeProperties([]byte(h.Properties))}})
 	}
 	bornHost, _ := netip.ParseAddrPort(conn.RemoteAddr())
 	b.mu.Lock()
@@ -433,14 +426,14 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 	var ids []string
 	first := int64(len(b.queues[mq]))
 	for _, m := range msgs {
-		m.QueueID = int32(q)
+		m.QueueID = h.QueueID
 		m.QueueOffset = message.QueueOffset(len(b.queues[mq]))
 		m.PhysOffset = message.PhysOffset(b.phys)
-		m.SysFlag = message.SysFlag(sf)
-		m.BornTimestamp = born
+		m.SysFlag = message.SysFlag(h.SysFlag)
+		m.BornTimestamp = h.BornTimestamp
 		m.BornHost = bornHost
 		m.StoreHost = b.host
-		m.StoreTimestamp = born
+		m.StoreTimestamp = h.BornTimestamp
 		m.SetProperty(message.PropertyCluster, "DefaultCluster")
 		rec, err := message.AppendRecord(nil, m)
 		if err != nil {
@@ -452,24 +445,9 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 	}
 	close(b.stored) // wake held pulls
 	b.stored = make(chan struct{})
-	resp := protocol.NewResponse(req, b.sendCode, "")
-	resp.SetExt("msgId", joinComma(ids))
-	resp.SetExt("queueId", strconv.Itoa(q))
-	resp.SetExt("queueOffset", strconv.FormatInt(first, 10))
-	resp.SetExt("MSG_REGION", "DefaultRegion")
-	resp.SetExt("TRACE_ON", "true")
-	return resp
-}
-
-func joinComma(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
+	return header.NewResponse(req, b.sendCode, "", &header.SendMessageResponse{
+		MsgID: strings.Join(ids, ","), QueueID: h.QueueID, QueueOffset: first, Region: "DefaultRegion", TraceOn: true,
+	})
 }
 
 // maxPullHold bounds how long the fake broker holds a pull that found
@@ -477,24 +455,23 @@ func joinComma(ss []string) string {
 const maxPullHold = time.Second
 
 func (b *Broker) pull(req *protocol.Command) *protocol.Command {
-	q, _ := strconv.Atoi(req.Ext("queueId"))
-	off, _ := strconv.Atoi(req.Ext("queueOffset"))
-	maxN, _ := strconv.Atoi(req.Ext("maxMsgNums"))
-	suspend, _ := strconv.ParseInt(req.Ext("suspendTimeoutMillis"), 10, 64)
-	sysFlag, _ := strconv.Atoi(req.Ext("sysFlag"))
-	commit, _ := strconv.ParseInt(req.Ext("commitOffset"), 10, 64)
-	mq := message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}
+	var h header.PullMessage
+	if err := h.Decode(req); err != nil {
+		return protocol.NewResponse(req, protocol.SystemError, err.Error())
+	}
+	off, suspend := h.QueueOffset, h.SuspendTimeoutMillis
+	mq := message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}
 	b.mu.Lock()
 	suggest := b.suggest
-	if sysFlag&0x1 != 0 && b.master == nil { // a master stores the commit offset; a slave ignores it
-		b.setOffsetLocked(req.Ext("consumerGroup"), mq, commit)
+	if h.SysFlag&0x1 != 0 && b.master == nil { // a master stores the commit offset; a slave ignores it
+		b.setOffsetLocked(h.ConsumerGroup, mq, h.CommitOffset)
 	}
 	b.mu.Unlock()
 	d := b.data()
 	d.mu.Lock()
 	recs, stored := d.queues[mq], d.stored
 	d.mu.Unlock()
-	if off == len(recs) && suspend > 0 {
+	if off == int64(len(recs)) && suspend > 0 {
 		hold := time.NewTimer(min(time.Duration(suspend)*time.Millisecond, maxPullHold))
 		select {
 		case <-stored:
@@ -506,37 +483,40 @@ func (b *Broker) pull(req *protocol.Command) *protocol.Command {
 		recs = d.queues[mq]
 		d.mu.Unlock()
 	}
-	resp := protocol.NewResponse(req, protocol.Success, "")
-	resp.SetExt("minOffset", "0")
-	resp.SetExt("maxOffset", strconv.Itoa(len(recs)))
-	resp.SetExt("suggestWhichBrokerId", strconv.FormatInt(suggest, 10))
+	n := int64(len(recs))
+	rh := header.PullMessageResponse{MaxOffset: n, SuggestWhichBrokerID: suggest}
+	code := protocol.Success
+	var data []byte
 	switch {
-	case off > len(recs):
-		resp.Code = int16(protocol.PullOffsetMoved)
-		resp.SetExt("nextBeginOffset", strconv.Itoa(len(recs)))
-	case off == len(recs):
-		resp.Code = int16(protocol.PullNotFound)
-		resp.SetExt("nextBeginOffset", strconv.Itoa(off))
+	case off < 0 || off > n:
+		code, rh.NextBeginOffset = protocol.PullOffsetMoved, n
+	case off == n:
+		code, rh.NextBeginOffset = protocol.PullNotFound, off
 	default:
-		end := min(len(recs), off+maxN)
+		end := min(n, off+int64(max(h.MaxMsgNums, 0)))
 		for _, r := range recs[off:end] {
-			resp.Body = append(resp.Body, r...)
+			data = append(data, r...)
 		}
-		resp.SetExt("nextBeginOffset", strconv.Itoa(end))
+		rh.NextBeginOffset = end
 	}
+	resp := header.NewResponse(req, code, "", &rh)
+	resp.Body = data
 	return resp
 }
 
 // consumerCall answers the consumer-group calls: members, offsets.
 func (b *Broker) consumerCall(req *protocol.Command) *protocol.Command {
-	q, _ := strconv.Atoi(req.Ext("queueId"))
-	mq := message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}
-	group := req.Ext("consumerGroup")
 	resp := protocol.NewResponse(req, protocol.Success, "")
+	fail := func(err error) *protocol.Command { return protocol.NewResponse(req, protocol.SystemError, err.Error()) }
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch req.RequestCode() {
 	case protocol.GetConsumerListByGroup:
+		var h header.GetConsumerListByGroup
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		group := h.ConsumerGroup
 		ids := []string{}
 		for id, e := range b.clients {
 			select {
@@ -554,19 +534,32 @@ func (b *Broker) consumerCall(req *protocol.Command) *protocol.Command {
 		sort.Strings(ids)
 		resp.Body, _ = json.Marshal(body.GetConsumerListByGroupResponseBody{ConsumerIDList: ids})
 	case protocol.QueryConsumerOffset:
-		off, ok := b.offsets[group][mq]
+		var h header.QueryConsumerOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		off, ok := b.offsets[h.ConsumerGroup][b.queue(h.Topic, h.QueueID)]
 		if !ok {
 			return protocol.NewResponse(req, protocol.QueryNotFound, "fake broker: no offset")
 		}
-		resp.SetExt("offset", strconv.FormatInt(off, 10))
+		header.QueryConsumerOffsetResponse{Offset: off}.Encode(resp)
 	case protocol.UpdateConsumerOffset:
-		off, err := strconv.ParseInt(req.Ext("commitOffset"), 10, 64)
-		if err != nil {
-			return protocol.NewResponse(req, protocol.SystemError, err.Error())
+		var h header.UpdateConsumerOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
 		}
-		b.setOffsetLocked(group, mq, off)
+		b.setOffsetLocked(h.ConsumerGroup, b.queue(h.Topic, h.QueueID), h.CommitOffset)
 	case protocol.GetMinOffset:
-		resp.SetExt("offset", "0")
+		var h header.GetMinOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		header.GetMinOffsetResponse{Offset: 0}.Encode(resp)
 	}
 	return resp
+}
+
+// queue returns this broker's queue of a topic.
+func (b *Broker) queue(topic string, id int32) message.MessageQueue {
+	return message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: id}
 }

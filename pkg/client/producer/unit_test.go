@@ -223,9 +223,10 @@ func TestRequestHeaders(t *testing.T) {
 	mq := message.MessageQueue{Topic: "T", BrokerName: "b", QueueID: 3}
 	req := p.request(o, mq)
 	require.Equal(t, protocol.SendMessageV2, req.RequestCode())
-	for k, v := range map[string]string{"a": "pg", "b": "T", "c": "TBW102", "d": "4", "e": "3", "f": "0", "h": "0", "j": "0", "k": "false", "l": "0", "m": "false", "n": "b"} {
+	for k, v := range map[string]string{"a": "pg", "b": "T", "c": "TBW102", "d": "4", "e": "3", "f": "0", "h": "0", "j": "0", "k": "false", "m": "false", "n": "b"} {
 		require.Equal(t, v, req.Ext(k), k)
 	}
+	require.NotContains(t, req.ExtFields, "l", "no maxReconsumeTimes: the broker uses the group's")
 	props := message.DecodeProperties([]byte(req.Ext("i")))
 	require.Equal(t, "a", props[message.PropertyTags])
 	require.Equal(t, o.ids[0], props[message.PropertyUniqKey])
