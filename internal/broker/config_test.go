@@ -54,7 +54,7 @@ somethingUnknown=1
 	res, err := b.Apply(f)
 	require.NoError(t, err)
 	require.Equal(t, []string{"somethingUnknown"}, res.Unknown)
-	require.EqualError(t, res.Err(), "broker.conf:21: unknown key somethingUnknown (neither a Petrel nor a RocketMQ key)")
+	require.EqualError(t, res.Err(), "broker.conf:22: unknown key somethingUnknown (neither a Petrel nor a RocketMQ key)")
 	require.Contains(t, res.Ignored, "serverWorkerThreads")
 	if replicationSupported {
 		require.NoError(t, c.Validate())
