@@ -126,6 +126,77 @@ var rules = []rule{
 	},
 }
 
+// brokerRooms lists, for each room of the broker, the other rooms it may
+// import (beyond the shared leaves in brokerLeaves). A room never imports the
+// broker root (that would be a cycle) nor a room not listed: adding a
+// dependency between rooms is a decision, made here.
+var brokerRooms = map[string][]string{
+	"answer":       nil,
+	"stats":        nil,
+	"meta":         nil,
+	"longpoll":     nil,
+	"subscription": nil,
+	"clients":      nil,
+	"registrar":    nil,
+	"ha":           {"meta"},
+	"delay":        {"meta"},
+	"retry":        {"meta", "answer", "delay"},
+	"txn":          {"meta", "answer"},
+	"send":         {"meta", "answer", "delay", "retry", "txn"},
+	"pull":         {"meta", "answer", "longpoll", "subscription", "stats", "clients"},
+	"offset":       {"meta", "answer"},
+	"query":        {"meta", "answer"},
+	"admin":        {"meta", "answer", "stats", "clients"},
+	"metasync":     {"meta"},
+}
+
+// brokerLeaves are the packages any broker room may import.
+var brokerLeaves = []string{"internal/store", "internal/lifecycle", "internal/filter", "internal/properties",
+	"pkg/"}
+
+// brokerRoomOf returns the room a package belongs to, or "" for the broker
+// root and packages outside the broker.
+func brokerRoomOf(p string) string {
+	rest, ok := strings.CutPrefix(p, mod+"/internal/broker/")
+	if !ok {
+		return ""
+	}
+	room, _, _ := strings.Cut(rest, "/")
+	return room
+}
+
+// roomViolation says why room pkg may not import imp, if it may not.
+func roomViolation(pkg, imp string) string {
+	room := brokerRoomOf(pkg)
+	if room == "" || isStd(imp) || !strings.HasPrefix(imp, mod+"/") {
+		return ""
+	}
+	allowed, known := brokerRooms[room]
+	if !known {
+		return "broker room " + room + " is not listed in brokerRooms (internal/lint)"
+	}
+	if imp == mod+"/internal/broker" {
+		return "a broker room must not import the broker root"
+	}
+	if other := brokerRoomOf(imp); other != "" {
+		if other == room {
+			return ""
+		}
+		for _, a := range allowed {
+			if a == other {
+				return ""
+			}
+		}
+		return "broker room " + room + " may not import room " + other + " (see brokerRooms)"
+	}
+	for _, l := range brokerLeaves {
+		if strings.HasSuffix(l, "/") && strings.HasPrefix(imp, mod+"/"+l) || under(imp, l) {
+			return ""
+		}
+	}
+	return "broker room " + room + " may import only other rooms and " + strings.Join(brokerLeaves, ", ")
+}
+
 // forbidden lists packages nothing may import, except the listed importers.
 var forbidden = []struct {
 	target  string
@@ -143,6 +214,9 @@ func violations(pkg, imp string) []string {
 		return nil
 	}
 	var why []string
+	if v := roomViolation(pkg, imp); v != "" {
+		why = append(why, v)
+	}
 	for _, r := range rules {
 		if !r.applies(pkg) {
 			continue
@@ -228,6 +302,14 @@ func TestRulesCatchViolations(t *testing.T) {
 		{mod + "/pkg/client", "github.com/some/other", true},
 		{mod + "/internal/broker", mod + "/internal/namesrv", true},
 		{mod + "/cmd/petrel", mod + "/internal/namesrv", false},
+		{mod + "/internal/broker/send", mod + "/internal/broker/txn", false},
+		{mod + "/internal/broker/txn", mod + "/internal/broker/send", true},
+		{mod + "/internal/broker/pull", mod + "/internal/broker", true},
+		{mod + "/internal/broker/meta", mod + "/internal/remoting", true},
+		{mod + "/internal/broker/longpoll", mod + "/pkg/clock", false},
+		{mod + "/internal/broker/newroom", mod + "/pkg/clock", true},
+		{mod + "/internal/store", mod + "/pkg/remoting", true},
+		{mod + "/internal/store", mod + "/internal/broker/meta", true},
 	}
 	for _, c := range cases {
 		if bad := len(violations(c.pkg, c.imp)) > 0; bad != c.bad {
