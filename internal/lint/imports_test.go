@@ -108,7 +108,7 @@ var rules = []rule{
 		// storetest is the conformance suite: test support, so it may assert.
 		name:     "storetest uses the store's dependencies and testify",
 		applies:  func(p string) bool { return under(p, "internal/store/storetest") },
-		allowed:  []string{"internal/store", "internal/vfs", "pkg/clock", "pkg/message"},
+		allowed:  []string{"internal/store", "internal/vfs", "pkg/clock", "pkg/message", "internal/testutil/poll"},
 		external: []string{"golang.org/x/sys", "github.com/stretchr/testify"},
 	},
 	{

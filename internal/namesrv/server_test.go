@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/properties"
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -49,18 +50,6 @@ func call(t *testing.T, cl *remoting.Client, addr string, r *protocol.Command) *
 	resp, err := cl.Invoke(ctx, addr, r)
 	require.NoError(t, err)
 	return resp
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func routeCode(t *testing.T, cl *remoting.Client, addr, topic string) protocol.ResponseCode {
@@ -284,9 +273,9 @@ func TestServerLivenessExpiry(t *testing.T) {
 	// deterministic.
 	step := func(d time.Duration) {
 		t.Helper()
-		waitFor(t, 10*time.Second, func() bool { return clk.Waiters() == 1 })
+		poll.WaitFor(t, 10*time.Second, func() bool { return clk.Waiters() == 1 })
 		clk.Advance(d)
-		waitFor(t, 10*time.Second, func() bool { return clk.Waiters() == 1 })
+		poll.WaitFor(t, 10*time.Second, func() bool { return clk.Waiters() == 1 })
 	}
 	step(5 * time.Second)   // first scan at 5 s
 	step(115 * time.Second) // 120 s silent: kept
@@ -305,5 +294,5 @@ func TestServerDropsBrokerOnConnClose(t *testing.T) {
 	cl := newClient(t)
 	require.Equal(t, protocol.Success, routeCode(t, cl, addr, "T"))
 	require.NoError(t, broker.Close())
-	waitFor(t, 10*time.Second, func() bool { return routeCode(t, cl, addr, "T") == protocol.TopicNotExist })
+	poll.WaitFor(t, 10*time.Second, func() bool { return routeCode(t, cl, addr, "T") == protocol.TopicNotExist })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/clienttest"
 	"github.com/petrelmq/petrel/pkg/message"
@@ -17,17 +18,6 @@ import (
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
-
-func waitFor(t *testing.T, timeout time.Duration, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func newClient(t *testing.T, opts ...client.Option) *client.Client {
 	t.Helper()
@@ -51,11 +41,11 @@ func TestRouteCacheSurvivesNameServerStop(t *testing.T) {
 	r, err := c.Route(t.Context(), "T")
 	require.NoError(t, err)
 	require.Len(t, r.PublishQueues(), 4)
-	waitFor(t, 5*time.Second, func() bool { return ns.Requests() >= 3 }) // refreshed
+	poll.WaitFor(t, 5*time.Second, func() bool { return ns.Requests() >= 3 }) // refreshed
 	require.Equal(t, int32(1), updates.Load(), "an unchanged route is not an update")
 	rd := clienttest.Route(2, b)
 	ns.SetRoute("T", rd)
-	waitFor(t, 5*time.Second, func() bool { return updates.Load() == 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return updates.Load() == 2 })
 	r, err = c.Route(t.Context(), "T")
 	require.NoError(t, err)
 	require.Len(t, r.PublishQueues(), 2)
@@ -206,7 +196,7 @@ func TestHeartbeatsGoToMastersWithGroups(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.RegisterProducer("pg")
 	require.ErrorIs(t, err, client.ErrGroupRegistered)
-	waitFor(t, 5*time.Second, func() bool { return len(a.Heartbeats()) > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(a.Heartbeats()) > 0 })
 	hb := a.Heartbeats()[0]
 	require.Equal(t, "10.9.8.7@hb", hb.ClientID)
 	require.Equal(t, []body.ProducerData{{GroupName: "pg"}}, hb.ProducerDataSet)
@@ -216,7 +206,7 @@ func TestHeartbeatsGoToMastersWithGroups(t *testing.T) {
 		return body.ConsumerData{GroupName: "cg", ConsumeType: body.ConsumePassively, MessageModel: body.Clustering, ConsumeFromWhere: "CONSUME_FROM_LAST_OFFSET"}
 	})
 	require.NoError(t, err)
-	waitFor(t, 5*time.Second, func() bool { return len(slave.Heartbeats()) > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(slave.Heartbeats()) > 0 })
 	require.Equal(t, "cg", slave.Heartbeats()[0].ConsumerDataSet[0].GroupName)
 	un()
 	unc()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -19,17 +20,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func waitFor(t testing.TB, timeout time.Duration, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 type env struct {
@@ -180,10 +170,10 @@ func TestNotifyOnJoinAndClose(t *testing.T) {
 
 	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	// The joining client is told too, as RocketMQ tells every channel.
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
 
 	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
 	n := c1.notes.last()
 	require.Equal(t, protocol.NotifyConsumerIDsChanged, n.RequestCode())
 	require.Equal(t, "cg", n.Ext("consumerGroup"))
@@ -198,7 +188,7 @@ func TestNotifyOnJoinAndClose(t *testing.T) {
 
 	// c2 leaves by closing its connection: c1 is told and the list shrinks.
 	c2.CloseConn(e.addr)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
 	require.Equal(t, "cg", c1.notes.last().Ext("consumerGroup"))
 	resp = consumerList(t, c1, e.addr, "cg")
 	require.JSONEq(t, `{"consumerIdList":["c1@1"]}`, string(resp.Body))
@@ -227,25 +217,25 @@ func TestExpiryWithManualClock(t *testing.T) {
 	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	// Wait for the first round before the second join; changes to a group that
 	// arrive before the notifier runs share one notification.
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
 	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
 
 	// The scan ticker is armed by Start's goroutine.
-	waitFor(t, 5*time.Second, func() bool { return e.clk.Waiters() > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return e.clk.Waiters() > 0 })
 	// c1 keeps heartbeating; c2 goes silent.
 	for range 4 {
 		e.clk.Advance(30 * time.Second)
 		require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	}
 	e.clk.Advance(10 * time.Second) // 130s: the next scan drops c2
-	waitFor(t, 5*time.Second, func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		g, _ := e.m.ConsumerGroup("cg")
 		return len(g.ClientIDs) == 1
 	})
 	g, _ := e.m.ConsumerGroup("cg")
 	require.Equal(t, []string{"c1@1"}, g.ClientIDs)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
 	// c2's connection stays open; its next heartbeat brings it back.
 	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
 	g, _ = e.m.ConsumerGroup("cg")
@@ -344,13 +334,13 @@ func TestUnregisterClient(t *testing.T) {
 	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	// Wait for the first round before the second join; changes to a group that
 	// arrive before the notifier runs share one notification.
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
 	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
 
 	resp := invoke(t, c2, e.addr, protocol.NewRequest(protocol.UnregisterClient, map[string]string{"clientID": "c2@2", "consumerGroup": "cg"}))
 	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
 	g, _ := e.m.ConsumerGroup("cg")
 	require.Equal(t, []string{"c1@1"}, g.ClientIDs)
 
@@ -443,14 +433,14 @@ func TestNotifyCoalesces(t *testing.T) {
 		require.Equal(t, protocol.Success, invoke(t, cl, addr, heartbeatReq("c@"+string(rune('a'+i)), "cg")).ResponseCode())
 	}
 	cls[2].CloseConn(addr)
-	waitFor(t, 5*time.Second, func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		g, _ := m.ConsumerGroup("cg")
 		return len(g.ClientIDs) == 2
 	})
 	require.Zero(t, cls[0].notes.count())
 
 	require.NoError(t, m.Start(context.Background()))
-	waitFor(t, 5*time.Second, func() bool { return cls[0].notes.count() == 1 && cls[1].notes.count() == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return cls[0].notes.count() == 1 && cls[1].notes.count() == 1 })
 	// A request answered after the notifications were sent: nothing more came.
 	invoke(t, cls[0], addr, protocol.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}))
 	invoke(t, cls[1], addr, protocol.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}))

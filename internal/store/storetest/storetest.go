@@ -34,6 +34,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 
@@ -74,15 +75,10 @@ func Run(t *testing.T, f Factory) {
 }
 
 // WaitFor polls cond until it holds or timeout passes (then it fails the test).
+// It is poll.WaitFor, kept for the store's tests.
 func WaitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline, not synchronising
-	}
+	poll.WaitFor(t, timeout, cond)
 }
 
 var bornHost = netip.MustParseAddrPort("192.168.7.1:50000")
