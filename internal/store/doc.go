@@ -112,4 +112,9 @@
 //	defer s.Close()
 //	s.Put(msg, func(r store.PutResult, err error) { reply(r, err) })
 //	res, err := s.GetMessages(ctx, group, topic, queueID, offset, 32, filter, buf[:0])
+//
+// Imports: the standard library, its subpackages, internal/vfs, pkg/clock,
+// pkg/message and x/sys. It must never import the broker, remoting or the SDK
+// (internal/lint), and its goroutines never run upper-layer code (signals,
+// above).
 package store

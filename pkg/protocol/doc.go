@@ -59,4 +59,6 @@
 //
 // See docs/design/protocol.md (## Remoting) for what Petrel implements and does on
 // bad input.
+//
+// Imports: the standard library only (internal/lint).
 package protocol

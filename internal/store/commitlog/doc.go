@@ -127,4 +127,7 @@
 //	rec, _ := message.AppendRecord(nil, msg)
 //	res, err := l.Append(ctx, rec, func(n int) message.QueueOffset { return nextQueueOffset(n) })
 //	l.SyncAsync(res.End, func(err error) { reply(err) })
+//
+// Imports: the standard library, internal/vfs, pkg/clock and pkg/message (the
+// store's rule, internal/lint).
 package commitlog

@@ -119,4 +119,7 @@
 //	err = q.Append(q.MaxOffset(), phys, size, tagsCode) // dispatcher
 //	err = q.Flush()
 //	n, err := q.Read(from, 32, buf) // pull
+//
+// Imports: the standard library, internal/vfs and pkg/message (the store's
+// rule, internal/lint).
 package consumequeue
