@@ -92,7 +92,7 @@ func (s *scheduler) load() error {
 		return nil
 	}
 	var f delayOffsetFile
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err := json.Unmarshal(meta.QuoteIntKeys(data), &f); err != nil {
 		return fmt.Errorf("delay: parse %s: %w", delayOffsetFileName, err)
 	}
 	s.mu.Lock()

@@ -46,6 +46,7 @@ type Config struct {
 // Service is the delay room. Lifecycle: Open → Start → Close.
 type Service struct {
 	cfg    Config
+	cs     meta.ConfigStore
 	clk    clock.Clock
 	log    *slog.Logger
 	levels []time.Duration
@@ -63,7 +64,7 @@ func Open(st Store, tl *timer.Log, cfg Config, clk clock.Clock, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("delay: messageDelayLevel: %w", err)
 	}
-	s := &Service{cfg: cfg, clk: clk, log: log, levels: levels}
+	s := &Service{cfg: cfg, cs: st, clk: clk, log: log, levels: levels}
 	if !cfg.Deliver {
 		return s, nil
 	}
@@ -203,6 +204,25 @@ func (s *Service) Offsets() []byte {
 		return []byte(`{"offsetTable":{}}`)
 	}
 	return s.sched.encodeNoClear()
+}
+
+// ApplyMasterOffsets stores a master's delay-level progress (the body of its
+// GET_ALL_DELAY_OFFSET) as this slave's delayOffset.json, as RocketMQ's slave
+// does, so that a slave that becomes master resumes delivery where its master
+// was. Only a slave (no scheduler) applies it.
+func (s *Service) ApplyMasterOffsets(data []byte) error {
+	if s.sched != nil {
+		return nil
+	}
+	var f delayOffsetFile
+	if err := json.Unmarshal(meta.QuoteIntKeys(data), &f); err != nil {
+		return fmt.Errorf("delay: master's delay offsets: %w", err)
+	}
+	norm, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return s.cs.SaveConfig(delayOffsetFileName, norm)
 }
 
 // ProcessGetAllDelayOffset answers GET_ALL_DELAY_OFFSET (45).

@@ -225,3 +225,22 @@ func (m *Topics) CreateRetryTopic(group string, queues int32) (body.TopicConfig,
 func (m *Topics) CreateDLQTopic(group string) (body.TopicConfig, bool, error) {
 	return m.CreateIfAbsent(NewTopicConfig(DLQTopic(group), 1, body.PermWrite))
 }
+
+// Replace makes the table a copy of w (a slave adopting its master's topics)
+// when w's DataVersion differs from the current one, and persists. It reports
+// whether anything changed.
+func (m *Topics) Replace(w body.TopicConfigWrapper) (bool, error) {
+	m.mu.Lock()
+	if m.version == w.DataVersion {
+		m.mu.Unlock()
+		return false, nil
+	}
+	m.table = make(map[string]body.TopicConfig, len(w.TopicConfigTable))
+	for name, tc := range w.TopicConfigTable {
+		tc.TopicName = name
+		m.table[name] = tc
+	}
+	m.version = w.DataVersion
+	m.mu.Unlock()
+	return true, m.Persist()
+}
