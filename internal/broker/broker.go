@@ -283,10 +283,15 @@ func (b *Broker) openStore() error {
 		return fmt.Errorf("broker: open store: %w", err)
 	}
 	b.store = st
-	if err := b.topics.Load(st, meta.SystemTopics{
+	sys := meta.SystemTopics{
 		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName,
 		AutoCreate: b.cfg.AutoCreateTopicEnable, DefaultQueueNums: int32(b.cfg.DefaultTopicQueueNums),
-	}); err != nil {
+		ClusterTopicEnable: b.cfg.ClusterTopicEnable, BrokerTopicEnable: b.cfg.BrokerTopicEnable,
+	}
+	if b.cfg.TraceTopicEnable {
+		sys.TraceTopic = b.cfg.MsgTraceTopicName
+	}
+	if err := b.topics.Load(st, sys); err != nil {
 		return err
 	}
 	if err := b.groups.Load(st); err != nil {

@@ -153,6 +153,18 @@ type Config struct {
 	// StoreReplyMessageEnable is storeReplyMessageEnable: also store reply
 	// messages (SEND_REPLY_MESSAGE) in <cluster>_REPLY_TOPIC. Default true.
 	StoreReplyMessageEnable bool
+	// ClusterTopicEnable is clusterTopicEnable: the topic named after the
+	// cluster is readable and writable (mqadmin clusterRT sends to it).
+	// Default true.
+	ClusterTopicEnable bool
+	// BrokerTopicEnable is brokerTopicEnable: the topic named after the
+	// broker is readable and writable. Default true.
+	BrokerTopicEnable bool
+	// TraceTopicEnable is traceTopicEnable: create the message-trace topic
+	// (MsgTraceTopicName) at start with one queue. Default false.
+	TraceTopicEnable bool
+	// MsgTraceTopicName is msgTraceTopicName. Default "RMQ_SYS_TRACE_TOPIC".
+	MsgTraceTopicName string
 
 	// Store configures the message store; Store.StoreHost is set by Start from
 	// BrokerIP1 and the listening port. FlushDiskType, maxMessageSize and the
@@ -205,6 +217,9 @@ func DefaultConfig() Config {
 		TransactionCheckMax:         15,
 		TransactionCheckInterval:    60 * time.Second,
 		StoreReplyMessageEnable:     true,
+		ClusterTopicEnable:          true,
+		BrokerTopicEnable:           true,
+		MsgTraceTopicName:           meta.TopicTrace,
 		Store:                       store.DefaultConfig(),
 		Remoting:                    remoting.DefaultServerConfig(),
 		Clients:                     clients.DefaultConfig(),

@@ -95,6 +95,10 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Millis("transactionCheckInterval", &c.TransactionCheckInterval)
 	b.Bool("rejectTransactionMessage", &c.RejectTransactionMessage)
 	b.Bool("storeReplyMessageEnable", &c.StoreReplyMessageEnable)
+	b.Bool("clusterTopicEnable", &c.ClusterTopicEnable)
+	b.Bool("brokerTopicEnable", &c.BrokerTopicEnable)
+	b.Bool("traceTopicEnable", &c.TraceTopicEnable)
+	b.String("msgTraceTopicName", &c.MsgTraceTopicName)
 
 	s := &c.Store
 	b.Func("storePathRootDir", func(v string) error {
@@ -261,7 +265,6 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		"offsetCheckInSlave", "duplicationEnable")
 	b.Ignore("not implemented in Petrel",
 		"filterSupportRetry", "enableCalcFilterBitMap",
-		"clusterTopicEnable", "brokerTopicEnable", "traceTopicEnable", "msgTraceTopicName",
 		"compressedRegister", "forceRegister")
 	refuseTrue := func(key, why string) {
 		b.Func(key, func(v string) error {

@@ -38,6 +38,8 @@ func (c *Config) validate() error {
 		return inv("brokerName", "%q: %v", c.BrokerName, meta.ValidateTopicName(c.BrokerName))
 	case c.BrokerID < 0:
 		return inv("brokerId", "%d is negative", c.BrokerID)
+	case c.TraceTopicEnable && meta.ValidateTopicName(c.MsgTraceTopicName) != nil:
+		return inv("msgTraceTopicName", "%q: %v", c.MsgTraceTopicName, meta.ValidateTopicName(c.MsgTraceTopicName))
 	}
 	if err := checkRole(c); err != nil {
 		return err
