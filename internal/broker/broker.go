@@ -283,6 +283,7 @@ func (b *Broker) openStore() error {
 		return fmt.Errorf("broker: open store: %w", err)
 	}
 	b.store = st
+	st.SetConsumerProgress(b.offsets) // forced deletions name the groups that lose messages
 	sys := meta.SystemTopics{
 		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName,
 		AutoCreate: b.cfg.AutoCreateTopicEnable, DefaultQueueNums: int32(b.cfg.DefaultTopicQueueNums),

@@ -429,6 +429,9 @@ func TestRawAdminReads(t *testing.T) {
 	require.NoError(t, json.Unmarshal(resp.Body, &kv))
 	require.Equal(t, "V4_9_8", kv.Table["brokerVersionDesc"])
 	require.NotEmpty(t, kv.Table["commitLogMaxOffset"])
+	require.Equal(t, "OK", kv.Table["storeHealth"], "a healthy store says so")
+	require.NotEmpty(t, kv.Table["consumeQueueDiskRatio"])
+	require.Equal(t, "0", kv.Table["segmentsDeletedUnexpired"])
 
 	// Rates: the put above and a found pull count since the broker started.
 	resp = r.call(protocol.PullMessage, pullExt("gs", "S", 0, 0, 4, "*", 0), nil)

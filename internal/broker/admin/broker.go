@@ -15,6 +15,7 @@ import (
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/broker/stats"
 	"github.com/petrelmq/petrel/internal/properties"
+	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -67,6 +68,10 @@ func (s *Service) RuntimeInfo() map[string]string {
 		"commitLogMinOffset":              i64(int64(st.CommitLogMinOffset)),
 		"commitLogMaxOffset":              i64(int64(st.CommitLogMaxOffset)),
 		"commitLogDiskRatio":              strconv.FormatFloat(st.DiskUsedRatio, 'f', -1, 64),
+		"consumeQueueDiskRatio":           strconv.FormatFloat(st.ConsumeQueueDiskUsedRatio, 'f', -1, 64),
+		"segmentsDeletedUnexpired":        i64(st.SegmentsDeletedUnexpired),
+		"messagesDeletedUnexpired":        i64(st.MessagesDeletedUnexpired),
+		"storeHealth":                     health(st.Problems),
 		"dispatchBehindBytes":             i64(st.DispatchBehindBytes),
 		"putMessageEntireTimeMax":         i64(st.PutLatencyMaxMicros / 1000),
 		"earliestMessageTimeStamp":        i64(st.EarliestMessageMillis),
@@ -77,6 +82,22 @@ func (s *Service) RuntimeInfo() map[string]string {
 		s.d.Extra(kv)
 	}
 	return kv
+}
+
+// health renders the store's problems for the runtime info: "OK", or each
+// problem as what(since=..., error=...) separated by "; ".
+func health(ps []store.Problem) string {
+	if len(ps) == 0 {
+		return "OK"
+	}
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (since %s: %s)", p.What, p.Since.UTC().Format(time.RFC3339), p.Err)
+	}
+	return b.String()
 }
 
 // ProcessGetBrokerConfig answers GET_BROKER_CONFIG (26): the properties as

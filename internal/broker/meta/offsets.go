@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/petrelmq/petrel/pkg/message"
 )
 
 const offsetsConfigFileName = "consumerOffset.json"
@@ -284,6 +286,28 @@ func (m *Offsets) All() map[string]map[int32]int64 {
 	out := make(map[string]map[int32]int64, len(m.table))
 	for k, q := range m.table {
 		out[k] = maps.Clone(q)
+	}
+	return out
+}
+
+// CommittedOffsets returns, for every group with a committed offset on
+// (topic, queueID), that offset: the store's ConsumerProgress, for the log
+// line of a forced deletion.
+func (m *Offsets) CommittedOffsets(topic string, queueID int32) map[string]message.QueueOffset {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out map[string]message.QueueOffset
+	prefix := topic + offsetKeySep
+	for k, q := range m.table {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if off, ok := q[queueID]; ok {
+			if out == nil {
+				out = map[string]message.QueueOffset{}
+			}
+			out[k[len(prefix):]] = message.QueueOffset(off)
+		}
 	}
 	return out
 }
