@@ -20,14 +20,14 @@ func TestRawConcurrentAutoCreate(t *testing.T) {
 	topicTable := func() body.TopicConfigWrapper {
 		t.Helper()
 		resp := r.call(protocol.GetAllTopicConfig, nil, nil)
-		require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 		var w body.TopicConfigWrapper
 		require.NoError(t, json.Unmarshal(resp.Body, &w))
 		return w
 	}
 	before := topicTable()
 	const n = 32
-	codes := make([]int16, n)
+	codes := make([]protocol.ResponseCode, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -40,7 +40,7 @@ func TestRawConcurrentAutoCreate(t *testing.T) {
 				codes[i] = -1
 				return
 			}
-			codes[i] = resp.Code
+			codes[i] = resp.ResponseCode()
 		}()
 	}
 	wg.Wait()

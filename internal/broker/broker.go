@@ -7,136 +7,80 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime/pprof"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/broker/admin"
 	"github.com/petrelmq/petrel/internal/broker/clients"
+	"github.com/petrelmq/petrel/internal/broker/delay"
+	"github.com/petrelmq/petrel/internal/broker/meta"
+	"github.com/petrelmq/petrel/internal/broker/offset"
+	"github.com/petrelmq/petrel/internal/broker/pull"
+	"github.com/petrelmq/petrel/internal/broker/query"
+	"github.com/petrelmq/petrel/internal/broker/registrar"
+	"github.com/petrelmq/petrel/internal/broker/retry"
+	"github.com/petrelmq/petrel/internal/broker/send"
+	"github.com/petrelmq/petrel/internal/broker/stats"
+	"github.com/petrelmq/petrel/internal/broker/subscription"
+	"github.com/petrelmq/petrel/internal/broker/txn"
+	"github.com/petrelmq/petrel/internal/lifecycle"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/clock"
-	"github.com/petrelmq/petrel/pkg/message"
-	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // ErrClosed is returned by Start after Close.
 var ErrClosed = errors.New("broker: closed")
 
-// Pool queue sizes that are not configurable.
-const (
-	sendAcceptWorkers = 2
-	sendAcceptQueue   = 4096
-	adminQueue        = 10000
-	heartbeatQueue    = 10000
-	holdRunners       = 2
-	completers        = 2
-)
-
-// putDone is the tag of an asynchronous put: the completer goroutines call it
-// with the put's outcome.
-type putDone func(store.PutResult, error)
-
-// put stores msgs and calls done with the outcome on a completer goroutine.
-func (b *Broker) put(msgs []*message.MessageExt, done putDone) {
-	b.store.Put(msgs, b.completions, done)
-}
-
-// completer is one of the goroutines that run put completions: started by
-// Start, stopped by Close through ctx after the store closed... see Close.
-func (b *Broker) completer(ctx context.Context) {
-	var cs []store.Completion
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.completions.Ready():
-		}
-		cs = b.completions.Drain(cs[:0])
-		for i := range cs {
-			cs[i].Tag.(putDone)(cs[i].Result, cs[i].Err)
-			cs[i] = store.Completion{}
-		}
-	}
-}
-
-// dispatchLoop hands the store's dispatch events to the broker's consumers
-// of them: started by Start, stopped by Close through ctx.
-func (b *Broker) dispatchLoop(ctx context.Context) {
-	var evs []store.DispatchEvent
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.dispatchQ.Ready():
-		}
-		var lost bool
-		evs, lost = b.dispatchQ.Drain(evs[:0])
-		for _, ev := range evs {
-			for _, f := range b.dispatchFns {
-				f(ev)
-			}
-		}
-		if lost {
-			for _, f := range b.lostFns {
-				f()
-			}
-		}
-	}
-}
-
-// Broker is a RocketMQ-compatible master broker: the message store, the request
-// processors, client management, long polling and name-server registration.
+// Broker is a RocketMQ-compatible broker: the lifecycle of the store, the
+// rooms that serve requests (send, pull, delay, retry, txn, query, offset,
+// admin, clients), the remoting servers and name-server registration. Which
+// request code goes to which room is routes.go.
 //
-// Lifecycle: New (no I/O) → Start → Close. Goroutines, all started by Start
-// through goFunc and waited for by Close: the send workers, the long-poll sweeper
-// and runners, the consumer-offset flusher and the registration loop; plus those
-// of the remoting server, the client manager and the store, which Close closes.
-// All methods are safe for concurrent use.
+// Lifecycle: New (no I/O) → Start → Close. All methods are safe for
+// concurrent use.
 type Broker struct {
-	cfg Config
-	log *slog.Logger
-	clk clock.Clock
-	rt  atomic.Pointer[runtimeConfig]
+	cfg  Config
+	log  *slog.Logger
+	clk  clock.Clock
+	live *meta.Live
+	gate lifecycle.Gate  // every write, from admission to answer
+	run  lifecycle.Group // the offset flusher and the stats sampler
 
-	topics  *topicManager
-	groups  *groupManager
-	offsets *offsetManager
+	topics  *meta.Topics
+	groups  *meta.Groups
+	offsets *meta.Offsets
 	clients *clients.Manager
-	holds   *holdService
-	reg     *registrar
-	gate    writeGate
-	sendQ   chan *sendTask
-	ds      delayServices // schedule.go: delay levels and timer messages
-	sql     sqlCache      // compiled SQL92 subscriptions (sqlfilter.go)
-
-	txn *txnService // transaction.go: half messages, END_TRANSACTION, check-back
-
-	stats *brokerStats // stats.go: put/get/consume rates
-
-	// completions receives the store's put completions; the completer
-	// goroutines run their tags (putDone), off the store's goroutines.
-	completions *store.Completions
-	// dispatchQ receives the store's dispatch events; the dispatch goroutine
-	// hands them to dispatchFns (long polling, delay levels, timers).
-	dispatchQ   *store.DispatchQueue
-	dispatchFns []func(store.DispatchEvent)
-	lostFns     []func() // called when dispatchQ dropped events
+	subs    *subscription.Compiler
+	stats   *stats.Broker
 
 	// Set by Start before any request is served; read-only afterwards.
-	store      store.MessageStore
-	srv        *remoting.Server
-	fast       *remoting.Server // the VIP channel (fastListenPort); nil when off
+	store      *store.Store
+	rooms      rooms
+	reg        *registrar.Registrar
+	srv, fast  *remoting.Server // fast: the VIP channel; nil when off
+	pools      pools
 	advertised netip.AddrPort
-	addr       string // advertised "ip:port"
 	bootTime   time.Time
 
-	mu      sync.Mutex // guards started, closed, cancel and wg.Add
+	mu      sync.Mutex // guards started, closed, addr
 	started bool
 	closed  bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	addr    string
+}
+
+// rooms are the request-serving components Start builds.
+type rooms struct {
+	delay  *delay.Service
+	retry  *retry.Service
+	txn    *txn.Service
+	send   *send.Service
+	pull   *pull.Service
+	query  *query.Service
+	offset *offset.Service
+	admin  *admin.Service
 }
 
 // New validates cfg and builds a broker without touching the disk or network.
@@ -158,26 +102,26 @@ func New(cfg Config, log *slog.Logger, clk clock.Clock) (*Broker, error) {
 		cfg:     cfg,
 		log:     log,
 		clk:     clk,
-		topics:  newTopicManager(clk),
-		groups:  newGroupManager(clk),
-		offsets: newOffsetManager(),
-		sendQ:   make(chan *sendTask, cfg.SendQueueCapacity),
-		stats:   newBrokerStats(),
-
-		completions: store.NewCompletions(),
-		dispatchQ:   store.NewDispatchQueue(store.DefaultDispatchQueueSize),
+		live:    meta.NewLive(cfg.runtime()),
+		topics:  meta.NewTopics(clk),
+		groups:  meta.NewGroups(clk),
+		offsets: meta.NewOffsets(),
+		subs:    subscription.NewCompiler(cfg.EnablePropertyFilter),
+		stats:   stats.NewBroker(),
 	}
-	rt := cfg.runtime()
-	b.rt.Store(&rt)
-	b.gate.init()
-	b.holds = newHoldService(clk, cfg.MaxHeldPulls, b.rerunHeld)
-	b.reg = newRegistrar(b)
-	b.txn = newTxnService(b)
 	b.clients = clients.New(cfg.Clients, log, clk, clients.Hooks{OnConsumerHeartbeat: b.onHeartbeat})
 	return b, nil
 }
 
-func (b *Broker) runtime() *runtimeConfig { return b.rt.Load() }
+// onHeartbeat is the client manager's consumer-heartbeat hook: a heartbeat
+// whose SQL92 subscriptions cannot be served is refused; the group's config
+// and (for clustering) its retry topic are made to exist.
+func (b *Broker) onHeartbeat(group string, subs []body.SubscriptionData, clustering bool) error {
+	if err := b.subs.CheckHeartbeat(group, subs); err != nil {
+		return err
+	}
+	return b.rooms.retry.OnConsumerHeartbeat(group, clustering)
+}
 
 // Addr returns the advertised address "brokerIP1:port" clients and name
 // servers use, or "" before Start.
@@ -185,6 +129,16 @@ func (b *Broker) Addr() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.addr
+}
+
+// ListenAddr returns the bound client address, or nil before Start.
+func (b *Broker) ListenAddr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.srv == nil {
+		return nil
+	}
+	return b.srv.Addr()
 }
 
 // FastAddr returns the VIP channel's bound address, or nil before Start or
@@ -198,68 +152,24 @@ func (b *Broker) FastAddr() net.Addr {
 	return b.fast.Addr()
 }
 
-// startFast starts the VIP channel (fastListenPort): a second server with the
-// same processors, as RocketMQ's fast remoting server, next to the client
-// port bound at boundPort. Caller holds b.mu (Start).
-func (b *Broker) startFast(ctx context.Context, lc *net.ListenConfig, boundPort int) error {
-	addr, explicit, on := b.cfg.fastListenAddr(boundPort)
-	if !on {
-		return nil
-	}
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		if explicit {
-			return fmt.Errorf("broker: listen on fastListenPort: %w", err)
-		}
-		b.log.Warn("broker: VIP channel off: cannot listen on listenPort-2 (set fastListenPort, or -1 to turn it off)",
-			"addr", addr, "err", err)
-		return nil
-	}
-	rcfg := b.cfg.Remoting
-	rcfg.Listener = ln
-	rcfg.ListenAddr = ln.Addr().String()
-	srv, err := remoting.NewServer(rcfg, b.log)
-	if err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("broker: VIP channel: %w", err)
-	}
-	b.registerProcessors(srv)
-	srv.AddConnListener(b.holds)
-	if err := srv.Start(ctx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("broker: VIP channel: %w", err)
-	}
-	b.fast = srv
-	b.log.Info("broker: VIP channel listening", "addr", ln.Addr().String())
-	return nil
-}
-
-// ListenAddr returns the bound address, or nil before Start.
-func (b *Broker) ListenAddr() net.Addr {
+// HeldPulls returns the number of pull requests held by long polling (also
+// heldPullCount in GET_BROKER_RUNTIME_INFO).
+func (b *Broker) HeldPulls() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.srv == nil {
-		return nil
+	if b.rooms.pull == nil {
+		return 0
 	}
-	return b.srv.Addr()
+	return b.rooms.pull.Held()
 }
 
-// goFunc starts f on a tracked goroutine with a pprof label. Caller holds b.mu
-// and the broker is started and not closed.
-func (b *Broker) goFunc(ctx context.Context, name string, f func(context.Context)) {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		pprof.Do(ctx, pprof.Labels("broker", name), f)
-	}()
-}
-
-// Start binds the listen address, opens the store, loads config/topics.json,
-// subscriptionGroup.json and consumerOffset.json, starts serving and registers
-// with every name server (a name server that does not answer is retried every
-// registerNameServerPeriod; it does not fail Start). ctx bounds the start only;
-// Close stops the broker. On failure everything Start opened is closed again;
-// the caller may still call Close.
+// Start opens and recovers the store, loads config/topics.json,
+// subscriptionGroup.json and consumerOffset.json, builds and starts the rooms,
+// and only then listens (so a TCP health check passes only when sends work),
+// and registers with every name server (a name server that does not answer is
+// retried every registerNameServerPeriod; it does not fail Start). ctx bounds
+// the start only; Close stops the broker. On failure everything Start opened
+// is closed again in reverse order; the caller may still call Close.
 func (b *Broker) Start(ctx context.Context) (err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -278,94 +188,73 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		}
 	}()
 
+	// With a fixed port the store opens (and recovers) before anything
+	// listens. With port 0 (tests) the port is only known once bound, and it
+	// is part of every stored message's store host, so the listener comes
+	// first.
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", b.cfg.listenAddr())
-	if err != nil {
-		return fmt.Errorf("broker: listen: %w", err)
+	var ln net.Listener
+	port := b.cfg.ListenPort
+	if _, p, err := net.SplitHostPort(b.cfg.listenAddr()); err == nil {
+		port, _ = strconv.Atoi(p)
 	}
-	undo = append(undo, func() { _ = ln.Close() })
-	port := ln.Addr().(*net.TCPAddr).Port
+	if port == 0 {
+		if ln, err = lc.Listen(ctx, "tcp", b.cfg.listenAddr()); err != nil {
+			return fmt.Errorf("broker: listen: %w", err)
+		}
+		undo = append(undo, func() { _ = ln.Close() })
+		port = ln.Addr().(*net.TCPAddr).Port
+	}
 	b.advertised = netip.AddrPortFrom(netip.MustParseAddr(b.cfg.BrokerIP1), uint16(port))
 
-	scfg := b.cfg.Store
-	scfg.StoreHost = b.advertised
-	st, err := store.Open(b.cfg.FS, scfg, b.log, b.clk)
+	err = b.openStore()
+	if b.store != nil {
+		undo = append(undo, func() { _ = b.store.Close() })
+	}
 	if err != nil {
-		return fmt.Errorf("broker: open store: %w", err)
-	}
-	undo = append(undo, func() { _ = st.Close() })
-	b.store = st
-	if err := b.topics.load(st, &b.cfg); err != nil {
 		return err
 	}
-	if err := b.groups.load(st); err != nil {
+	b.reg = registrar.New(registrar.Config{
+		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID,
+		BrokerAddr: b.advertised.String(), HAServerAddr: b.haAddr(), NameServers: b.cfg.NameServers,
+		Period: b.cfg.RegisterNameServerPeriod, Timeout: b.cfg.RegisterTimeout,
+	}, b.log, b.clk, b.registrationBody)
+	if err := b.buildRooms(); err != nil {
 		return err
 	}
-	if err := b.offsets.load(st); err != nil {
-		return err
-	}
-	if err := b.openDelay(st); err != nil {
-		return err
-	}
-	undo = append(undo, func() { _ = b.closeDelay() })
-	b.dispatchFns = append(b.dispatchFns, b.holds.onDispatch)
-	b.lostFns = append(b.lostFns, b.holds.wakeAll)
-	st.AddDispatchQueue(b.dispatchQ)
-	if err := st.Start(ctx); err != nil {
+	undo = append(undo, func() { _ = b.rooms.delay.Close() })
+	if err := b.store.Start(ctx); err != nil {
 		return fmt.Errorf("broker: start store: %w", err)
 	}
-	b.txn.load() // transaction.go: the resolved transactions, before serving
-
-	rcfg := b.cfg.Remoting
-	rcfg.Listener = ln
-	rcfg.ListenAddr = ln.Addr().String()
-	srv, err := remoting.NewServer(rcfg, b.log)
+	b.rooms.txn.Load() // the resolved transactions, before serving
+	stop, err := b.startRooms(ctx)
+	undo = append(undo, stop)
 	if err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	b.srv = srv
-	b.registerProcessors(srv) // also adds the client manager as a connection listener
-	srv.AddConnListener(b.holds)
-	if err := srv.Start(ctx); err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	undo = append(undo, func() { _ = srv.Close() })
-	if err := b.startFast(ctx, &lc, port); err != nil {
 		return err
 	}
-	if b.fast != nil {
-		undo = append(undo, func() { _ = b.fast.Close() })
+
+	if ln == nil {
+		if ln, err = lc.Listen(ctx, "tcp", b.cfg.listenAddr()); err != nil {
+			return fmt.Errorf("broker: listen: %w", err)
+		}
+		undo = append(undo, func() { _ = ln.Close() })
+	}
+	closeServers, err := b.startServers(ctx, &lc, ln)
+	undo = append(undo, closeServers)
+	if err != nil {
+		return err
 	}
 
-	lifetime, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.cancel = cancel
-	undo = append(undo, func() { cancel(); b.wg.Wait() })
-	if err := b.clients.Start(lifetime); err != nil {
-		return fmt.Errorf("broker: %w", err)
+	if err := b.run.Start(ctx, "broker"); err != nil {
+		return err
 	}
-	undo = append(undo, func() { _ = b.clients.Close() })
-	for i := range b.cfg.SendWorkers {
-		b.goFunc(lifetime, "send-worker-"+strconv.Itoa(i), b.sendWorker)
-	}
-	for i := range holdRunners {
-		b.goFunc(lifetime, "hold-runner-"+strconv.Itoa(i), b.holds.runner)
-	}
-	b.goFunc(lifetime, "hold-sweeper", b.holds.sweeper)
-	for i := range completers {
-		b.goFunc(lifetime, "completer-"+strconv.Itoa(i), b.completer)
-	}
-	b.goFunc(lifetime, "dispatch", b.dispatchLoop)
-	b.goFunc(lifetime, "offset-flusher", b.offsetFlusher)
-	b.goFunc(lifetime, "stats-sampler", b.statsSampler)
-	b.goFunc(lifetime, "transaction-checker", b.txn.loop)
-	b.startDelay(lifetime)
-	regCtx, regCancel := context.WithCancel(lifetime)
-	b.reg.cancel = regCancel
-	b.goFunc(regCtx, "register", b.reg.loop)
+	undo = append(undo, b.run.Stop)
+	b.run.Go("offset-flusher", b.flushOffsets)
+	b.run.Go("stats-sampler", b.sampleStats)
 
 	b.addr = b.advertised.String()
 	b.bootTime = b.clk.Now()
-	b.stats.sampleAll(b.bootTime, st.Stats().PutCount) // rates count from here
+	b.stats.SampleAll(b.bootTime, b.store.Stats().PutCount) // rates count from here
 	b.started = true
 	b.log.Info("broker: started", "cluster", b.cfg.ClusterName, "broker", b.cfg.BrokerName,
 		"brokerId", b.cfg.BrokerID, "addr", b.addr, "listen", ln.Addr().String(),
@@ -374,68 +263,101 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		"autoCreateSubscriptionGroup", b.cfg.AutoCreateSubscriptionGroup, "brokerPermission", b.cfg.BrokerPermission,
 		"longPollingEnable", b.cfg.LongPollingEnable)
 
-	// The first registration is synchronous, so routes exist once Start returns
-	// (unless a name server is down; the loop retries).
+	// The first registration is synchronous (bounded), so routes exist once
+	// Start returns unless a name server is down; the registrar retries it.
 	b.mu.Unlock()
-	rctx, rcancel := context.WithTimeout(ctx, b.cfg.RegisterTimeout+time.Second)
-	_ = b.reg.registerNow(rctx)
-	rcancel()
+	err = b.reg.Start(ctx)
 	b.mu.Lock()
-	return nil
+	return err
 }
 
-// registerProcessors wires every request code to its pool.
-func (b *Broker) registerProcessors(srv *remoting.Server) {
-	sendPool := remoting.NewPool("send", sendAcceptWorkers, sendAcceptQueue)
-	pullPool := remoting.NewPool("pull", b.cfg.PullWorkers, b.cfg.PullQueueCapacity)
-	adminPool := remoting.NewPool("admin", b.cfg.AdminWorkers, adminQueue)
-	hbPool := remoting.NewPool("heartbeat", b.cfg.HeartbeatWorkers, heartbeatQueue)
-
-	accept := remoting.ProcessorFunc(b.acceptSend)
-	for _, code := range []int16{protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage} {
-		srv.Register(code, accept, sendPool)
+// openStore opens the store (b.store is set once it is open, even if loading
+// the metadata fails) and loads the metadata tables from its config
+// directory.
+func (b *Broker) openStore() error {
+	scfg := b.cfg.Store
+	scfg.StoreHost = b.advertised
+	scfg.TimerPrecision = b.cfg.TimerPrecision
+	st, err := store.Open(b.cfg.FS, scfg, b.log, b.clk)
+	if err != nil {
+		return fmt.Errorf("broker: open store: %w", err)
 	}
-	srv.Register(protocol.PullMessage, remoting.ProcessorFunc(b.processPull), pullPool)
-	admin := remoting.ProcessorFunc(b.processAdmin)
-	for _, code := range adminCodes {
-		srv.Register(code, admin, adminPool)
+	b.store = st
+	st.SetConsumerProgress(b.offsets) // forced deletions name the groups that lose messages
+	sys := meta.SystemTopics{
+		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName,
+		AutoCreate: b.cfg.AutoCreateTopicEnable, DefaultQueueNums: int32(b.cfg.DefaultTopicQueueNums),
+		ClusterTopicEnable: b.cfg.ClusterTopicEnable, BrokerTopicEnable: b.cfg.BrokerTopicEnable,
 	}
-	b.clients.Register(srv, hbPool)
-	b.registerTxnQueryReply(srv, adminPool) // transaction.go
-	b.registerDelayProcessors(srv, adminPool)
-	srv.Register(protocol.CheckClientConfig, remoting.ProcessorFunc(b.processCheckClientConfig), hbPool)
+	if b.cfg.TraceTopicEnable {
+		sys.TraceTopic = b.cfg.MsgTraceTopicName
+	}
+	if err := b.topics.Load(st, sys); err != nil {
+		return err
+	}
+	if err := b.groups.Load(st); err != nil {
+		return err
+	}
+	return b.offsets.Load(st)
 }
 
-// offsetFlusher is the goroutine that writes changed consumer offsets every
-// FlushConsumerOffsetInterval. Started by Start, stopped by Close (which
-// flushes once more after it stops).
-func (b *Broker) offsetFlusher(ctx context.Context) {
-	b.every(ctx, b.cfg.FlushConsumerOffsetInterval, func() {
-		if err := b.offsets.flush(); err != nil {
-			b.log.Error("broker: persist consumer offsets", "err", err)
+// haAddr is the advertised HA address (brokerIP1:listenPort+1).
+func (b *Broker) haAddr() string {
+	return netip.AddrPortFrom(b.advertised.Addr(), b.advertised.Port()+1).String()
+}
+
+// registrationBody encodes the topic table for REGISTER_BROKER. When the
+// broker permission lacks read or write, every topic's perm is narrowed by
+// it, so routes stop offering what the broker refuses.
+func (b *Broker) registrationBody() ([]byte, error) {
+	w := b.topics.Snapshot()
+	if perm := int32(b.live.Get().BrokerPermission); perm&(body.PermRead|body.PermWrite) != body.PermRead|body.PermWrite {
+		for name, tc := range w.TopicConfigTable {
+			tc.Perm &= perm | body.PermInherit
+			w.TopicConfigTable[name] = tc
 		}
-	})
+	}
+	return body.EncodeRegisterBody(&body.RegisterBody{Topics: w}, false)
 }
 
-// every calls f every d (on the broker's clock) until ctx is done.
-func (b *Broker) every(ctx context.Context, d time.Duration, f func()) {
-	t := b.clk.NewTicker(d)
+// flushOffsets writes changed consumer offsets every
+// flushConsumerOffsetInterval (Close flushes once more).
+func (b *Broker) flushOffsets(ctx context.Context) {
+	t := b.clk.NewTicker(b.cfg.FlushConsumerOffsetInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			f()
+			if err := b.offsets.Flush(); err != nil {
+				b.log.Error("broker: persist consumer offsets", "err", err)
+			}
 		}
 	}
 }
 
-// Close shuts the broker down in the order of docs/design/broker.md:
-// unregister from the name servers → refuse new sends → wait for in-flight sends
-// (up to ShutdownTimeout) → answer held pulls → close the server and client
-// manager → stop the goroutines → persist offsets and configs → close the store.
-// It is idempotent and safe before Start; it returns the first error.
+// sampleStats samples the rates every stats.SampleInterval.
+func (b *Broker) sampleStats(ctx context.Context) {
+	t := b.clk.NewTicker(stats.SampleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			b.stats.SampleAll(b.clk.Now(), b.store.Stats().PutCount)
+		}
+	}
+}
+
+// Close shuts the broker down in the order of docs/design/shutdown.md:
+// unregister from the name servers → refuse new writes and wait for those in
+// flight (up to shutdownTimeoutMillis) → answer held pulls → close the
+// servers (flushing queued answers) and the client manager → stop the rooms
+// and the broker's goroutines → persist offsets, topics and groups → close
+// the store (flush, checkpoint, abort file, directory lock). It is idempotent
+// and safe before Start; it returns the first errors joined.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -450,28 +372,20 @@ func (b *Broker) Close() error {
 	}
 
 	var errs []error
-	b.reg.stop()
-	b.reg.unregisterAll()
-	b.gate.close()
-	if !b.gate.wait(b.clk, b.cfg.ShutdownTimeout) {
-		b.log.Warn("broker: in-flight sends did not finish in time", "timeout", b.cfg.ShutdownTimeout)
+	errs = append(errs, b.reg.Close())
+	if !b.gate.Close(b.clk, b.cfg.ShutdownTimeout) {
+		b.log.Warn("broker: in-flight writes did not finish in time", "timeout", b.cfg.ShutdownTimeout,
+			"inFlight", b.gate.InFlight())
 	}
-	// Held pulls are answered now; remoting.Server.Close then writes every
-	// queued answer (bounded by its DrainTimeout) before closing connections.
-	b.holds.close()
+	b.rooms.pull.ReleaseHeld()
 	errs = append(errs, b.srv.Close())
 	if b.fast != nil {
 		errs = append(errs, b.fast.Close())
 	}
 	errs = append(errs, b.clients.Close())
-	b.cancel()
-	b.wg.Wait()
-	b.reg.closeClient()
-	errs = append(errs, b.closeDelay()) // the scheduler and timer stopped with wg; the store is still open
-	if err := b.offsets.flush(); err != nil {
-		errs = append(errs, err)
-	}
-	errs = append(errs, b.topics.persist(), b.groups.persist())
+	b.run.Stop()
+	errs = append(errs, b.stopRooms())
+	errs = append(errs, b.offsets.Flush(), b.topics.Persist(), b.groups.Persist())
 	errs = append(errs, b.store.Close())
 	err := errors.Join(errs...)
 	if err != nil {
@@ -481,66 +395,3 @@ func (b *Broker) Close() error {
 	}
 	return err
 }
-
-// writeGate counts admitted sends from admission to answer, so Close can
-// refuse new ones and wait for the rest.
-type writeGate struct {
-	mu      sync.Mutex
-	n       int
-	closing bool
-	zero    chan struct{} // closed when closing and n reaches 0
-}
-
-func (g *writeGate) init() { g.zero = make(chan struct{}) }
-
-// enter admits a send; false once closing.
-func (g *writeGate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closing {
-		return false
-	}
-	g.n++
-	return true
-}
-
-// exit ends an admitted send.
-func (g *writeGate) exit() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n--
-	if g.closing && g.n == 0 {
-		close(g.zero)
-	}
-}
-
-// close refuses new sends; it reports whether some were in flight.
-func (g *writeGate) close() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closing {
-		return g.n > 0
-	}
-	g.closing = true
-	if g.n == 0 {
-		close(g.zero)
-	}
-	return g.n > 0
-}
-
-// wait waits until every admitted send has ended or d passes; it reports
-// whether they all ended.
-func (g *writeGate) wait(clk clock.Clock, d time.Duration) bool {
-	t := clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-g.zero:
-		return true
-	case <-t.C():
-		return false
-	}
-}
-
-// HeldPulls returns the number of pull requests currently held by long
-// polling (also reported as heldPullCount by GET_BROKER_RUNTIME_INFO).
-func (b *Broker) HeldPulls() int { return b.holds.held() }

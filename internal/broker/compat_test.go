@@ -86,7 +86,7 @@ func rawClient(t *testing.T) *remoting.Client {
 	return cl
 }
 
-func invoke(t *testing.T, cl *remoting.Client, addr string, code int16, ext map[string]string, b []byte) *protocol.Command {
+func invoke(t *testing.T, cl *remoting.Client, addr string, code protocol.RequestCode, ext map[string]string, b []byte) *protocol.Command {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -100,7 +100,7 @@ func invoke(t *testing.T, cl *remoting.Client, addr string, code int16, ext map[
 func maxOffset(t *testing.T, cl *remoting.Client, addr, topic string, q int) int64 {
 	t.Helper()
 	resp := invoke(t, cl, addr, protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(q)}, nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	n, err := strconv.ParseInt(resp.Ext("offset"), 10, 64)
 	require.NoError(t, err)
 	return n
@@ -232,7 +232,7 @@ func TestCompatPushConsumerTagFilterAndAutoCreate(t *testing.T) {
 	// The topic was created from TBW102 with min(4, 8) queues.
 	cl := rawClient(t)
 	resp := invoke(t, cl, c.BrokerAddr, protocol.GetAllTopicConfig, nil, nil)
-	require.Equal(t, protocol.Success, resp.Code)
+	require.Equal(t, protocol.Success, resp.ResponseCode())
 	require.Contains(t, string(resp.Body), `"AutoCreatedTags":{"topicName":"AutoCreatedTags","readQueueNums":4,"writeQueueNums":4,"perm":6`)
 
 	col := startPushConsumer(t, c, "cg-tags", topic, "TagA || TagC")

@@ -39,6 +39,7 @@ storeCheckpoint=/data/cp
 storePathRootDir=/data/store
 mapedFileSizeConsumeQueue=6000
 diskSpaceWarningLevelRatio=0.90
+diskSpaceCleanForciblyRatio=80
 autoCreateTopicEnable=false
 waitTimeMillsInSendQueue=400
 messageDelayLevel=1s 2s
@@ -53,7 +54,7 @@ somethingUnknown=1
 	res, err := b.Apply(f)
 	require.NoError(t, err)
 	require.Equal(t, []string{"somethingUnknown"}, res.Unknown)
-	require.EqualError(t, res.Err(), "broker.conf:21: unknown key somethingUnknown (neither a Petrel nor a RocketMQ key)")
+	require.EqualError(t, res.Err(), "broker.conf:22: unknown key somethingUnknown (neither a Petrel nor a RocketMQ key)")
 	require.Contains(t, res.Ignored, "serverWorkerThreads")
 	if replicationSupported {
 		require.NoError(t, c.Validate())
@@ -80,6 +81,7 @@ somethingUnknown=1
 	require.Equal(t, "/data/cp", c.Store.CheckpointPath, "an explicit path set before the root stays")
 	require.Equal(t, 300, c.Store.ConsumeQueueEntriesPerFile)
 	require.Equal(t, 90, c.Store.DiskFullRatio)
+	require.Equal(t, 80, c.Store.DiskSpaceCleanForciblyRatio)
 	require.False(t, c.AutoCreateTopicEnable)
 	require.Equal(t, 400*time.Millisecond, c.WaitTimeInSendQueue)
 	require.Equal(t, "1s 2s", c.Store.MessageDelayLevel)
@@ -264,7 +266,7 @@ func TestSettingsShowDefaults(t *testing.T) {
 		"brokerRole":                 "ASYNC_MASTER",
 		"deleteWhen":                 "04",
 		"fileReservedTime":           "72",
-		"diskSpaceWarningLevelRatio": "0.85",
+		"diskSpaceWarningLevelRatio": "0.90",
 		"mappedFileSizeCommitLog":    "1073741824",
 		"mappedFileSizeConsumeQueue": "6000000",
 		"storePathRootDir":           "/data/store",
@@ -298,37 +300,4 @@ func TestFastListenAddrDefaults(t *testing.T) {
 	c.FastListenPort = -1
 	_, _, on = c.fastListenAddr(10911)
 	require.False(t, on)
-}
-
-func TestTopicNameRules(t *testing.T) {
-	t.Parallel()
-	require.NoError(t, validateTopicName("%RETRY%a_b-C|1"))
-	require.Error(t, validateTopicName(""))
-	require.Error(t, validateTopicName("a.b"))
-	require.Error(t, validateTopicName(strings.Repeat("a", 128)))
-	require.NoError(t, validateTopicName(strings.Repeat("a", 127)))
-}
-
-func TestBuildFilter(t *testing.T) {
-	t.Parallel()
-	f, err := buildFilter("*", "")
-	require.NoError(t, err)
-	require.True(t, f.MatchTagsCode(12345))
-	f, err = buildFilter(" TagA || TagB ||", "TAG")
-	require.NoError(t, err)
-	require.True(t, f.MatchTagsCode(hashOf("TagA")))
-	require.True(t, f.MatchTagsCode(hashOf("TagB")))
-	require.False(t, f.MatchTagsCode(hashOf("TagC")))
-	_, err = buildFilter("||", "TAG")
-	require.Error(t, err)
-	_, err = buildFilter("a > 1", "SQL92")
-	require.ErrorIs(t, err, errSQL92)
-}
-
-func hashOf(tag string) int64 {
-	var h int32
-	for _, c := range tag {
-		h = 31*h + c
-	}
-	return int64(h)
 }

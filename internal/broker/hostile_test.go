@@ -46,7 +46,7 @@ func TestHostileRequests(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	r.createTopic("HostileT", 4, 6)
 
-	check := func(code int16, ext map[string]string, b []byte) {
+	check := func(code protocol.RequestCode, ext map[string]string, b []byte) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -56,7 +56,7 @@ func TestHostileRequests(t *testing.T) {
 		require.NoError(t, err, "code %d ext %q: no answer", code, ext)
 		require.NotContains(t, resp.Remark, "panic", "code %d ext %q", code, ext)
 	}
-	for code := int16(0); code <= 400; code++ {
+	for code := protocol.RequestCode(0); code <= 400; code++ {
 		check(code, nil, nil)
 		check(code, map[string]string{}, []byte("{"))
 		for range 4 {
@@ -80,5 +80,5 @@ func TestHostileRequests(t *testing.T) {
 	}
 	// The broker still serves after all that.
 	resp := r.send("HostileT", 0, "", "alive")
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 }

@@ -32,13 +32,13 @@ func TestRawSendReply(t *testing.T) {
 		}))
 	resp := invoke(t, req, r.addr, protocol.HeartBeat, nil, body.EncodeHeartbeat(&body.HeartbeatData{
 		ClientID: "requester@1", ProducerDataSet: []body.ProducerData{{GroupName: "pg-req"}}}))
-	require.Equal(t, protocol.Success, resp.Code)
+	require.Equal(t, protocol.Success, resp.ResponseCode())
 
 	const replyTopic = "DefaultCluster_REPLY_TOPIC"
 	ext := sendV1(replyTopic, 0, map[string]string{message.PropertyMessageType: "reply",
 		message.PropertyCorrelationID: "corr-1", message.PropertyReplyToClient: "requester@1", message.PropertyMessageTTL: "3"})
 	resp = r.call(protocol.SendReplyMessage, ext, []byte("the answer"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	select {
 	case p := <-pushed:
 		require.Equal(t, "the answer", string(p.Body))
@@ -56,7 +56,7 @@ func TestRawSendReply(t *testing.T) {
 	ext = sendV1(replyTopic, 0, map[string]string{message.PropertyMessageType: "reply",
 		message.PropertyCorrelationID: "corr-2", message.PropertyReplyToClient: "gone@2"})
 	resp = r.call(protocol.SendReplyMessage, ext, []byte("lost"))
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "gone@2")
 }
 
@@ -145,7 +145,7 @@ func TestRawQueryAndView(t *testing.T) {
 		var resp *protocol.Command
 		testutil.WaitFor(t, 5*time.Second, func() bool { // the index is built asynchronously
 			resp = r.call(protocol.QueryMessage, ext, nil)
-			return resp.Code == protocol.Success || key == "nope"
+			return resp.ResponseCode() == protocol.Success || key == "nope"
 		})
 		return resp
 	}
@@ -156,23 +156,23 @@ func TestRawQueryAndView(t *testing.T) {
 	require.ElementsMatch(t, []string{"q0", "q1", "q2", "q3"}, bodies(t, query("common", false)))
 	require.Equal(t, []string{"q2"}, bodies(t, query("U2", true)))
 	resp = query("nope", false)
-	require.Equal(t, protocol.QueryNotFound, resp.Code)
+	require.Equal(t, protocol.QueryNotFound, resp.ResponseCode())
 
 	// VIEW_MESSAGE_BY_ID takes the offset from an offset message id.
 	_, phys, err := message.ParseOffsetMsgID(ids[3])
 	require.NoError(t, err)
 	resp = r.call(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(int64(phys), 10)}, nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	require.Equal(t, []string{"q3"}, bodies(t, resp))
 	resp = r.call(protocol.ViewMessageByID, map[string]string{"offset": "123456789"}, nil)
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Equal(t, "can not find message by the offset, 123456789", resp.Remark)
 
 	// QUERY_CONSUME_TIME_SPAN.
 	resp = r.call(protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": "g", "topic": "Q", "queueId": "0", "commitOffset": "1"}, nil)
-	require.Equal(t, protocol.Success, resp.Code)
+	require.Equal(t, protocol.Success, resp.ResponseCode())
 	resp = r.call(protocol.QueryConsumeTimeSpan, map[string]string{"topic": "Q", "group": "g"}, nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	var span struct {
 		ConsumeTimeSpanSet []struct {
 			MessageQueue struct {

@@ -27,13 +27,13 @@ func TestRawResetOffsetRefusals(t *testing.T) {
 	r := startRaw(t)
 	r.createTopic("RO", 2, 6)
 	resp := r.call(protocol.InvokeBrokerToResetOffset, resetExt("none", "g", 0, true), nil)
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "no topic")
 
 	require.Equal(t, protocol.Success, r.call(protocol.UpdateConsumerOffset,
-		map[string]string{"consumerGroup": "g", "topic": "RO", "queueId": "0", "commitOffset": "5"}, nil).Code)
+		map[string]string{"consumerGroup": "g", "topic": "RO", "queueId": "0", "commitOffset": "5"}, nil).ResponseCode())
 	resp = r.call(protocol.InvokeBrokerToResetOffset, resetExt("RO", "g", 0, true), nil)
-	require.Equal(t, protocol.ConsumerNotOnline, resp.Code, resp.Remark)
+	require.Equal(t, protocol.ConsumerNotOnline, resp.ResponseCode(), resp.Remark)
 	resp = r.call(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": "g", "topic": "RO", "queueId": "0"}, nil)
 	require.Equal(t, "5", resp.Ext("offset"))
 }
@@ -57,7 +57,7 @@ func TestCompatResetOffsetByTime(t *testing.T) {
 	cl := rawClient(t)
 	consumed := func() int64 {
 		resp := invoke(t, cl, c.BrokerAddr, protocol.GetConsumeStats, map[string]string{"consumerGroup": group, "topic": topic}, nil)
-		require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 		cs, err := body.DecodeConsumeStats(resp.Body)
 		require.NoError(t, err)
 		var sum int64
@@ -70,7 +70,7 @@ func TestCompatResetOffsetByTime(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, func() bool { return consumed() == n })
 
 	resp := invoke(t, cl, c.BrokerAddr, protocol.InvokeBrokerToResetOffset, resetExt(topic, group, 0, true), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	table, err := body.DecodeResetOffsetBody(resp.Body)
 	require.NoError(t, err)
 	require.Equal(t, map[message.MessageQueue]int64{

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
@@ -109,7 +110,7 @@ func TestCompatRetryLaterThenDLQ(t *testing.T) {
 	createTopic(t, c, topic, 1)
 	// The retry topic would be created by the consumer's first heartbeat; the
 	// client only sees its route on its next refresh (30 s), so create it first.
-	createTopic(t, c, broker.RetryTopic(group), 1)
+	createTopic(t, c, meta.RetryTopic(group), 1)
 	var mu sync.Mutex
 	var arrivals []arrival
 	startFuncConsumer(t, c, group, topic, 2, func(m *primitive.MessageExt) consumer.ConsumeResult {
@@ -124,7 +125,7 @@ func TestCompatRetryLaterThenDLQ(t *testing.T) {
 
 	cl := rawClient(t)
 	testutil.WaitFor(t, 45*time.Second, func() bool {
-		return maxOffset(t, cl, c.BrokerAddr, broker.DLQTopic(group), 0) == 1
+		return maxOffset(t, cl, c.BrokerAddr, meta.DLQTopic(group), 0) == 1
 	})
 	mu.Lock()
 	defer mu.Unlock()

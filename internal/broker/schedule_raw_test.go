@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -21,7 +22,7 @@ func shortDelays(cfg *broker.Config) { cfg.Store.MessageDelayLevel = "1s 2s 3s" 
 func (r *rawBroker) pullMsgs(group, topic string, queueID int, offset int64) []*message.MessageExt {
 	r.t.Helper()
 	resp := r.call(protocol.PullMessage, pullExt(group, topic, queueID, offset, 4, "*", 0), nil)
-	require.Equal(r.t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(r.t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	msgs, err := message.DecodeMessages(resp.Body)
 	require.NoError(r.t, err)
 	return msgs
@@ -34,7 +35,7 @@ func TestRawDelayLevel(t *testing.T) {
 	props := map[string]string{"DELAY": "1", "TAGS": "TagD", "UNIQ_KEY": "ABCDEF0123456789", "KEYS": "k1"}
 	start := time.Now()
 	resp := r.call(protocol.SendMessage, sendV1("Delayed", 1, props), []byte("late"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	require.Equal(t, "1", resp.Ext("queueId"), "queueId is the queue asked for")
 	r.waitMax("SCHEDULE_TOPIC_XXXX", 0, 1)
 	if time.Since(start) < 900*time.Millisecond { // else a slow machine may have reached the due time
@@ -56,15 +57,15 @@ func TestRawDelayLevel(t *testing.T) {
 	}
 	// The tags code was recomputed from TAGS: a tag subscription matches.
 	resp = r.call(protocol.PullMessage, pullExt("g2", "Delayed", 1, 0, 4, "TagD", 0), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 
 	// A level above the last is capped to it (3 → queue 2).
 	resp = r.call(protocol.SendMessage, sendV1("Delayed", 0, map[string]string{"DELAY": "99"}), []byte("capped"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax("SCHEDULE_TOPIC_XXXX", 2, 1)
 
 	resp = r.call(protocol.GetAllDelayOffset, nil, nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	var table struct {
 		OffsetTable map[string]int64 `json:"offsetTable"`
 	}
@@ -79,7 +80,7 @@ func TestRawSendBackRetryAndDLQ(t *testing.T) {
 	const group = "cg-sendback"
 
 	resp := r.call(protocol.SendMessage, sendV1("Work", 0, map[string]string{"TAGS": "T", "UNIQ_KEY": "U1"}), []byte("job"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	firstOffsetID := resp.Ext("msgId")
 	_, phys, err := message.ParseOffsetMsgID(firstOffsetID)
 	require.NoError(t, err)
@@ -93,13 +94,13 @@ func TestRawSendBackRetryAndDLQ(t *testing.T) {
 	}
 	// Unknown offset.
 	resp = sendBack(1<<40, 0, 3)
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 
 	// delayLevel 0: the broker picks 3 + reconsumeTimes = 3 (3 s here).
 	resp = sendBack(phys, 0, 2)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax("SCHEDULE_TOPIC_XXXX", 2, 1)
-	retry := broker.RetryTopic(group)
+	retry := meta.RetryTopic(group)
 	r.waitMax(retry, 0, 1)
 	msgs := r.pullMsgs(group, retry, 0, 0)
 	require.Len(t, msgs, 1)
@@ -111,22 +112,23 @@ func TestRawSendBackRetryAndDLQ(t *testing.T) {
 	require.Equal(t, "U1", m.Properties["UNIQ_KEY"])
 	require.NotContains(t, m.Properties, "DELAY")
 
-	// Retried once with max 1: straight to the DLQ, which is write-only.
+	// Retried once with max 1: straight to the DLQ, which is readable (perm
+	// 6, as RocketMQ 4.9 makes it).
 	resp = sendBack(m.PhysOffset, 1, 1)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
-	dlq := broker.DLQTopic(group)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	dlq := meta.DLQTopic(group)
 	r.waitMax(dlq, 0, 1)
 	resp = r.call(protocol.GetAllTopicConfig, nil, nil)
-	require.Equal(t, protocol.Success, resp.Code)
+	require.Equal(t, protocol.Success, resp.ResponseCode())
 	var w body.TopicConfigWrapper
 	require.NoError(t, json.Unmarshal(resp.Body, &w))
-	require.Equal(t, int32(body.PermWrite), w.TopicConfigTable[dlq].Perm)
+	require.Equal(t, int32(body.PermRead|body.PermWrite), w.TopicConfigTable[dlq].Perm)
 	rec := r.call(protocol.PullMessage, pullExt(group, dlq, 0, 0, 4, "*", 0), nil)
-	require.Equal(t, protocol.NoPermission, rec.Code, "a perm-2 DLQ is not readable")
+	require.Equal(t, protocol.Success, rec.ResponseCode(), "the dead letter can be read: %s", rec.Remark)
 
 	// delayLevel -1 (orderly consumers past their max) goes to the DLQ at once.
 	resp = sendBack(phys, -1, 16)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax(dlq, 0, 2)
 
 	// The client's fallback: a plain send to %RETRY% with reconsumeTimes at
@@ -134,18 +136,18 @@ func TestRawSendBackRetryAndDLQ(t *testing.T) {
 	ext := sendV1(retry, 0, map[string]string{"DELAY": "1", "RETRY_TOPIC": "Work"})
 	ext["reconsumeTimes"], ext["maxReconsumeTimes"] = "2", "2"
 	resp = r.call(protocol.SendMessage, ext, []byte("fallback"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax(dlq, 0, 3)
 	// Below the max it is delayed into the retry topic.
 	ext["reconsumeTimes"] = "1"
 	resp = r.call(protocol.SendMessage, ext, []byte("fallback-retry"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax(retry, 0, 2)
 
 	// Unknown group with auto-create off.
 	resp = r.call(protocol.UpdateBrokerConfig, nil, []byte("autoCreateSubscriptionGroup=false\n"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	resp = r.call(protocol.ConsumerSendMsgBack, map[string]string{"offset": strconv.FormatInt(int64(phys), 10),
 		"group": "nobody", "delayLevel": "0"}, nil)
-	require.Equal(t, protocol.SubscriptionGroupNotExist, resp.Code)
+	require.Equal(t, protocol.SubscriptionGroupNotExist, resp.ResponseCode())
 }

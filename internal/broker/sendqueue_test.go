@@ -2,90 +2,54 @@ package broker
 
 import (
 	"context"
-	"strings"
-	"sync"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/broker/retry"
+	"github.com/petrelmq/petrel/internal/broker/send"
+	"github.com/petrelmq/petrel/internal/broker/txn"
+	"github.com/petrelmq/petrel/internal/lifecycle"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
-	"github.com/petrelmq/petrel/pkg/remoting"
 	"github.com/stretchr/testify/require"
 )
 
-// TestSendQueueTimeoutClean: a send that waited in the broker's send queue
-// longer than waitTimeMillsInSendQueue is answered SYSTEM_BUSY
-// [TIMEOUT_CLEAN_QUEUE] without reaching the store. The broker is not
-// started: a remoting server feeds acceptSend, the test advances the manual
-// clock while the request is queued, then runs one send worker.
-func TestSendQueueTimeoutClean(t *testing.T) {
-	t.Parallel()
-	clk := clock.NewManual(time.Unix(1000, 0))
-	cfg := DefaultConfig()
-	cfg.Store.RootDir = t.TempDir()
-	cfg.WaitTimeInSendQueue = 200 * time.Millisecond
-	b, err := New(cfg, nil, clk)
-	require.NoError(t, err)
-
-	srv, err := remoting.NewServer(func() remoting.ServerConfig { c := cfg.Remoting; c.ListenAddr = "127.0.0.1:0"; return c }(), nil)
-	require.NoError(t, err)
-	srv.Register(protocol.SendMessage, remoting.ProcessorFunc(b.acceptSend), remoting.NewPool("send", 1, 16))
-	require.NoError(t, srv.Start(context.Background()))
-	t.Cleanup(func() { _ = srv.Close() })
-	cl := remoting.NewClient(remoting.ClientConfig{}, nil)
-	t.Cleanup(func() { _ = cl.Close() })
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	type result struct {
-		resp *protocol.Command
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := cl.Invoke(ctx, srv.Addr().String(), protocol.NewRequest(protocol.SendMessage, map[string]string{"topic": "T"}))
-		done <- result{resp, err}
-	}()
-	waitUntil(t, func() bool { return len(b.sendQ) == 1 })
-	clk.Advance(201 * time.Millisecond)
-
-	wctx, wcancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); b.sendWorker(wctx) }()
-	r := <-done
-	wcancel()
-	wg.Wait()
-	require.NoError(t, r.err)
-	require.Equal(t, protocol.SystemBusy, r.resp.Code, r.resp.Remark)
-	require.True(t, strings.HasPrefix(r.resp.Remark, "[TIMEOUT_CLEAN_QUEUE]broker busy"), r.resp.Remark)
-	require.Contains(t, r.resp.Remark, "period in queue: 201ms")
-	require.False(t, b.gate.close(), "the refused send left the write gate")
-}
-
-// TestWriteGateRefusesEveryWrite: once Close has shut the write gate, the
-// other writers (END_TRANSACTION and SEND_REPLY besides sends and send-backs)
-// are refused too instead of reaching a store that is closing.
+// TestWriteGateRefusesEveryWrite: once Close has shut the write gate, every
+// writer (sends, replies, send-backs, END_TRANSACTION) is refused with
+// SERVICE_NOT_AVAILABLE instead of reaching a store that is closing.
 func TestWriteGateRefusesEveryWrite(t *testing.T) {
 	t.Parallel()
-	cfg := DefaultConfig()
-	cfg.Store.RootDir = t.TempDir()
-	b, err := New(cfg, nil, clock.NewManual(time.Unix(1000, 0)))
-	require.NoError(t, err)
-	require.False(t, b.gate.close())
+	clk := clock.NewManual(time.Unix(1000, 0))
+	log := slog.New(slog.DiscardHandler)
+	var gate lifecycle.Gate
+	require.True(t, gate.Close(clk, time.Second))
+	ctx := context.Background()
 
-	end := protocol.NewRequest(protocol.EndTransaction, map[string]string{"producerGroup": "pg",
+	snd := send.New(send.Config{BrokerName: "b"}, send.Deps{Gate: &gate, Clock: clk, Log: log})
+	for _, code := range []protocol.RequestCode{protocol.SendMessage, protocol.SendReplyMessage} {
+		req := protocol.NewRequest(code, map[string]string{"topic": "T"})
+		var resp *protocol.Command
+		var err error
+		if code == protocol.SendMessage {
+			resp, err = snd.ProcessSend(ctx, nil, req)
+		} else {
+			resp, err = snd.ProcessReply(ctx, nil, req)
+		}
+		require.NoError(t, err)
+		require.Equal(t, protocol.ServiceNotAvailable, resp.ResponseCode(), resp.Remark)
+	}
+
+	rt := retry.New(retry.Deps{Gate: &gate, BrokerName: "b", Log: log})
+	resp, err := rt.ProcessSendBack(ctx, nil, protocol.NewRequest(protocol.ConsumerSendMsgBack, nil))
+	require.NoError(t, err)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.ResponseCode(), resp.Remark)
+
+	tx := txn.New(txn.Config{BrokerName: "b"}, nil, nil, nil, &gate, clk, log)
+	end := protocol.NewRequest(protocol.EndTransaction, map[string]string{"producerGroup": "pg", "msgId": "m",
 		"tranStateTableOffset": "0", "commitLogOffset": "0", "commitOrRollback": "8", "fromTransactionCheck": "false"})
-	resp, err := b.processEndTransaction(context.Background(), nil, end)
+	resp, err = tx.ProcessEndTransaction(ctx, nil, end)
 	require.NoError(t, err)
-	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
-
-	reply := protocol.NewRequest(protocol.SendReplyMessage, map[string]string{"topic": "T"})
-	resp, err = b.processSendReply(context.Background(), nil, reply)
-	require.NoError(t, err)
-	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
-
-	resp, err = b.processSendBack(context.Background(), nil, protocol.NewRequest(protocol.ConsumerSendMsgBack, nil))
-	require.NoError(t, err)
-	require.Equal(t, protocol.ServiceNotAvailable, resp.Code, resp.Remark)
+	require.Equal(t, protocol.ServiceNotAvailable, resp.ResponseCode(), resp.Remark)
+	require.Zero(t, gate.InFlight(), "refused writes leave nothing admitted")
 }

@@ -24,7 +24,7 @@ import (
 func (r *rawBroker) sendProps(topic string, queueID int, bodyText string, props map[string]string) *protocol.Command {
 	r.t.Helper()
 	resp := r.call(protocol.SendMessage, sendV1(topic, queueID, props), []byte(bodyText))
-	require.Equal(r.t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(r.t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	return resp
 }
 
@@ -71,7 +71,7 @@ func TestRawSQL92(t *testing.T) {
 	ext := pullExt("g-sql", "Sql", 0, 0, 4, expr, 0)
 	ext["expressionType"] = "SQL92"
 	resp := r.call(protocol.PullMessage, ext, nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	require.Equal(t, []string{"m6", "m8"}, bodies(t, resp))
 	require.Equal(t, "12", resp.Ext("nextBeginOffset"))
 
@@ -79,19 +79,19 @@ func TestRawSQL92(t *testing.T) {
 	ext = pullExt("g-sql", "Sql", 0, 0, 4, "a > ", 0)
 	ext["expressionType"] = "SQL92"
 	resp = r.call(protocol.PullMessage, ext, nil)
-	require.Equal(t, protocol.SubscriptionParseFailed, resp.Code)
+	require.Equal(t, protocol.SubscriptionParseFailed, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "a > ")
 
 	// From the heartbeat: a valid subscription is recorded and used.
 	resp = r.call(protocol.HeartBeat, nil, heartbeatSQL("c1", "g-hb", "Sql", expr))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	resp = r.call(protocol.PullMessage, pullExt("g-hb", "Sql", 0, 0, 2, "", 0), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	require.Equal(t, []string{"m6", "m8"}, bodies(t, resp))
 
 	// An invalid one is refused when the consumer subscribes.
 	resp = r.call(protocol.HeartBeat, nil, heartbeatSQL("c2", "g-bad", "Sql", "color = 'blue' AND"))
-	require.Equal(t, protocol.SubscriptionParseFailed, resp.Code)
+	require.Equal(t, protocol.SubscriptionParseFailed, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "invalid SQL92 expression [color = 'blue' AND]")
 	require.Contains(t, resp.Remark, "g-bad")
 
@@ -100,24 +100,24 @@ func TestRawSQL92(t *testing.T) {
 		return r.call(protocol.CheckClientConfig, map[string]string{"clientId": "c", "group": "g"},
 			fmt.Appendf(nil, `{"clientId":"c","group":"g","subscriptionData":{"topic":"Sql","subString":%q,"expressionType":%q,"subVersion":5}}`, expr, typ))
 	}
-	require.Equal(t, protocol.Success, check(expr, "SQL92").Code)
-	require.Equal(t, protocol.Success, check("TagA", "TAG").Code)
+	require.Equal(t, protocol.Success, check(expr, "SQL92").ResponseCode())
+	require.Equal(t, protocol.Success, check("TagA", "TAG").ResponseCode())
 	resp = check("a >", "SQL92")
-	require.Equal(t, protocol.SubscriptionParseFailed, resp.Code)
+	require.Equal(t, protocol.SubscriptionParseFailed, resp.ResponseCode())
 }
 
 func TestRawSQL92Disabled(t *testing.T) {
 	r := startRaw(t, testutil.WithBrokerConfig(func(c *broker.Config) { c.EnablePropertyFilter = false }))
 	r.createTopic("Sql", 1, 6)
 	resp := r.call(protocol.HeartBeat, nil, heartbeatSQL("c1", "g", "Sql", "a > 1"))
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "enablePropertyFilter=false")
 	ext := pullExt("g", "Sql", 0, 0, 4, "a > 1", 0)
 	ext["expressionType"] = "SQL92"
-	require.Equal(t, protocol.SystemError, r.call(protocol.PullMessage, ext, nil).Code)
+	require.Equal(t, protocol.SystemError, r.call(protocol.PullMessage, ext, nil).ResponseCode())
 	resp = r.call(protocol.CheckClientConfig, nil,
 		[]byte(`{"clientId":"c","group":"g","subscriptionData":{"topic":"Sql","subString":"a > 1","expressionType":"SQL92"}}`))
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 }
 
 func TestCompatSQL92PushConsumer(t *testing.T) {

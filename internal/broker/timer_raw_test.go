@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/stretchr/testify/require"
@@ -24,25 +25,25 @@ func TestRawTimerMessages(t *testing.T) {
 	}
 	// Beyond timerMaxDelaySec.
 	resp := send(map[string]string{"TIMER_DELAY_SEC": "3601"}, "x")
-	require.Equal(t, protocol.MessageIllegal, resp.Code)
+	require.Equal(t, protocol.MessageIllegal, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "timerMaxDelaySec")
 	resp = send(map[string]string{"TIMER_DELIVER_MS": "soon"}, "x")
-	require.Equal(t, protocol.MessageIllegal, resp.Code)
+	require.Equal(t, protocol.MessageIllegal, resp.ResponseCode())
 
 	// In the past: delivered at once.
 	resp = send(map[string]string{"__STARTDELIVERTIME": "1000"}, "past")
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax("Timed", 0, 1)
 
 	start := time.Now()
 	at := start.Add(1500 * time.Millisecond).UnixMilli()
 	resp = send(map[string]string{"__STARTDELIVERTIME": strconv.FormatInt(at, 10), "UNIQ_KEY": "T1"}, "abs")
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	resp = send(map[string]string{"TIMER_DELAY_MS": "700"}, "rel-ms")
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	resp = send(map[string]string{"TIMER_DELAY_SEC": "1"}, "rel-sec")
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
-	r.waitMax(broker.TopicTimer, 0, 3)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	r.waitMax(meta.TopicTimer, 0, 3)
 	if time.Since(start) < 600*time.Millisecond { // else a slow machine may have reached the first due time
 		require.Equal(t, int64(1), maxOffset(t, r.cl, r.addr, "Timed", 0))
 	}
@@ -78,13 +79,13 @@ func TestRawDelayAndTimerSurviveRestart(t *testing.T) {
 	r := startRaw(t, cfg)
 	r.createTopic("Survive", 1, 6)
 	resp := r.call(protocol.SendMessage, sendV1("Survive", 0, map[string]string{"DELAY": "2"}), []byte("delayed"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	at := time.Now().Add(6 * time.Second).UnixMilli()
 	resp = r.call(protocol.SendMessage, sendV1("Survive", 0,
 		map[string]string{"TIMER_DELIVER_MS": strconv.FormatInt(at, 10)}), []byte("timed"))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	r.waitMax("SCHEDULE_TOPIC_XXXX", 1, 1)
-	r.waitMax(broker.TopicTimer, 0, 1)
+	r.waitMax(meta.TopicTimer, 0, 1)
 	require.NoError(t, r.c.Broker.Close())
 	if time.Now().UnixMilli() >= at {
 		// Only a very slow machine gets here: the delivery then happened

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
@@ -40,7 +41,7 @@ func (r *rawBroker) sendHalf(topic, group, bodyText string) *protocol.Command {
 	ext["sysFlag"] = "4"
 	ext["producerGroup"] = group
 	resp := r.call(protocol.SendMessage, ext, []byte(bodyText))
-	require.Equal(r.t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(r.t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	return resp
 }
 
@@ -56,7 +57,7 @@ func endTxExt(group string, resp *protocol.Command, typ int, fromCheck bool) map
 func (r *rawBroker) pullAll(topic string, queueID int) []*message.MessageExt {
 	r.t.Helper()
 	resp := r.call(protocol.PullMessage, pullExt("g-"+topic, topic, queueID, 0, 4, "*", 0), nil)
-	if resp.Code != protocol.Success {
+	if resp.ResponseCode() != protocol.Success {
 		return nil
 	}
 	msgs, err := message.DecodeMessages(resp.Body)
@@ -73,7 +74,7 @@ func TestRawTransactionCommitRollback(t *testing.T) {
 	require.Equal(t, "0", h1.Ext("queueId"), "the queue asked for")
 	require.Equal(t, "0", h1.Ext("queueOffset"), "offset in the half queue")
 	h2 := r.sendHalf("Tx", "pg", "roll-me-back")
-	r.waitMax(broker.TransHalfTopic, 0, 2)
+	r.waitMax(meta.TopicTransHalf, 0, 2)
 	require.Zero(t, maxOffset(t, r.cl, r.addr, "Tx", 0), "half messages are invisible")
 
 	// Checks of END_TRANSACTION.
@@ -84,21 +85,21 @@ func TestRawTransactionCommitRollback(t *testing.T) {
 	require.Equal(t, "The transaction state table offset wrong", r.call(protocol.EndTransaction, bad, nil).Remark)
 	bad = endTxExt("pg", h1, 8, false)
 	bad["commitLogOffset"] = "999999"
-	require.Equal(t, protocol.SystemError, r.call(protocol.EndTransaction, bad, nil).Code)
+	require.Equal(t, protocol.SystemError, r.call(protocol.EndTransaction, bad, nil).ResponseCode())
 
 	resp := r.call(protocol.EndTransaction, endTxExt("pg", h1, 8, false), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	resp = r.call(protocol.EndTransaction, endTxExt("pg", h2, 12, false), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	// A repeated commit is answered but stores nothing.
 	resp = r.call(protocol.EndTransaction, endTxExt("pg", h1, 8, true), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	// Committing a rolled-back transaction does nothing either.
 	resp = r.call(protocol.EndTransaction, endTxExt("pg", h2, 8, true), nil)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 
 	r.waitMax("Tx", 0, 1)
-	r.waitMax(broker.TransOpHalfTopic, 0, 2)
+	r.waitMax(meta.TopicTransOpHalf, 0, 2)
 	msgs := r.pullAll("Tx", 0)
 	require.Len(t, msgs, 1)
 	m := msgs[0]
@@ -140,7 +141,7 @@ func newTxProducer(t *testing.T, addr, group string, decide func(*message.Messag
 	p.cl.Register(protocol.CheckTransactionState, remoting.ProcessorFunc(p.onCheck))
 	resp := invoke(t, p.cl, addr, protocol.HeartBeat, nil, body.EncodeHeartbeat(&body.HeartbeatData{
 		ClientID: "tx-" + group, ProducerDataSet: []body.ProducerData{{GroupName: group}}}))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	return p
 }
 
@@ -218,7 +219,7 @@ func TestRawTransactionCheckMax(t *testing.T) {
 	r.createTopic("TxMax", 1, 6)
 	p := newTxProducer(t, r.addr, "pg-max", func(*message.MessageExt) int { return 0 }) // always unknown
 	r.sendHalf("TxMax", "pg-max", "undecided")
-	r.waitMax(broker.TransCheckMaxTimeTopic, 0, 1)
+	r.waitMax(meta.TopicTransCheckMax, 0, 1)
 	require.Equal(t, 2, p.checkCount())
 	holds(t, 400*time.Millisecond, func() bool { return p.checkCount() == 2 })
 	require.Zero(t, maxOffset(t, r.cl, r.addr, "TxMax", 0))
@@ -252,7 +253,7 @@ func TestRawTransactionRestart(t *testing.T) {
 	r.createTopic("TxRestart", 1, 6)
 	h1 := r.sendHalf("TxRestart", "pg-rs", "committed")
 	r.sendHalf("TxRestart", "pg-rs", "pending")
-	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, false), nil).Code)
+	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, false), nil).ResponseCode())
 	r.waitMax("TxRestart", 0, 1)
 
 	restartBroker(t, c, func(cfg *broker.Config) {
@@ -261,7 +262,7 @@ func TestRawTransactionRestart(t *testing.T) {
 	})
 	r.cl = rawClient(t)
 	// A late duplicate commit of the first after the restart stores nothing.
-	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, true), nil).Code)
+	require.Equal(t, protocol.Success, r.call(protocol.EndTransaction, endTxExt("pg-rs", h1, 8, true), nil).ResponseCode())
 	// The pending one is checked back and committed; the first is not checked.
 	var wrong atomic.Int32
 	p := newTxProducer(t, r.addr, "pg-rs", func(m *message.MessageExt) int {

@@ -85,4 +85,6 @@
 //	if e.MatchRaw(record.Properties) { // the stored property string
 //		// deliver
 //	}
+//
+// Imports: the standard library and pkg/message only.
 package filter

@@ -54,7 +54,9 @@ func under(path, prefix string) bool {
 }
 
 // rule says which imports a package may have. allowed lists module-relative
-// prefixes; external lists third-party prefixes; stdlib is always allowed.
+// packages with their subpackages ("pkg/x"), every package under a prefix
+// ("pkg/"), or exactly one package ("=pkg/x"); external lists third-party
+// prefixes; stdlib is always allowed.
 type rule struct {
 	name     string
 	applies  func(string) bool
@@ -75,9 +77,15 @@ var rules = []rule{
 	{
 		name: "leaf packages use only the standard library",
 		applies: func(p string) bool {
-			return p != mod+"/pkg/protocol/body" &&
+			return p != mod+"/pkg/protocol/body" && !under(p, "pkg/protocol/header") &&
 				(under(p, "pkg/protocol") || under(p, "pkg/message") || under(p, "pkg/clock"))
 		},
+	},
+	{
+		// Typed views of extFields: the codes and the Command, nothing else.
+		name:    "wire headers use only the standard library and protocol",
+		applies: func(p string) bool { return under(p, "pkg/protocol/header") },
+		allowed: []string{"=pkg/protocol", "pkg/protocol/header"},
 	},
 	{
 		name:    "wire bodies use only the standard library, protocol and message",
@@ -100,15 +108,8 @@ var rules = []rule{
 		// storetest is the conformance suite: test support, so it may assert.
 		name:     "storetest uses the store's dependencies and testify",
 		applies:  func(p string) bool { return under(p, "internal/store/storetest") },
-		allowed:  []string{"internal/store", "internal/vfs", "pkg/clock", "pkg/message"},
+		allowed:  []string{"internal/store", "internal/vfs", "pkg/clock", "pkg/message", "internal/testutil/poll"},
 		external: []string{"golang.org/x/sys", "github.com/stretchr/testify"},
-	},
-	{
-		// The HA room: replication over the store's replication API and the
-		// remoting protocol; the broker wires it, never the other way round.
-		name:    "broker/ha uses only the store, remoting, protocol, message and clock",
-		applies: func(p string) bool { return under(p, "internal/broker/ha") },
-		allowed: []string{"internal/broker/ha", "internal/store", "pkg/remoting", "pkg/protocol", "pkg/message", "pkg/clock"},
 	},
 	{
 		name:    "remoting uses only protocol, clock and metrics",
@@ -123,6 +124,77 @@ var rules = []rule{
 		allowed:  []string{"pkg/"},
 		external: []string{"github.com/klauspost/compress/zstd", "github.com/pierrec/lz4/v4"},
 	},
+}
+
+// brokerRooms lists, for each room of the broker, the other rooms it may
+// import (beyond the shared leaves in brokerLeaves). A room never imports the
+// broker root (that would be a cycle) nor a room not listed: adding a
+// dependency between rooms is a decision, made here.
+var brokerRooms = map[string][]string{
+	"answer":       nil,
+	"stats":        nil,
+	"meta":         nil,
+	"longpoll":     nil,
+	"subscription": nil,
+	"clients":      nil,
+	"registrar":    nil,
+	"ha":           {"meta"},
+	"delay":        {"meta"},
+	"retry":        {"meta", "answer", "delay"},
+	"txn":          {"meta", "answer"},
+	"send":         {"meta", "answer", "delay", "retry", "txn"},
+	"pull":         {"meta", "answer", "longpoll", "subscription", "stats", "clients"},
+	"offset":       {"meta", "answer"},
+	"query":        {"meta", "answer"},
+	"admin":        {"meta", "answer", "stats", "clients"},
+	"metasync":     {"meta"},
+}
+
+// brokerLeaves are the packages any broker room may import.
+var brokerLeaves = []string{"internal/store", "internal/lifecycle", "internal/filter", "internal/properties",
+	"pkg/"}
+
+// brokerRoomOf returns the room a package belongs to, or "" for the broker
+// root and packages outside the broker.
+func brokerRoomOf(p string) string {
+	rest, ok := strings.CutPrefix(p, mod+"/internal/broker/")
+	if !ok {
+		return ""
+	}
+	room, _, _ := strings.Cut(rest, "/")
+	return room
+}
+
+// roomViolation says why room pkg may not import imp, if it may not.
+func roomViolation(pkg, imp string) string {
+	room := brokerRoomOf(pkg)
+	if room == "" || isStd(imp) || !strings.HasPrefix(imp, mod+"/") {
+		return ""
+	}
+	allowed, known := brokerRooms[room]
+	if !known {
+		return "broker room " + room + " is not listed in brokerRooms (internal/lint)"
+	}
+	if imp == mod+"/internal/broker" {
+		return "a broker room must not import the broker root"
+	}
+	if other := brokerRoomOf(imp); other != "" {
+		if other == room {
+			return ""
+		}
+		for _, a := range allowed {
+			if a == other {
+				return ""
+			}
+		}
+		return "broker room " + room + " may not import room " + other + " (see brokerRooms)"
+	}
+	for _, l := range brokerLeaves {
+		if strings.HasSuffix(l, "/") && strings.HasPrefix(imp, mod+"/"+l) || under(imp, l) {
+			return ""
+		}
+	}
+	return "broker room " + room + " may import only other rooms and " + strings.Join(brokerLeaves, ", ")
 }
 
 // forbidden lists packages nothing may import, except the listed importers.
@@ -142,12 +214,21 @@ func violations(pkg, imp string) []string {
 		return nil
 	}
 	var why []string
+	if v := roomViolation(pkg, imp); v != "" {
+		why = append(why, v)
+	}
 	for _, r := range rules {
 		if !r.applies(pkg) {
 			continue
 		}
 		ok := false
 		for _, a := range r.allowed {
+			if exact, isExact := strings.CutPrefix(a, "="); isExact {
+				if imp == mod+"/"+exact {
+					ok = true
+				}
+				continue
+			}
 			if strings.HasSuffix(a, "/") && strings.HasPrefix(imp, mod+"/"+a) || under(imp, a) {
 				ok = true
 			}
@@ -207,6 +288,10 @@ func TestRulesCatchViolations(t *testing.T) {
 		{mod + "/pkg/protocol", "encoding/json", false},
 		{mod + "/pkg/protocol/body", mod + "/pkg/message", false},
 		{mod + "/pkg/protocol", mod + "/pkg/message", true},
+		{mod + "/pkg/protocol/header", mod + "/pkg/protocol", false},
+		{mod + "/pkg/protocol/header", mod + "/pkg/message", true},
+		{mod + "/pkg/protocol/header", mod + "/pkg/protocol/body", true},
+		{mod + "/pkg/protocol/header", "github.com/some/dep", true},
 		{mod + "/pkg/remoting", mod + "/pkg/protocol", false},
 		{mod + "/pkg/remoting", mod + "/internal/store", true},
 		{mod + "/pkg/client", mod + "/internal/vfs", true},
@@ -221,6 +306,14 @@ func TestRulesCatchViolations(t *testing.T) {
 		{mod + "/internal/broker/ha", mod + "/pkg/remoting", false},
 		{mod + "/internal/broker/ha", mod + "/internal/namesrv", true},
 		{mod + "/cmd/petrel", mod + "/internal/namesrv", false},
+		{mod + "/internal/broker/send", mod + "/internal/broker/txn", false},
+		{mod + "/internal/broker/txn", mod + "/internal/broker/send", true},
+		{mod + "/internal/broker/pull", mod + "/internal/broker", true},
+		{mod + "/internal/broker/meta", mod + "/internal/remoting", true},
+		{mod + "/internal/broker/longpoll", mod + "/pkg/clock", false},
+		{mod + "/internal/broker/newroom", mod + "/pkg/clock", true},
+		{mod + "/internal/store", mod + "/pkg/remoting", true},
+		{mod + "/internal/store", mod + "/internal/broker/meta", true},
 	}
 	for _, c := range cases {
 		if bad := len(violations(c.pkg, c.imp)) > 0; bad != c.bad {

@@ -36,4 +36,8 @@
 //	if err != nil { ... }
 //	if err := srv.Start(ctx); err != nil { ... }
 //	defer srv.Close()
+//
+// Imports: the standard library, internal/properties, internal/vfs, pkg/clock,
+// pkg/protocol (and body, header) and pkg/remoting. Nothing imports it but cmd
+// and the test harness (internal/lint).
 package namesrv

@@ -5,17 +5,18 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // handledCodes are the request codes the name server answers.
-var handledCodes = []int16{
+var handledCodes = []protocol.RequestCode{
 	protocol.PutKVConfig,
 	protocol.GetKVConfig,
 	protocol.DeleteKVConfig,
@@ -75,7 +76,7 @@ func (s *service) runtime() runtimeConfig {
 // process answers one request that arrived on connection connID. It never
 // returns nil and never panics on peer input.
 func (s *service) process(connID uint64, req *protocol.Command) *protocol.Command {
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.PutKVConfig:
 		return s.putKV(req)
 	case protocol.GetKVConfig:
@@ -92,7 +93,9 @@ func (s *service) process(connID uint64, req *protocol.Command) *protocol.Comman
 		s.mu.RLock()
 		ci := s.mu.rt.ClusterInfo()
 		s.mu.RUnlock()
-		return success(req, body.EncodeClusterInfo(ci, wantsStandardJSON(req)))
+		// 106 has no header in Java; Petrel also honours the route header's
+		// acceptStandardJsonOnly flag here.
+		return success(req, body.EncodeClusterInfo(ci, wantsStandardJSON(req, strings.EqualFold(req.Ext("acceptStandardJsonOnly"), "true"))))
 	case protocol.WipeWritePermOfBroker, protocol.AddWritePermOfBroker:
 		return s.writePerm(req)
 	case protocol.GetAllTopicListFromNameServer:
@@ -105,11 +108,12 @@ func (s *service) process(connID uint64, req *protocol.Command) *protocol.Comman
 	case protocol.GetKVListByNamespace:
 		return s.listKV(req)
 	case protocol.GetTopicsByCluster:
-		if resp := need(req, "cluster"); resp != nil {
+		var h header.GetTopicsByCluster
+		if resp := decode(req, &h); resp != nil {
 			return resp
 		}
 		s.mu.RLock()
-		topics := s.mu.rt.TopicsByCluster(req.Ext("cluster"))
+		topics := s.mu.rt.TopicsByCluster(h.Cluster)
 		s.mu.RUnlock()
 		return success(req, body.EncodeTopicList(topics, ""))
 	case protocol.GetSystemTopicListFromNS:
@@ -142,22 +146,17 @@ func systemError(req *protocol.Command, format string, args ...any) *protocol.Co
 	return protocol.NewResponse(req, protocol.SystemError, fmt.Sprintf(format, args...))
 }
 
-// need returns an error response naming the first of keys that is absent or empty
-// in req's header, or nil.
-func need(req *protocol.Command, keys ...string) *protocol.Command {
-	for _, k := range keys {
-		if req.Ext(k) == "" {
-			return systemError(req, "missing required header field %q", k)
-		}
+// decode reads h from req's header. Beyond header's rules (a required key
+// must be present, numbers must parse), a required key sent empty is refused
+// too, since no name-server request can use one, unless it is in
+// allowEmpty. It returns the SYSTEM_ERROR answer, or nil.
+func decode(req *protocol.Command, h header.Header, allowEmpty ...string) *protocol.Command {
+	if err := h.Decode(req); err != nil {
+		return systemError(req, "%v", err)
 	}
-	return nil
-}
-
-// needPresent is need for fields that may be empty but must be sent.
-func needPresent(req *protocol.Command, keys ...string) *protocol.Command {
-	for _, k := range keys {
-		if _, ok := req.ExtFields[k]; !ok {
-			return systemError(req, "missing required header field %q", k)
+	for _, f := range header.Fields(h) {
+		if f.Required && req.ExtFields[f.Name] == "" && !slices.Contains(allowEmpty, f.Name) {
+			return systemError(req, "the custom field <%s> is empty", f.Name)
 		}
 	}
 	return nil
@@ -165,22 +164,16 @@ func needPresent(req *protocol.Command, keys ...string) *protocol.Command {
 
 // wantsStandardJSON applies the Java rule: standard JSON for requesters of
 // version 4.9.4 or later, or that ask for it with acceptStandardJsonOnly=true.
-func wantsStandardJSON(req *protocol.Command) bool {
-	return req.Version >= StandardJSONMinVersion || strings.EqualFold(req.Ext("acceptStandardJsonOnly"), "true")
+func wantsStandardJSON(req *protocol.Command, accept bool) bool {
+	return req.Version >= StandardJSONMinVersion || accept
 }
 
-// parseBool reads a boolean header as Java's Boolean.parseBoolean does: "true" in
-// any case is true, anything else false.
-func parseBool(s string) bool { return strings.EqualFold(s, "true") }
-
 func (s *service) putKV(req *protocol.Command) *protocol.Command {
-	if resp := need(req, "namespace", "key"); resp != nil {
+	var h header.PutKVConfig
+	if resp := decode(req, &h, "value"); resp != nil {
 		return resp
 	}
-	if resp := needPresent(req, "value"); resp != nil {
-		return resp
-	}
-	ns, key, val := req.Ext("namespace"), req.Ext("key"), req.Ext("value")
+	ns, key, val := h.Namespace, h.Key, h.Value
 	if err := s.kv.put(ns, key, val); err != nil {
 		s.log.Error("namesrv: persist kv config", "namespace", ns, "key", key, "err", err)
 		return systemError(req, "%v", err)
@@ -190,25 +183,27 @@ func (s *service) putKV(req *protocol.Command) *protocol.Command {
 }
 
 func (s *service) getKV(req *protocol.Command) *protocol.Command {
-	if resp := need(req, "namespace", "key"); resp != nil {
+	var h header.GetKVConfig
+	if resp := decode(req, &h); resp != nil {
 		return resp
 	}
-	ns, key := req.Ext("namespace"), req.Ext("key")
+	ns, key := h.Namespace, h.Key
 	v, ok := s.kv.get(ns, key)
 	if !ok {
 		return protocol.NewResponse(req, protocol.QueryNotFound,
 			fmt.Sprintf("No config item, Namespace: %s Key: %s", ns, key))
 	}
 	resp := success(req, nil)
-	resp.SetExt("value", v)
+	header.GetKVConfigResponse{Value: v}.Encode(resp)
 	return resp
 }
 
 func (s *service) deleteKV(req *protocol.Command) *protocol.Command {
-	if resp := need(req, "namespace", "key"); resp != nil {
+	var h header.DeleteKVConfig
+	if resp := decode(req, &h); resp != nil {
 		return resp
 	}
-	ns, key := req.Ext("namespace"), req.Ext("key")
+	ns, key := h.Namespace, h.Key
 	if err := s.kv.delete(ns, key); err != nil {
 		s.log.Error("namesrv: persist kv config", "namespace", ns, "key", key, "err", err)
 		return systemError(req, "%v", err)
@@ -218,10 +213,11 @@ func (s *service) deleteKV(req *protocol.Command) *protocol.Command {
 }
 
 func (s *service) listKV(req *protocol.Command) *protocol.Command {
-	if resp := need(req, "namespace"); resp != nil {
+	var h header.GetKVListByNamespace
+	if resp := decode(req, &h); resp != nil {
 		return resp
 	}
-	ns := req.Ext("namespace")
+	ns := h.Namespace
 	table, ok := s.kv.list(ns)
 	if !ok {
 		return protocol.NewResponse(req, protocol.QueryNotFound, fmt.Sprintf("No config item, Namespace: %s", ns))
@@ -229,39 +225,18 @@ func (s *service) listKV(req *protocol.Command) *protocol.Command {
 	return success(req, body.EncodeKVTable(table))
 }
 
-// brokerHeader reads the fields REGISTER_BROKER, UNREGISTER_BROKER and
-// QUERY_DATA_VERSION share.
-func brokerHeader(req *protocol.Command) (cluster, addr, name string, id int64, resp *protocol.Command) {
-	if resp := need(req, "brokerName", "brokerAddr", "clusterName", "brokerId"); resp != nil {
-		return "", "", "", 0, resp
-	}
-	id, err := strconv.ParseInt(req.Ext("brokerId"), 10, 64)
-	if err != nil {
-		return "", "", "", 0, systemError(req, "bad brokerId %q: not an integer", req.Ext("brokerId"))
-	}
-	return req.Ext("clusterName"), req.Ext("brokerAddr"), req.Ext("brokerName"), id, nil
-}
-
 func (s *service) registerBroker(connID uint64, req *protocol.Command) *protocol.Command {
-	cluster, addr, name, id, resp := brokerHeader(req)
-	if resp != nil {
+	var h header.RegisterBroker
+	if resp := decode(req, &h, "haServerAddr"); resp != nil {
 		return resp
 	}
-	if resp := needPresent(req, "haServerAddr"); resp != nil {
-		return resp
+	cluster, addr, name, id := h.ClusterName, h.BrokerAddr, h.BrokerName, h.BrokerID
+	// 0 disables the check. Java masks the CRC to 31 bits.
+	if want := h.BodyCRC32; want != 0 && int32(crc32.ChecksumIEEE(req.Body)&0x7fffffff) != want {
+		s.log.Warn("namesrv: register body crc32 mismatch", "broker", name, "addr", addr, "want", want)
+		return systemError(req, "crc32 not match")
 	}
-	if v := req.Ext("bodyCrc32"); v != "" {
-		want, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return systemError(req, "bad bodyCrc32 %q: not an integer", v)
-		}
-		// 0 disables the check. Java masks the CRC to 31 bits.
-		if want != 0 && int64(crc32.ChecksumIEEE(req.Body)&0x7fffffff) != want {
-			s.log.Warn("namesrv: register body crc32 mismatch", "broker", name, "addr", addr, "want", want)
-			return systemError(req, "crc32 not match")
-		}
-	}
-	rb, err := body.DecodeRegisterBody(req.Body, parseBool(req.Ext("compressed")))
+	rb, err := body.DecodeRegisterBody(req.Body, h.Compressed)
 	if err != nil {
 		return systemError(req, "%v", err)
 	}
@@ -270,7 +245,7 @@ func (s *service) registerBroker(connID uint64, req *protocol.Command) *protocol
 		BrokerAddr:    addr,
 		BrokerName:    name,
 		BrokerID:      id,
-		HAServerAddr:  req.Ext("haServerAddr"),
+		HAServerAddr:  h.HAServerAddr,
 		Topics:        rb.Topics,
 		FilterServers: rb.FilterServers,
 		ConnID:        connID,
@@ -283,10 +258,9 @@ func (s *service) registerBroker(connID uint64, req *protocol.Command) *protocol
 		s.log.Info("namesrv: broker registered", "cluster", cluster, "broker", name, "addr", addr,
 			"brokerId", id, "haServerAddr", reg.HAServerAddr, "topics", len(rb.Topics.TopicConfigTable), "conn", connID)
 	}
-	resp = success(req, nil)
+	resp := success(req, nil)
 	if res.MasterAddr != "" {
-		resp.SetExt("haServerAddr", res.HAServerAddr)
-		resp.SetExt("masterAddr", res.MasterAddr)
+		header.RegisterBrokerResponse{HAServerAddr: res.HAServerAddr, MasterAddr: res.MasterAddr}.Encode(resp)
 	}
 	if table, ok := s.kv.list(NamespaceOrderTopicConfig); ok {
 		resp.Body = body.EncodeKVTable(table)
@@ -295,10 +269,11 @@ func (s *service) registerBroker(connID uint64, req *protocol.Command) *protocol
 }
 
 func (s *service) unregisterBroker(req *protocol.Command) *protocol.Command {
-	cluster, addr, name, id, resp := brokerHeader(req)
-	if resp != nil {
+	var h header.UnregisterBroker
+	if resp := decode(req, &h); resp != nil {
 		return resp
 	}
+	cluster, addr, name, id := h.ClusterName, h.BrokerAddr, h.BrokerName, h.BrokerID
 	s.mu.Lock()
 	s.mu.rt.Unregister(cluster, addr, name, id)
 	s.mu.Unlock()
@@ -307,10 +282,11 @@ func (s *service) unregisterBroker(req *protocol.Command) *protocol.Command {
 }
 
 func (s *service) route(req *protocol.Command) *protocol.Command {
-	if resp := need(req, "topic"); resp != nil {
+	var h header.GetRouteInfo
+	if resp := decode(req, &h); resp != nil {
 		return resp
 	}
-	topic := req.Ext("topic")
+	topic := h.Topic
 	s.mu.RLock()
 	rd, ok := s.mu.rt.Route(topic)
 	s.mu.RUnlock()
@@ -323,35 +299,41 @@ func (s *service) route(req *protocol.Command) *protocol.Command {
 			rd.OrderTopicConf = conf
 		}
 	}
-	return success(req, body.EncodeRoute(rd, wantsStandardJSON(req)))
+	return success(req, body.EncodeRoute(rd, wantsStandardJSON(req, h.AcceptStandardJSONOnly)))
 }
 
 func (s *service) writePerm(req *protocol.Command) *protocol.Command {
-	if resp := need(req, "brokerName"); resp != nil {
+	resp := success(req, nil)
+	if req.RequestCode() == protocol.WipeWritePermOfBroker {
+		var h header.WipeWritePermOfBroker
+		if resp := decode(req, &h); resp != nil {
+			return resp
+		}
+		s.mu.Lock()
+		n := s.mu.rt.WipeWritePerm(h.BrokerName)
+		s.mu.Unlock()
+		header.WipeWritePermOfBrokerResponse{WipeTopicCount: int32(n)}.Encode(resp)
+		s.log.Info("namesrv: wiped write perm", "broker", h.BrokerName, "topics", n)
 		return resp
 	}
-	name := req.Ext("brokerName")
-	resp := success(req, nil)
-	s.mu.Lock()
-	if req.Code == protocol.WipeWritePermOfBroker {
-		n := s.mu.rt.WipeWritePerm(name)
-		s.mu.Unlock()
-		resp.SetExt("wipeTopicCount", strconv.Itoa(n))
-		s.log.Info("namesrv: wiped write perm", "broker", name, "topics", n)
-	} else {
-		n := s.mu.rt.AddWritePerm(name)
-		s.mu.Unlock()
-		resp.SetExt("addTopicCount", strconv.Itoa(n))
-		s.log.Info("namesrv: added write perm", "broker", name, "topics", n)
+	var h header.AddWritePermOfBroker
+	if resp := decode(req, &h); resp != nil {
+		return resp
 	}
+	s.mu.Lock()
+	n := s.mu.rt.AddWritePerm(h.BrokerName)
+	s.mu.Unlock()
+	header.AddWritePermOfBrokerResponse{AddTopicCount: int32(n)}.Encode(resp)
+	s.log.Info("namesrv: added write perm", "broker", h.BrokerName, "topics", n)
 	return resp
 }
 
 func (s *service) deleteTopic(req *protocol.Command) *protocol.Command {
-	if resp := need(req, "topic"); resp != nil {
+	var h header.DeleteTopicFromNamesrv
+	if resp := decode(req, &h); resp != nil {
 		return resp
 	}
-	topic, cluster := req.Ext("topic"), req.Ext("clusterName")
+	topic, cluster := h.Topic, h.ClusterName
 	s.mu.Lock()
 	s.mu.rt.DeleteTopic(topic, cluster)
 	s.mu.Unlock()
@@ -360,10 +342,11 @@ func (s *service) deleteTopic(req *protocol.Command) *protocol.Command {
 }
 
 func (s *service) queryDataVersion(req *protocol.Command) *protocol.Command {
-	_, addr, _, _, resp := brokerHeader(req)
-	if resp != nil {
+	var h header.QueryDataVersion
+	if resp := decode(req, &h); resp != nil {
 		return resp
 	}
+	addr := h.BrokerAddr
 	var dv DataVersion
 	if err := json.Unmarshal(req.Body, &dv); err != nil {
 		return systemError(req, "bad DataVersion body: %v", err)
@@ -371,8 +354,8 @@ func (s *service) queryDataVersion(req *protocol.Command) *protocol.Command {
 	s.mu.Lock()
 	changed, stored := s.mu.rt.QueryDataVersion(addr, dv, s.clk.Now())
 	s.mu.Unlock()
-	resp = success(req, nil)
-	resp.SetExt("changed", strconv.FormatBool(changed))
+	resp := success(req, nil)
+	header.QueryDataVersionResponse{Changed: changed}.Encode(resp)
 	if stored != nil {
 		resp.Body, _ = json.Marshal(stored) // two int64s always marshal
 	}

@@ -28,7 +28,7 @@ func newTestService(t *testing.T) (*service, *clock.Manual) {
 }
 
 // req builds a request as the Go client sends it (version 317).
-func req(code int16, ext map[string]string, body []byte) *protocol.Command {
+func req(code protocol.RequestCode, ext map[string]string, body []byte) *protocol.Command {
 	r := protocol.NewRequest(code, ext)
 	r.Version = 317
 	r.Body = body
@@ -60,10 +60,10 @@ func topicBody(version int64, topics ...TopicConfig) *RegisterBody {
 	return b
 }
 
-func requireCode(t *testing.T, resp *protocol.Command, code int16) {
+func requireCode(t *testing.T, resp *protocol.Command, code protocol.ResponseCode) {
 	t.Helper()
 	require.NotNil(t, resp)
-	require.Equal(t, code, resp.Code, "remark: %s", resp.Remark)
+	require.Equal(t, code, resp.ResponseCode(), "remark: %s", resp.Remark)
 	require.True(t, resp.IsResponse())
 }
 
@@ -140,7 +140,7 @@ func TestProcessMissingFields(t *testing.T) {
 		return c
 	}
 	cases := []struct {
-		code  int16
+		code  protocol.RequestCode
 		ext   map[string]string
 		field string
 	}{
@@ -162,8 +162,21 @@ func TestProcessMissingFields(t *testing.T) {
 	for _, c := range cases {
 		resp := s.process(1, req(c.code, c.ext, nil))
 		requireCode(t, resp, protocol.SystemError)
-		require.Contains(t, resp.Remark, strconv.Quote(c.field), "code %d", c.code)
+		require.Contains(t, resp.Remark, "<"+c.field+">", "code %d", c.code)
 	}
+	// Present but empty is refused too, except where Java allows it
+	// (haServerAddr, a KV value).
+	for code, ext := range map[protocol.RequestCode]map[string]string{
+		protocol.GetRouteInfoByTopic: {"topic": ""},
+		protocol.GetKVConfig:         {"namespace": "n", "key": ""},
+		protocol.UnregisterBroker:    {"brokerName": "b", "brokerAddr": "a:1", "clusterName": "c", "brokerId": ""},
+	} {
+		resp := s.process(1, req(code, ext, nil))
+		requireCode(t, resp, protocol.SystemError)
+		require.Contains(t, resp.Remark, "is empty", code.String())
+	}
+	requireCode(t, s.process(1, req(protocol.PutKVConfig, map[string]string{"namespace": "n", "key": "k", "value": ""}, nil)), protocol.Success)
+
 	resp := s.process(1, req(protocol.RegisterBroker, map[string]string{
 		"brokerName": "b", "brokerAddr": "a:1", "clusterName": "c", "brokerId": "zero", "haServerAddr": "",
 	}, nil))
@@ -177,7 +190,9 @@ func TestProcessMissingFields(t *testing.T) {
 func TestProcessKV(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestService(t)
-	kv := func(code int16, ext map[string]string) *protocol.Command { return s.process(1, req(code, ext, nil)) }
+	kv := func(code protocol.RequestCode, ext map[string]string) *protocol.Command {
+		return s.process(1, req(code, ext, nil))
+	}
 
 	resp := kv(protocol.GetKVConfig, map[string]string{"namespace": "ns", "key": "k"})
 	requireCode(t, resp, protocol.QueryNotFound)
@@ -265,7 +280,7 @@ func TestProcessAdmin(t *testing.T) {
 	requireCode(t, s.process(1, registerReq(t, "broker-a", "a:1", 0, topicBody(1, tc("A"), tc("B")), false)), protocol.Success)
 	requireCode(t, s.process(2, registerReq(t, "broker-b", "b:1", 0, topicBody(1, tc("B")), false)), protocol.Success)
 
-	body := func(code int16, ext map[string]string) string {
+	body := func(code protocol.RequestCode, ext map[string]string) string {
 		resp := s.process(9, req(code, ext, nil))
 		requireCode(t, resp, protocol.Success)
 		return string(resp.Body)
@@ -274,7 +289,7 @@ func TestProcessAdmin(t *testing.T) {
 	require.Equal(t, `{"topicList":["A","B"]}`, body(protocol.GetTopicsByCluster, map[string]string{"cluster": "DefaultCluster"}))
 	require.Equal(t, `{"topicList":[]}`, body(protocol.GetTopicsByCluster, map[string]string{"cluster": "other"}))
 	require.Equal(t, `{"brokerAddr":"a:1","topicList":["DefaultCluster","broker-a","broker-b"]}`, body(protocol.GetSystemTopicListFromNS, nil))
-	for _, c := range []int16{protocol.GetUnitTopicList, protocol.GetHasUnitSubTopicList, protocol.GetHasUnitSubUnunitTopicList} {
+	for _, c := range []protocol.RequestCode{protocol.GetUnitTopicList, protocol.GetHasUnitSubTopicList, protocol.GetHasUnitSubUnunitTopicList} {
 		require.Equal(t, `{"topicList":[]}`, body(c, nil))
 	}
 	require.Equal(t, `{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"a:1"},"brokerName":"broker-a","cluster":"DefaultCluster"},"broker-b":{"brokerAddrs":{0:"b:1"},"brokerName":"broker-b","cluster":"DefaultCluster"}},"clusterAddrTable":{"DefaultCluster":["broker-a","broker-b"]}}`,

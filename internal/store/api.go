@@ -139,8 +139,8 @@ type Config struct {
 	FileReservedTime      time.Duration // fileReservedTime, hours; default 72 h
 	DeleteWhen            []int         // deleteWhen, hours of day "04" or "01;02"; default [4]
 	CleanResourceInterval time.Duration // cleanResourceInterval, ms; default 10 s
-	DiskMaxUsedSpaceRatio int           // diskMaxUsedSpaceRatio, percent; default 75: delete at once above it
-	DiskFullRatio         int           // diskSpaceWarningLevelRatio, percent; default 85: refuse puts above it
+	DiskMaxUsedSpaceRatio int           // diskMaxUsedSpaceRatio, percent; default 75: above it, delete expired segments at any hour
+	DiskFullRatio         int           // diskSpaceWarningLevelRatio, percent; default 90: refuse puts above it
 
 	// StoreHost is written as STOREHOST into every record and is the address in
 	// offset message ids: the broker's advertised ip:port.
@@ -175,6 +175,17 @@ type Config struct {
 	// FlushConsumeQueueInterval is flushIntervalConsumeQueue: how often consume
 	// queues and the index are flushed and the checkpoint written. Default 1 s.
 	FlushConsumeQueueInterval time.Duration
+	// TimerDir holds the timer log (timer messages' delivery index). Petrel
+	// only; default <RootDir>/timerlog.
+	TimerDir string
+	// TimerPrecision is timerPrecisionMs: the timer log's bucket width.
+	// Default 1 s.
+	TimerPrecision time.Duration
+	// DiskSpaceCleanForciblyRatio is diskSpaceCleanForciblyRatio, percent of
+	// a store disk (commit log or consume queues) used, as df counts it: above
+	// it retention deletes the oldest segments even before FileReservedTime,
+	// logging each at ERROR. Default 85.
+	DiskSpaceCleanForciblyRatio int
 }
 
 // PutStatus says how durable a stored message is.
@@ -271,13 +282,25 @@ type DispatchEvent struct {
 
 // Stats are runtime figures.
 type Stats struct {
-	CommitLogMinOffset    message.PhysOffset
-	CommitLogMaxOffset    message.PhysOffset
-	DispatchBehindBytes   int64
-	DiskUsedRatio         float64 // 0..1 of the commit-log filesystem
-	PutCount              int64
-	GetCount              int64
-	PutLatencyMaxMicros   int64
-	CommitLogSegments     int
-	EarliestMessageMillis int64
+	CommitLogMinOffset        message.PhysOffset
+	CommitLogMaxOffset        message.PhysOffset
+	DispatchBehindBytes       int64
+	DiskUsedRatio             float64 // 0..1 of the commit-log filesystem, used ÷ (used + available) as df
+	ConsumeQueueDiskUsedRatio float64 // 0..1 of the consume-queue filesystem, likewise
+	PutCount                  int64
+	GetCount                  int64
+	PutLatencyMaxMicros       int64
+	CommitLogSegments         int
+	EarliestMessageMillis     int64
+	// SegmentsDeletedUnexpired and MessagesDeletedUnexpired count commit-log
+	// segments deleted before FileReservedTime because a disk was above
+	// DiskSpaceCleanForciblyRatio, and the consume-queue entries they held.
+	SegmentsDeletedUnexpired int64
+	MessagesDeletedUnexpired int64
+	// Problems lists what is degraded now (see Problem), sorted by What;
+	// empty when the store is healthy.
+	Problems []Problem
 }
+
+// Degraded reports whether the store has a problem (Problems is not empty).
+func (st Stats) Degraded() bool { return len(st.Problems) > 0 }

@@ -32,6 +32,8 @@ const (
 	DefaultAccessMessageInMemoryMaxRatio = 40
 	// DefaultFlushConsumeQueueInterval is flushIntervalConsumeQueue.
 	DefaultFlushConsumeQueueInterval = time.Second
+	// DefaultDiskSpaceCleanForciblyRatio is diskSpaceCleanForciblyRatio, percent.
+	DefaultDiskSpaceCleanForciblyRatio = 85
 	// fallbackMemorySize is PhysicalMemorySize when /proc/meminfo is unreadable.
 	fallbackMemorySize = 8 << 30
 )
@@ -62,7 +64,7 @@ func DefaultConfig() Config {
 		DeleteWhen:                 []int{4},
 		CleanResourceInterval:      10 * time.Second,
 		DiskMaxUsedSpaceRatio:      75,
-		DiskFullRatio:              85,
+		DiskFullRatio:              90,
 
 		MessageDelayLevel:             DefaultMessageDelayLevel,
 		MaxTransferBytesInMemory:      DefaultMaxTransferBytesInMemory,
@@ -72,6 +74,7 @@ func DefaultConfig() Config {
 		AccessMessageInMemoryMaxRatio: DefaultAccessMessageInMemoryMaxRatio,
 		PhysicalMemorySize:            physicalMemory(),
 		FlushConsumeQueueInterval:     DefaultFlushConsumeQueueInterval,
+		DiskSpaceCleanForciblyRatio:   DefaultDiskSpaceCleanForciblyRatio,
 	}
 }
 
@@ -108,6 +111,10 @@ func (c Config) withDefaults() Config {
 	join(&c.CheckpointPath, "checkpoint")
 	join(&c.AbortPath, "abort")
 	join(&c.ConfigDir, "config")
+	join(&c.TimerDir, "timerlog")
+	if c.TimerPrecision == 0 {
+		c.TimerPrecision = time.Second
+	}
 	if c.MessageDelayLevel == "" {
 		c.MessageDelayLevel = DefaultMessageDelayLevel
 	}
@@ -131,6 +138,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FlushConsumeQueueInterval == 0 {
 		c.FlushConsumeQueueInterval = DefaultFlushConsumeQueueInterval
+	}
+	if c.DiskSpaceCleanForciblyRatio == 0 {
+		c.DiskSpaceCleanForciblyRatio = DefaultDiskSpaceCleanForciblyRatio
 	}
 	return c
 }
@@ -187,6 +197,8 @@ func (c Config) Validate() error {
 		return bad("DiskMaxUsedSpaceRatio", "%d%% outside [10, 95]", c.DiskMaxUsedSpaceRatio)
 	case c.DiskFullRatio < 10 || c.DiskFullRatio > 99:
 		return bad("DiskFullRatio", "%d%% outside [10, 99]", c.DiskFullRatio)
+	case c.DiskSpaceCleanForciblyRatio < 10 || c.DiskSpaceCleanForciblyRatio > 99:
+		return bad("DiskSpaceCleanForciblyRatio", "%d%% outside [10, 99]", c.DiskSpaceCleanForciblyRatio)
 	case c.MaxTransferBytesInMemory < 0 || c.MaxTransferCountInMemory < 0 || c.MaxTransferBytesOnDisk < 0 || c.MaxTransferCountOnDisk < 0:
 		return bad("MaxTransferBytesInMemory", "transfer limits must not be negative")
 	case c.AccessMessageInMemoryMaxRatio < 0 || c.AccessMessageInMemoryMaxRatio > 100:

@@ -2,18 +2,25 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/petrelmq/petrel/internal/store/commitlog"
 	"github.com/petrelmq/petrel/internal/store/consumequeue"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 
 // errGap aborts a recovery re-dispatch that found a consume queue missing
 // entries before the re-dispatch start (see recoverDerived).
 var errGap = errors.New("store: consume queue gap during recovery")
+
+// errNotDispatched: buildQueue left out a record that does not belong to its
+// queue's sequence; dispatch goes on without it.
+var errNotDispatched = errors.New("store: record not dispatched")
 
 // errRebuild aborts a recovery re-dispatch that found a consume queue missing
 // entries below its MinOffset for records still in the commit log (a crash lost
@@ -44,11 +51,17 @@ type dispatcher struct {
 	// log; the others have their entries already.
 	rebuildBelow message.PhysOffset
 	rebuild      []consumequeue.Key
-	// broken is set when the dispatcher stopped on an unreadable commit log.
-	broken error
-	// failed remembers queues whose sticky write error was logged already.
-	failed   map[*consumequeue.Queue]bool
-	idxFail  bool
+	// broken is set while the commit log cannot be read at the watermark;
+	// dispatch is tried again at brokenNext (backoff).
+	broken      error
+	brokenSince time.Time
+	brokenNext  time.Time
+	brokenTries int
+	// repairs: derived data (a consume queue, the index) that a write failed
+	// for; records from repair.from on are added by the repair (repair.go),
+	// not by normal dispatch, until it has caught up.
+	repairs  map[repairKey]*repair
+	recent   map[repairKey]recentRepair
 	count    int64 // records dispatched (recovery statistics)
 	gapQueue string
 	gapKey   consumequeue.Key // the queue behind errGap or errRebuild
@@ -57,29 +70,77 @@ type dispatcher struct {
 // dispatchLoop is the dispatcher goroutine, started by Start and stopped by Close
 // (stopDispatch). It follows the commit log from the dispatch watermark to
 // MaxOffset and then waits for the commit log's writer to publish more
-// (dispatchWake, sent from commitlog.Config.OnWritten). On stop it dispatches up
-// to the end once more: Close has made the commit log final by then.
+// (dispatchWake, sent from commitlog.Config.OnWritten). Between dispatch runs
+// it repairs derived data that a write failed for (repair.go), waking on a
+// timer for the next retry. On stop it dispatches up to the end once more
+// (Close has made the commit log final by then) and tries every pending
+// repair once more.
 func (s *Store) dispatchLoop() {
+	d := &s.disp
+	var t clock.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
-		s.runDispatch() // replica.go: run under the truncation lock
+		// Each pass runs under the truncation lock (replica.go).
+		s.repl.dispMu.Lock()
+		d.run(false)
+		wait := d.repairDue(false)
+		s.repl.dispMu.Unlock()
+		if d.broken != nil {
+			if w := max(d.brokenNext.Sub(s.clk.Now()), time.Millisecond); wait < 0 || w < wait {
+				wait = w
+			}
+		}
+		var timerC <-chan time.Time
+		if wait == 0 {
+			// More repair work is ready: let dispatch run first, then go on.
+			select {
+			case <-s.stopDispatch:
+				s.finishDispatch()
+				return
+			default:
+				continue
+			}
+		}
+		if wait > 0 {
+			if t == nil {
+				t = s.clk.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
+			timerC = t.C()
+		}
 		select {
 		case <-s.dispatchWake:
+		case <-timerC:
 		case <-s.stopDispatch:
-			s.runDispatch()
+			s.finishDispatch()
 			return
 		}
 	}
 }
 
-// run dispatches every readable record past the watermark.
-func (d *dispatcher) run() {
+// finish is the dispatcher's last work at Close: dispatch to the end and one
+// more attempt at every repair, whatever their backoff.
+func (d *dispatcher) finish() {
+	d.run(true)
+	d.repairDue(true)
+}
+
+// run dispatches every readable record past the watermark. After a read error
+// it waits for its backoff (unless force) before trying again.
+func (d *dispatcher) run(force bool) {
 	s := d.s
-	if d.broken != nil {
+	if d.broken != nil && !force && s.clk.Now().Before(d.brokenNext) {
 		return
 	}
 	for {
 		from := message.PhysOffset(s.dispatched.Load())
 		if from >= s.clog.MaxOffset() {
+			d.readWorks()
 			return
 		}
 		next, err := s.clog.ScanWith(&d.sb, from, d.fn)
@@ -92,14 +153,40 @@ func (d *dispatcher) run() {
 				s.dispatched.Store(int64(min))
 				continue
 			}
-			d.broken = err
-			s.log.Error("dispatcher stopped: commit log unreadable", "offset", next, "err", err)
+			d.readFailed(next, err)
 			return
 		}
+		d.readWorks()
 		if next == from {
 			return
 		}
 	}
+}
+
+// readFailed records that the commit log could not be read at off: nothing
+// past it is dispatched (consume queues stop growing) until a retry works.
+func (d *dispatcher) readFailed(off message.PhysOffset, err error) {
+	s := d.s
+	now := s.clk.Now()
+	if d.broken == nil {
+		d.brokenSince = now
+		s.log.Error("dispatcher cannot read the commit log; new messages are not readable until it can (retrying)",
+			"offset", off, "err", err)
+	}
+	d.broken = err
+	d.brokenTries++
+	d.brokenNext = now.Add(backoff(d.brokenTries))
+	s.health.set("dispatch", d.brokenSince, fmt.Errorf("reading the commit log at %d: %w; new messages are not readable", off, err))
+}
+
+// readWorks clears a read failure.
+func (d *dispatcher) readWorks() {
+	if d.broken == nil {
+		return
+	}
+	d.s.log.Info("dispatcher reads the commit log again", "since", d.brokenSince)
+	d.broken, d.brokenTries = nil, 0
+	d.s.health.clear("dispatch")
 }
 
 // dispatch handles one record at off; it is the commitlog.Scan callback.
@@ -117,17 +204,42 @@ func (d *dispatcher) dispatch(off message.PhysOffset, rec []byte) error {
 	}
 	if cq {
 		tagsCode = d.tagsCode(v)
-		if err := d.buildQueue(off, v, tagsCode); err != nil {
-			return err
+		if d.queueRepair(v) != nil {
+			// The queue is being repaired: the repair adds this entry once
+			// it has caught up with the watermark.
+			cq = false
+		} else if err := d.buildQueue(off, v, tagsCode); err != nil {
+			var wf *writeFailure
+			switch {
+			case errors.As(err, &wf):
+				d.queueFailed(off, v, wf.err)
+			case !errors.Is(err, errNotDispatched):
+				return err
+			}
+			cq = false
+		}
+		if !cq && d.recovering {
+			d.advanceCounter(v, false) // queue offsets handed out later must follow this record
 		}
 	}
-	if s.idx != nil && tran != message.SysFlagTransactionRollbackType && off > d.idxSkipThrough {
-		d.buildIndex(off, v)
+	if s.idx != nil && tran != message.SysFlagTransactionRollbackType && off > d.idxSkipThrough && d.repairs[indexRepair] == nil {
+		if err := d.buildIndex(off, v); err != nil {
+			d.fail(indexRepair, off, err)
+		}
 	}
 	d.count++
 	s.dispatched.Store(int64(off) + int64(len(rec)))
 	s.dispatchedTs.Store(v.StoreTimestamp)
-	if qs := s.dqueues.Load(); cq && qs != nil && len(*qs) > 0 {
+	if cq {
+		d.notify(off, v, tagsCode)
+	}
+	return nil
+}
+
+// notify pushes a DispatchEvent to every dispatch queue for a record whose
+// consume-queue entry is readable.
+func (d *dispatcher) notify(off message.PhysOffset, v *message.RecordView, tagsCode int64) {
+	if qs := d.s.dqueues.Load(); qs != nil && len(*qs) > 0 {
 		ev := DispatchEvent{
 			Topic:          string(v.Topic),
 			QueueID:        v.QueueID,
@@ -140,7 +252,6 @@ func (d *dispatcher) dispatch(off message.PhysOffset, rec []byte) error {
 			q.push(ev)
 		}
 	}
-	return nil
 }
 
 // rebuilding reports whether the record's queue is being rebuilt.
@@ -179,7 +290,16 @@ func (d *dispatcher) tagsCode(v *message.RecordView) int64 {
 	return code
 }
 
-// buildQueue appends the record's consume-queue entry.
+// writeFailure is a consume-queue write that failed (buildQueue): the queue
+// is repaired (queueFailed), dispatch goes on.
+type writeFailure struct{ err error }
+
+func (w *writeFailure) Error() string { return w.err.Error() }
+
+// buildQueue appends the record's consume-queue entry. It returns a
+// *writeFailure when the queue could not be opened or written, errGap or
+// errRebuild to abort a recovery re-dispatch, errNotDispatched for a record
+// left out, and nil otherwise (also when the entry was there already).
 func (d *dispatcher) buildQueue(off message.PhysOffset, v *message.RecordView, tagsCode int64) error {
 	s := d.s
 	s.cq.RLock()
@@ -190,8 +310,7 @@ func (d *dispatcher) buildQueue(off message.PhysOffset, v *message.RecordView, t
 		if q == nil {
 			var err error
 			if q, err = s.queueFor(string(v.Topic), v.QueueID); err != nil {
-				s.log.Error("cannot open consume queue; message not dispatched", "topic", string(v.Topic), "queue", v.QueueID, "offset", off, "err", err)
-				return nil
+				return &writeFailure{fmt.Errorf("store: open consume queue %s/%d: %w", v.Topic, v.QueueID, err)}
 			}
 		}
 		if d.recovering && v.QueueOffset < q.MinOffset() {
@@ -225,8 +344,7 @@ func (d *dispatcher) buildQueue(off message.PhysOffset, v *message.RecordView, t
 			s.log.Warn("consume queue entry differs from the commit log; truncating the queue", "topic", string(v.Topic),
 				"queue", v.QueueID, "queue_offset", v.QueueOffset, "offset", off, "err", err)
 			if terr := q.TruncateAt(v.QueueOffset); terr != nil {
-				d.queueFailed(q, v, terr)
-				return nil
+				return &writeFailure{terr}
 			}
 			cut = true
 			continue
@@ -237,45 +355,53 @@ func (d *dispatcher) buildQueue(off message.PhysOffset, v *message.RecordView, t
 			d.gapQueue = string(v.Topic) + "/" + strconv.Itoa(int(v.QueueID))
 			d.gapKey = consumequeue.Key{Topic: string(v.Topic), QueueID: v.QueueID}
 			return errGap
+		case errors.Is(err, consumequeue.ErrGap) && attempt == 0:
+			// Records of the queue between its last entry and this one were
+			// not dispatched. Dispatch follows the commit log, so they are
+			// either gone (retention deleted them while the dispatcher, or a
+			// repair, was behind) or never belonged to this queue's sequence
+			// (a message of a deleted topic whose queue offset was taken
+			// before DeleteTopic).
+			lo, end := s.clog.MinOffset(), q.MaxPhysOffset()
+			gap := int64(v.QueueOffset - q.MaxOffset())
+			if end < lo && int64(end)+gap*message.RecordFixedSize <= int64(lo) {
+				s.log.Warn("consume queue skips entries whose messages retention deleted before they were dispatched",
+					"topic", string(v.Topic), "queue", v.QueueID, "from", q.MaxOffset(), "to", v.QueueOffset)
+				if gerr := q.AppendGone(v.QueueOffset, end); gerr != nil {
+					return &writeFailure{gerr}
+				}
+				continue
+			}
+			s.log.Warn("message's queue offset does not follow its consume queue (a deleted topic's message?); not dispatched",
+				"topic", string(v.Topic), "queue", v.QueueID, "queue_offset", v.QueueOffset, "max_offset", q.MaxOffset(), "offset", off)
+			return errNotDispatched
 		default:
-			d.queueFailed(q, v, err)
-			return nil
+			return &writeFailure{err}
 		}
 		break
 	}
 	if d.recovering || s.repl.following.Load() {
-		c := s.counter(string(v.Topic), v.QueueID)
-		if next := int64(v.QueueOffset) + 1; c.Load() < next || cut {
-			c.Store(next)
-		}
+		// Replicated records carry the master's queue offsets.
+		d.advanceCounter(v, cut)
 	}
 	return nil
 }
 
-// queueFailed logs a consume-queue failure once per queue; the queue's error is
-// sticky, so its later entries are lost until a restart rebuilds them.
-func (d *dispatcher) queueFailed(q *consumequeue.Queue, v *message.RecordView, err error) {
-	if d.failed == nil {
-		d.failed = make(map[*consumequeue.Queue]bool)
+// advanceCounter moves the topic-queue table past the record during
+// recovery (back to it + 1 if its queue was cut there).
+func (d *dispatcher) advanceCounter(v *message.RecordView, cut bool) {
+	c := d.s.counter(string(v.Topic), v.QueueID)
+	if next := int64(v.QueueOffset) + 1; c.Load() < next || cut {
+		c.Store(next)
 	}
-	if d.failed[q] {
-		return
-	}
-	d.failed[q] = true
-	d.s.log.Error("consume queue append failed; entries are rebuilt at the next open", "topic", string(v.Topic),
-		"queue", v.QueueID, "queue_offset", v.QueueOffset, "err", err)
 }
 
 // buildIndex adds the record's UNIQ_KEY and KEYS to the index.
-func (d *dispatcher) buildIndex(off message.PhysOffset, v *message.RecordView) {
+func (d *dispatcher) buildIndex(off message.PhysOffset, v *message.RecordView) error {
 	uniq, _ := message.LookupProperty(v.Properties, message.PropertyUniqKey)
 	keys, _ := message.LookupProperty(v.Properties, message.PropertyKeys)
 	if len(uniq) == 0 && len(strings.TrimSpace(bytesString(keys))) == 0 {
-		return
+		return nil
 	}
-	err := d.s.idx.PutMessage(string(v.Topic), string(uniq), string(keys), off, v.StoreTimestamp)
-	if err != nil && !d.idxFail {
-		d.idxFail = true
-		d.s.log.Error("index put failed; the index is rebuilt at the next open", "offset", off, "err", err)
-	}
+	return d.s.idx.PutMessage(string(v.Topic), string(uniq), string(keys), off, v.StoreTimestamp)
 }

@@ -43,6 +43,17 @@
 // It sleeps on a capacity-1 channel that the commit log's writer signals
 // (commitlog.Config.OnWritten) whenever it publishes data.
 //
+// A consume-queue or index write that fails (EMFILE, ENOSPC, EIO, a failed
+// fsync) does not stop a queue for good: the dispatcher records a repair from
+// that record on (repair.go), skips the queue in normal dispatch, and retries
+// with backoff (100 ms doubling to 30 s): it makes the queue writable again
+// (or opens the index again from its files), then adds the missing entries
+// from the commit log, a bounded chunk per pass, until it reaches the
+// watermark. Meanwhile the store is degraded: logged at ERROR and listed in
+// Stats.Problems. A record whose queue offset does not follow its queue is a
+// message retention deleted before dispatch (the queue gets entries for the
+// deleted messages and skips them) or one of a deleted topic (left out).
+//
 // # Reads
 //
 // GetMessages follows RocketMQ 4.9's getMessage: NO_MATCHED_LOGIC_QUEUE and
@@ -63,10 +74,24 @@
 // entry against its record. Re-dispatch is idempotent (consume-queue appends of
 // existing entries are no-ops, a differing entry cuts the queue there; the index
 // skips what it has). A queue that lost entries the commit log still holds, or
-// that cannot be opened, is rebuilt from the commit log's minimum. A periodic flusher writes the checkpoint
-// with times no later than what it has flushed. A cleaner deletes expired
-// segments at DeleteWhen hours, or at once above DiskMaxUsedSpaceRatio, and
-// refuses puts above DiskFullRatio.
+// that cannot be opened, is rebuilt from the commit log's minimum. A periodic
+// flusher writes the checkpoint with times no later than what it has flushed.
+//
+// Retention and the disk guard follow RocketMQ 4.9 (clean.go), with disk use
+// measured per store path (commit log, consume queues) as df shows it, used ÷
+// (used + available), so blocks reserved for root count as neither: expired
+// segments (FileReservedTime) go at DeleteWhen hours, or at any hour above
+// DiskMaxUsedSpaceRatio (75%); unexpired ones go only above
+// DiskSpaceCleanForciblyRatio (85%), oldest first, each logged at ERROR with
+// its time range and, per consumer group (ConsumerProgress), the unconsumed
+// messages it held; puts are refused with ErrDiskFull above DiskFullRatio
+// (diskSpaceWarningLevelRatio, 90%). The disk is measured every
+// CleanResourceInterval, every 1/8 segment written, after each segment
+// allocation and when a put was refused, so a fast writer cannot outrun the
+// guard and puts resume by themselves once space is back. The commit log only
+// places records in preallocated segments and refuses (ErrNoSegment, mapped
+// to ErrDiskFull) a record whose segment could not be allocated, without
+// turning read-only.
 //
 // # Replication
 //
@@ -75,18 +100,22 @@
 // (ReadCommitLog), appends of a master's bytes at their offsets
 // (AppendReplicated, durable per flush mode before it returns), online cuts
 // for a diverged or too-old slave log (TruncateCommitLog, ResetCommitLog),
-// record walks (ScanCommitLog, LastCommitLogRecord), a written signal
+// record walks (CommitLogRecords, LastCommitLogRecord), a written signal
 // (CommitLogWritten) and the Replicator that holds SYNC_MASTER puts until a
 // slave has them (SetReplicator).
 //
 // # Goroutines and locks
 //
 // Start launches the dispatcher, the derived-data flusher and the cleaner (plus
-// the commit log's writer and flusher); Close stops them. Lock order: putGate →
-// repl.dispMu (the dispatcher holds it per pass; a truncation holds both) →
-// Store.cq → Store.tq; commitlog's append lock → (nothing of the Store: the queue-offset
-// callback only uses an atomic counter). No Store lock is held across an fsync
-// except cq's write lock while a queue is created or a topic deleted.
+// the commit log's writer and flusher); Close stops them. Lock order: putGate
+// (a truncation takes it exclusively) → repl.dispMu (held by the dispatcher for
+// each pass, and by a truncation) → Store.cq → Store.tq; Store.idxMu (the
+// index pointer, replaced by an index repair) → (the index's own locks);
+// Store.cleanMu (one retention pass at a time) → Store.cq, idxMu; commitlog's
+// append lock → (nothing of the Store: the queue-offset callback only uses an
+// atomic counter). No Store lock is held across an fsync except cq's write
+// lock while a queue is created or a topic deleted, idxMu (shared) while the
+// index is flushed, cleanMu, and putGate and dispMu during a truncation.
 //
 // # Example
 //
@@ -96,4 +125,9 @@
 //	defer s.Close()
 //	s.Put(msg, func(r store.PutResult, err error) { reply(r, err) })
 //	res, err := s.GetMessages(ctx, group, topic, queueID, offset, 32, filter, buf[:0])
+//
+// Imports: the standard library, its subpackages, internal/vfs, pkg/clock,
+// pkg/message and x/sys. It must never import the broker, remoting or the SDK
+// (internal/lint), and its goroutines never run upper-layer code (signals,
+// above).
 package store

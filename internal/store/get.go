@@ -294,6 +294,8 @@ func (s *Store) QueryMessage(topic, key string, maxNum int, beginMillis, endMill
 	if s.closed.Load() {
 		return QueryResult{}, ErrClosed
 	}
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
 	if s.idx == nil || maxNum <= 0 {
 		return QueryResult{}, nil
 	}

@@ -273,8 +273,10 @@ func TestDerivedWriteFailures(t *testing.T) {
 			}
 			_, hi := s.CommitLogForTest()
 			storetest.WaitFor(t, 10e9, func() bool { return s.DispatchedForTest() >= int64(hi) })
+			// The failure shows: as a flush error, or the store reports the
+			// derived data it is repairing.
 			ferr := s.FlushDerivedForTest()
-			require.Error(t, ferr)
+			require.True(t, ferr != nil || s.Stats().Degraded(), "failure not reported")
 			// Whatever readers see is whole.
 			for _, m := range storetest.GetAll(t, s, "F", 0, 0) {
 				checkBody(t, m)

@@ -136,7 +136,7 @@ func (s *Store) admit() error {
 		return ErrClosed
 	}
 	if s.diskFull.Load() {
-		return fmt.Errorf("%w: commit-log disk %.1f%% used, limit %d%%", ErrDiskFull, s.usedRatio()*100, s.cfg.DiskFullRatio)
+		return s.refuseForSpace()
 	}
 	return nil
 }
@@ -162,6 +162,13 @@ func (s *Store) mapAppendErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
 	case errors.Is(err, commitlog.ErrClosed):
 		return ErrClosed
+	case errors.Is(err, commitlog.ErrNoSegment):
+		// Not sticky: the commit log retries the allocation.
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			s.wakeSpaceCheck()
+			return fmt.Errorf("%w: %w", ErrDiskFull, err)
+		}
+		return fmt.Errorf("%w: %w", ErrNotWritable, err)
 	case errors.Is(err, commitlog.ErrNotStarted):
 		return fmt.Errorf("%w: store not started", ErrNotWritable)
 	case errors.Is(err, commitlog.ErrReadOnly):

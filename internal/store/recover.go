@@ -10,6 +10,7 @@ import (
 	"github.com/petrelmq/petrel/internal/store/commitlog"
 	"github.com/petrelmq/petrel/internal/store/consumequeue"
 	"github.com/petrelmq/petrel/internal/store/index"
+	"github.com/petrelmq/petrel/internal/store/timer"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 
@@ -36,13 +37,15 @@ func (s *Store) open() error {
 	if err := checkpoint.CreateAbort(s.fs, cfg.AbortPath); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	if s.timer, err = timer.Open(s.fs, timer.Config{Dir: cfg.TimerDir, Precision: cfg.TimerPrecision}); err != nil {
+		return fmt.Errorf("store: open timer log: %w", err)
+	}
 	rebuilt, err := s.openQueues()
 	if err != nil {
 		return err
 	}
 	if cfg.MessageIndexEnable {
-		icfg := index.Config{HashSlots: cfg.MaxHashSlotNum, MaxEntries: cfg.MaxIndexNum, WriteBufferEntries: 1024}
-		if s.idx, err = index.Open(s.fs, cfg.IndexDir, icfg, s.clk); err != nil {
+		if s.idx, err = index.Open(s.fs, cfg.IndexDir, s.indexConfig(), s.clk); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 		if crashed {

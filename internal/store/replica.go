@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/petrelmq/petrel/internal/store/commitlog"
 	"github.com/petrelmq/petrel/internal/store/consumequeue"
@@ -23,15 +24,31 @@ import (
 // (SYNC_MASTER). The store calls WaitReplicated for every put whose WAIT
 // property is not "false", once per put, right after the append (in parallel
 // with the local flush; the put completes when both are done), with the end
-// offset of its records.
+// offset of its records and the put's ReplicaWait.
 //
-// WaitReplicated must not block and must call done exactly once, from any
-// goroutine: PutOK once a slave confirmed every byte below upTo,
+// WaitReplicated must not block. The replicator must call w.Done exactly once,
+// from any goroutine: PutOK once a slave confirmed every byte below upTo,
 // PutFlushSlaveTimeout when none did in time, PutSlaveNotAvailable when no
-// slave can (none connected, or all too far behind). done only pushes a
-// completion (a signal); it never blocks.
+// slave can (none connected, or all too far behind). Done is a signal: it only
+// pushes the put's completion to its Completions queue; it never blocks and
+// runs no upper-layer code.
 type Replicator interface {
-	WaitReplicated(upTo message.PhysOffset, done func(PutStatus))
+	WaitReplicated(upTo message.PhysOffset, w *ReplicaWait)
+}
+
+// ReplicaWait is one put waiting for a Replicator. Only the store creates it.
+type ReplicaWait struct {
+	j *replJoin
+}
+
+// Done reports the replication outcome of the put. Calls after the first are
+// ignored.
+func (w *ReplicaWait) Done(st PutStatus) {
+	if w == nil || w.j == nil || !w.j.replied.CompareAndSwap(false, true) {
+		return
+	}
+	w.j.st = st
+	w.j.finish()
 }
 
 // Errors of the replication API. They are the commit log's, so errors.Is works
@@ -85,11 +102,12 @@ func (s *Store) replicator() Replicator {
 // replication (st) are both known. Each side writes its field and then
 // decrements left; the atomic orders the writes before the last reader.
 type replJoin struct {
-	s    *Store
-	p    pending
-	err  error
-	st   PutStatus
-	left atomic.Int32
+	s       *Store
+	p       pending
+	err     error
+	st      PutStatus
+	left    atomic.Int32
+	replied atomic.Bool // ReplicaWait.Done ran
 }
 
 func (j *replJoin) finish() {
@@ -121,10 +139,7 @@ func (s *Store) completeReplicated(p pending, end message.PhysOffset, r Replicat
 	} else {
 		s.clog.WrittenAsync(end, local)
 	}
-	r.WaitReplicated(end, func(st PutStatus) {
-		j.st = st
-		j.finish()
-	})
+	r.WaitReplicated(end, &ReplicaWait{j: j})
 }
 
 // CommitLogMinOffset is the first offset of the commit log (the oldest
@@ -175,14 +190,38 @@ func (s *Store) ReadCommitLog(off message.PhysOffset, max int, dst []byte) ([]by
 	return s.clog.ReadRaw(off, max, dst)
 }
 
-// ScanCommitLog calls fn for every complete record from off (a record start
-// or segment base) to the end of readable data, and returns where it stopped
-// (see commitlog.Log.Scan). fn's error stops the scan and is returned.
-func (s *Store) ScanCommitLog(off message.PhysOffset, fn func(off message.PhysOffset, rec []byte) error) (message.PhysOffset, error) {
+// RecordSpan is where a commit-log record lies.
+type RecordSpan struct {
+	Offset message.PhysOffset
+	Size   int32
+}
+
+// End is the offset after the record.
+func (r RecordSpan) End() message.PhysOffset { return r.Offset + message.PhysOffset(r.Size) }
+
+// CommitLogRecords appends to dst the spans of the complete records from off
+// (a record start or a segment base) on, skipping blank records, stopping
+// before the first record that starts at or past limit, at the end of readable
+// data, or after max records. It returns the extended slice and where to
+// continue (the start of the first record not returned, or where the scan
+// ended).
+func (s *Store) CommitLogRecords(off, limit message.PhysOffset, max int, dst []RecordSpan) ([]RecordSpan, message.PhysOffset, error) {
 	if s.closed.Load() {
-		return off, ErrClosed
+		return dst, off, ErrClosed
 	}
-	return s.clog.Scan(off, fn)
+	n := 0
+	next, err := s.clog.Scan(off, func(o message.PhysOffset, rec []byte) error {
+		if o >= limit || n >= max {
+			return errStopScan
+		}
+		dst = append(dst, RecordSpan{Offset: o, Size: int32(len(rec))})
+		n++
+		return nil
+	})
+	if errors.Is(err, errStopScan) {
+		err = nil
+	}
+	return dst, next, err
 }
 
 // errStopScan ends a scan early.
@@ -386,6 +425,7 @@ func (s *Store) cutCommitLog(ctx context.Context, to message.PhysOffset, reset b
 			errs = append(errs, err)
 		}
 	}
+	s.idxMu.RLock() // only the dispatcher (paused) replaces the index
 	if s.idx != nil {
 		if _, err := s.idx.TruncateTo(cq); err != nil {
 			errs = append(errs, fmt.Errorf("store: truncate index: %w", err))
@@ -393,6 +433,7 @@ func (s *Store) cutCommitLog(ctx context.Context, to message.PhysOffset, reset b
 			errs = append(errs, err)
 		}
 	}
+	s.idxMu.RUnlock()
 	// Re-dispatch from the index's end (the index lost whole files) or the old
 	// watermark, whichever is first: consume-queue entries that exist are
 	// no-ops, the index gets back what its removed files held below to.
@@ -403,7 +444,13 @@ func (s *Store) cutCommitLog(ctx context.Context, to message.PhysOffset, reset b
 	}
 	s.dispatched.Store(int64(start))
 	s.dispatchedTs.Store(0)
-	s.disp.broken = nil // it may have stopped at bytes that are gone now
+	// A read failure may have been at bytes that are gone now: retry at once.
+	s.disp.brokenNext = time.Time{}
+	// Repairs catch up from where their entries are missing; the cut dropped
+	// entries from start on too.
+	for _, r := range s.disp.repairs {
+		r.from = min(r.from, start)
+	}
 	s.cp.SetLogicsMsgTimestamp(0)
 	s.cp.SetPhysicMsgTimestamp(0)
 	s.cp.SetIndexMsgTimestamp(0)
@@ -417,9 +464,10 @@ func (s *Store) cutCommitLog(ctx context.Context, to message.PhysOffset, reset b
 	return errors.Join(errs...)
 }
 
-// runDispatch runs one dispatch pass under dispMu (see replicaState).
-func (s *Store) runDispatch() {
+// finishDispatch is the dispatcher's last pass at Close, under dispMu (see
+// replicaState).
+func (s *Store) finishDispatch() {
 	s.repl.dispMu.Lock()
 	defer s.repl.dispMu.Unlock()
-	s.disp.run()
+	s.disp.finish()
 }

@@ -204,20 +204,21 @@ type fakeReplicator struct {
 	mu      sync.Mutex
 	st      store.PutStatus
 	later   bool
-	pending []func(store.PutStatus)
+	pending []*store.ReplicaWait
 	calls   []message.PhysOffset
 }
 
-func (f *fakeReplicator) WaitReplicated(upTo message.PhysOffset, done func(store.PutStatus)) {
+func (f *fakeReplicator) WaitReplicated(upTo message.PhysOffset, w *store.ReplicaWait) {
 	f.mu.Lock()
 	f.calls = append(f.calls, upTo)
 	if f.later {
-		f.pending = append(f.pending, done)
+		f.pending = append(f.pending, w)
 		f.mu.Unlock()
 		return
 	}
 	f.mu.Unlock()
-	done(f.st)
+	w.Done(f.st)
+	w.Done(store.PutOK) // a second call is ignored
 }
 
 func (f *fakeReplicator) release(st store.PutStatus) {
@@ -225,8 +226,8 @@ func (f *fakeReplicator) release(st store.PutStatus) {
 	p := f.pending
 	f.pending = nil
 	f.mu.Unlock()
-	for _, d := range p {
-		d(st)
+	for _, w := range p {
+		w.Done(st)
 	}
 }
 

@@ -86,11 +86,16 @@ func (q *Completions) Next(ctx context.Context) (Completion, error) {
 	}
 }
 
+// Putter is the put half of MessageStore, for callers that only store.
+type Putter interface {
+	Put(msgs []*message.MessageExt, q *Completions, tag any)
+}
+
 // PutWait stores msgs (one message, or a batch of one topic and queue) and
 // waits for the outcome: the put's result, its error, or ctx's error when ctx
 // ends first (the put may still complete then). For callers that are not on a
 // latency-sensitive path (transactions, the delay scheduler, tests).
-func PutWait(ctx context.Context, s MessageStore, msgs ...*message.MessageExt) (PutResult, error) {
+func PutWait(ctx context.Context, s Putter, msgs ...*message.MessageExt) (PutResult, error) {
 	q := NewCompletions()
 	s.Put(msgs, q, nil)
 	c, err := q.Next(ctx)

@@ -18,6 +18,7 @@ import (
 	"github.com/petrelmq/petrel/internal/store/commitlog"
 	"github.com/petrelmq/petrel/internal/store/consumequeue"
 	"github.com/petrelmq/petrel/internal/store/index"
+	"github.com/petrelmq/petrel/internal/store/timer"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
@@ -43,8 +44,13 @@ type Store struct {
 
 	dirLock io.Closer
 	clog    *commitlog.Log
-	idx     *index.Service // nil when MessageIndexEnable is false
-	cp      *checkpoint.Checkpoint
+	// idx is nil when MessageIndexEnable is false. The dispatcher replaces it
+	// when it repairs the index (reopenIndex), holding idxMu; other goroutines
+	// hold idxMu shared while they use it.
+	idx   *index.Service
+	idxMu sync.RWMutex
+	timer *timer.Log // timer messages' delivery index (Timer)
+	cp    *checkpoint.Checkpoint
 
 	// putGate: a put holds it shared from its closed check until its append
 	// returned; Close takes it exclusively once to wait for in-flight appends.
@@ -81,8 +87,33 @@ type Store struct {
 
 	repl replicaState // replication support (replica.go)
 
-	diskFull  atomic.Bool
-	diskRatio atomic.Uint64 // math.Float64bits of the last measured used ratio
+	// Disk guard (clean.go). diskRatio and cqDiskRatio: math.Float64bits of
+	// the last measured used ratio of the commit-log and consume-queue
+	// filesystems.
+	diskFull       atomic.Bool
+	diskFullSince  atomic.Int64 // Unix ms
+	diskFullWhy    atomic.Pointer[string]
+	diskRatio      atomic.Uint64
+	cqDiskRatio    atomic.Uint64
+	statfsFailing  atomic.Bool
+	spaceWake      chan struct{} // cap 1: the cleaner measures the disk
+	nextSpaceCheck atomic.Int64  // commit-log offset at which to measure again
+	refusedCheckAt atomic.Int64  // clock ns before which a refused put asks for no measurement
+	allocFailSince atomic.Int64  // Unix ms of the commit log's first failed allocation in a row; 0 if none
+
+	// Retention (clean.go): passes are serialised by cleanMu, which guards
+	// trimmedTo, the commit-log minimum the derived files were last trimmed to.
+	cleanMu         sync.Mutex
+	trimmedTo       message.PhysOffset
+	forcedDeletions atomic.Int64 // unexpired segments deleted for space
+	forcedMessages  atomic.Int64 // consume-queue entries they held
+	progress        atomic.Pointer[ConsumerProgress]
+
+	// health holds the problems Stats reports; repairMu guards repairReq,
+	// repairs asked of the dispatcher by other goroutines (repair.go).
+	health    health
+	repairMu  sync.Mutex
+	repairReq map[repairKey]error
 
 	putCount  atomic.Int64
 	getCount  atomic.Int64
@@ -131,6 +162,7 @@ func Open(fsys vfs.FS, cfg Config, log *slog.Logger, clk clock.Clock) (*Store, e
 		delays:       delays,
 		idHost:       message.OffsetMsgID(cfg.StoreHost, 0),
 		dispatchWake: make(chan struct{}, 1),
+		spaceWake:    make(chan struct{}, 1),
 		stopBg:       make(chan struct{}),
 		stopDispatch: make(chan struct{}),
 		cqCfg:        consumequeue.Config{EntriesPerFile: cfg.ConsumeQueueEntriesPerFile, WriteBufferEntries: 256},
@@ -159,8 +191,15 @@ func Open(fsys vfs.FS, cfg Config, log *slog.Logger, clk clock.Clock) (*Store, e
 	return s, nil
 }
 
+// Timer returns the timer log, which the broker's delay room fills and
+// drains. The store owns it and closes it in Close.
+func (s *Store) Timer() *timer.Log { return s.timer }
+
 // closeFiles releases whatever Open managed to open, after a failed Open.
 func (s *Store) closeFiles() {
+	if s.timer != nil {
+		_ = s.timer.Close()
+	}
 	for _, q := range s.queueList() {
 		_ = q.Close()
 	}
@@ -191,10 +230,11 @@ func (s *Store) commitLogConfig() commitlog.Config {
 		FlushTimeout:          s.cfg.SyncFlushTimeout,
 		Clock:                 s.clk,
 		Logger:                s.log,
-		OnWritten: func(message.PhysOffset) {
-			s.wakeDispatcher()
-			s.signalWritten()
+		OnWritten: func(off message.PhysOffset) {
+			s.onWritten(off)
+			s.signalWritten() // replica.go
 		},
+		OnAllocated: s.onAllocated,
 	}
 }
 
@@ -280,16 +320,26 @@ func (s *Store) close() error {
 			errs = append(errs, err)
 		}
 	}
+	s.idxMu.Lock()
 	if s.idx != nil {
 		if err := s.idx.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	s.idxMu.Unlock()
+	if err := s.timer.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: close timer log: %w", err))
+	}
 	if err := s.clog.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	if s.disp.broken != nil {
-		errs = append(errs, s.disp.broken)
+		errs = append(errs, fmt.Errorf("store: dispatch stopped: %w", s.disp.broken))
+	}
+	for k, r := range s.disp.repairs {
+		// Recovery after a clean stop trusts the consume queues' ends, so an
+		// unfinished repair must leave the abort marker for a full recovery.
+		errs = append(errs, fmt.Errorf("store: %s not repaired: %w", k, r.err))
 	}
 	if len(errs) == 0 {
 		if err := checkpoint.RemoveAbort(s.fs, s.cfg.AbortPath); err != nil {
@@ -454,13 +504,17 @@ func (s *Store) DeleteTopic(topic string) error {
 // Stats implements MessageStore.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		CommitLogMinOffset:  s.clog.MinOffset(),
-		CommitLogMaxOffset:  s.clog.MaxOffset(),
-		DiskUsedRatio:       math.Float64frombits(s.diskRatio.Load()),
-		PutCount:            s.putCount.Load(),
-		GetCount:            s.getCount.Load(),
-		PutLatencyMaxMicros: s.putLatMax.Load(),
-		CommitLogSegments:   len(s.clog.Segments()),
+		CommitLogMinOffset:        s.clog.MinOffset(),
+		CommitLogMaxOffset:        s.clog.MaxOffset(),
+		DiskUsedRatio:             math.Float64frombits(s.diskRatio.Load()),
+		ConsumeQueueDiskUsedRatio: math.Float64frombits(s.cqDiskRatio.Load()),
+		PutCount:                  s.putCount.Load(),
+		GetCount:                  s.getCount.Load(),
+		PutLatencyMaxMicros:       s.putLatMax.Load(),
+		CommitLogSegments:         len(s.clog.Segments()),
+		SegmentsDeletedUnexpired:  s.forcedDeletions.Load(),
+		MessagesDeletedUnexpired:  s.forcedMessages.Load(),
+		Problems:                  s.problems(),
 	}
 	st.DispatchBehindBytes = max(0, int64(st.CommitLogMaxOffset)-s.dispatched.Load())
 	if ts, err := s.storeTimeAt(st.CommitLogMinOffset); err == nil {

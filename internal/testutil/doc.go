@@ -12,4 +12,7 @@
 //
 // Everything here is safe for concurrent use by parallel tests; each
 // StartCluster call owns its own servers and directories.
+//
+// Imports: anything, as test support: it wires the name server and broker for
+// tests, so only tests import it.
 package testutil

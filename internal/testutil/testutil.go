@@ -9,24 +9,17 @@ import (
 
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/namesrv"
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
 )
 
 // WaitFor calls fn every few milliseconds until it returns true, and fails the
 // test if that does not happen within timeout.
+// It is poll.WaitFor, kept for the tests that use the cluster harness.
 func WaitFor(t testing.TB, timeout time.Duration, fn func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if fn() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.WaitFor(t, timeout, fn)
 }
 
 // Cluster is a running name server and broker. Both are closed by t.Cleanup.

@@ -33,8 +33,10 @@ type MemFS struct {
 	mu        sync.Mutex
 	root      *memNode
 	crashable bool
-	capacity  int64 // bytes; 0 means unlimited
-	used      int64 // sum of file sizes
+	capacity  int64            // bytes; 0 means unlimited
+	reserved  int64            // bytes of capacity only the superuser may use; writes never do
+	used      int64            // sum of file sizes
+	now       func() time.Time // file modification times; time.Now by default
 	locks     map[string]bool
 }
 
@@ -68,13 +70,13 @@ type memNode struct {
 	syncedChildren map[string]*memNode // as of the last directory Sync (crashable only)
 }
 
-func newDirNode() *memNode {
-	return &memNode{isDir: true, modTime: time.Now(), children: map[string]*memNode{}, syncedChildren: map[string]*memNode{}}
+func newDirNode(now time.Time) *memNode {
+	return &memNode{isDir: true, modTime: now, children: map[string]*memNode{}, syncedChildren: map[string]*memNode{}}
 }
 
 // NewMem returns an empty in-memory FS with unlimited capacity.
 func NewMem() *MemFS {
-	return &MemFS{root: newDirNode(), locks: map[string]bool{}}
+	return &MemFS{root: newDirNode(time.Now()), locks: map[string]bool{}, now: time.Now}
 }
 
 // NewCrashableMem returns an empty in-memory FS that tracks unsynced state so that
@@ -95,19 +97,47 @@ func (m *MemFS) SetCapacity(bytes int64) {
 	m.capacity = bytes
 }
 
-// Usage reports capacity and free bytes; with unlimited capacity total is 1<<62.
-func (m *MemFS) Usage(string) (total, free uint64, err error) {
+// Used returns the bytes all files take.
+func (m *MemFS) Used() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.used
+}
+
+// SetReserved sets aside bytes of the capacity as blocks reserved for the
+// superuser, like mkfs.ext4 -m: Space reports them free but not available,
+// and writes, which MemFS makes as an unprivileged process, fail with ENOSPC
+// once only reserved space is left. It has no effect with unlimited capacity.
+func (m *MemFS) SetReserved(bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reserved = bytes
+}
+
+// SetClock makes now the source of file modification times (default
+// time.Now), so retention by age can be tested with a manual clock.
+func (m *MemFS) SetClock(now func() time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.now = now
+}
+
+// Space implements DiskUsage for the whole MemFS (path is ignored): Total is
+// the capacity (1<<62 when unlimited), Free what files do not use, Avail Free
+// minus the reserved bytes.
+func (m *MemFS) Space(string) (Space, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.capacity
 	if c == 0 {
 		c = 1 << 62
 	}
-	f := c - m.used
-	if f < 0 {
-		f = 0
+	free := max(c-m.used, 0)
+	avail := max(c-m.reserved-m.used, 0)
+	if m.capacity == 0 {
+		avail = free
 	}
-	return uint64(c), uint64(f), nil
+	return Space{Total: uint64(c), Free: uint64(free), Avail: uint64(avail)}, nil
 }
 
 func splitPath(name string) []string {
@@ -168,7 +198,7 @@ func (m *MemFS) openFile(op, name string, create, truncate, readOnly bool) (File
 	case !ok && !create:
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	case !ok:
-		n = &memNode{modTime: time.Now()}
+		n = &memNode{modTime: m.now()}
 		dir.children[base] = n
 		if !m.crashable {
 			dir.syncedChildren[base] = n
@@ -214,7 +244,7 @@ func (m *MemFS) MkdirAll(dir string, _ fs.FileMode) error {
 	for _, p := range splitPath(dir) {
 		c, ok := n.children[p]
 		if !ok {
-			c = newDirNode()
+			c = newDirNode(m.now())
 			n.children[p] = c
 			n.syncedChildren[p] = c
 		} else if !c.isDir {
@@ -397,7 +427,7 @@ func (m *MemFS) setSizeLocked(n *memNode, size int64) {
 		}
 	}
 	m.used += size - old
-	n.modTime = time.Now()
+	n.modTime = m.now()
 }
 
 func growCap(old, need int64) int64 {
@@ -409,7 +439,7 @@ func growCap(old, need int64) int64 {
 }
 
 func (m *MemFS) checkSpaceLocked(growth int64) error {
-	if growth > 0 && m.capacity > 0 && m.used+growth > m.capacity {
+	if growth > 0 && m.capacity > 0 && m.used+growth > m.capacity-m.reserved {
 		return syscall.ENOSPC
 	}
 	return nil
@@ -508,6 +538,8 @@ func (m *MemFS) CrashClone(opts CrashCloneOptions) *MemFS {
 	}
 	c.root = cloneNode(m.root)
 	c.capacity = m.capacity
+	c.reserved = m.reserved
+	c.now = m.now
 	return c
 }
 
@@ -654,7 +686,7 @@ func (f *memFile) writeAt(p []byte, off int64) (int, error) {
 		m.setSizeLocked(n, end) // growth is implied by the write op recorded below
 	}
 	copy(n.data[off:], p)
-	n.modTime = time.Now()
+	n.modTime = m.now()
 	if m.crashable {
 		n.unsynced = append(n.unsynced, memOp{off: off, data: append([]byte(nil), p...)})
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -122,10 +123,9 @@ func TestMemCapacityENOSPC(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.Write(make([]byte, 60))
 	require.NoError(t, err)
-	total, free, err := m.Usage("/")
+	sp, err := m.Space("/")
 	require.NoError(t, err)
-	require.Equal(t, uint64(100), total)
-	require.Equal(t, uint64(40), free)
+	require.Equal(t, Space{Total: 100, Free: 40, Avail: 40}, sp)
 
 	_, err = f.Write(make([]byte, 41))
 	require.ErrorIs(t, err, syscall.ENOSPC)
@@ -142,8 +142,67 @@ func TestMemCapacityENOSPC(t *testing.T) {
 	require.ErrorIs(t, err, syscall.ENOSPC)
 	require.NoError(t, f.Close())
 	require.NoError(t, m.Remove("f"))
-	_, free, _ = m.Usage("/")
-	require.Equal(t, uint64(100), free)
+	sp, _ = m.Space("/")
+	require.Equal(t, uint64(100), sp.Free)
+}
+
+// TestMemReserved: reserved bytes are free but not available, count as
+// neither used nor available in UsedRatio, and writes cannot use them.
+func TestMemReserved(t *testing.T) {
+	t.Parallel()
+	m := NewMem()
+	m.SetCapacity(100)
+	m.SetReserved(50)
+	f, err := m.Create("f")
+	require.NoError(t, err)
+	_, err = f.Write(make([]byte, 10))
+	require.NoError(t, err)
+	sp, err := m.Space("/")
+	require.NoError(t, err)
+	require.Equal(t, Space{Total: 100, Free: 90, Avail: 40}, sp)
+	require.InDelta(t, 0.2, sp.UsedRatio(), 1e-9, "df: 10 used of 10+40")
+	_, err = f.Write(make([]byte, 41))
+	require.ErrorIs(t, err, syscall.ENOSPC, "the reserve is not for us")
+	_, err = f.Write(make([]byte, 40))
+	require.NoError(t, err)
+	sp, _ = m.Space("/")
+	require.Equal(t, 1.0, sp.UsedRatio())
+	require.NoError(t, f.Close())
+}
+
+func TestSpaceUsedRatio(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sp   Space
+		want float64
+	}{
+		{Space{}, 0},
+		{Space{Total: 100, Free: 100, Avail: 95}, 0},
+		{Space{Total: 100, Free: 55, Avail: 50}, 45.0 / 95},
+		// ext4 -m 50, nearly empty: statfs's (blocks-bavail)/blocks says 60%.
+		{Space{Total: 14073, Free: 14059, Avail: 5540}, 14.0 / 5554},
+		{Space{Total: 100, Free: 5, Avail: 0}, 1},
+		{Space{Total: 100, Free: 200, Avail: 0}, 0}, // nonsense figures stay in range
+	} {
+		require.InDelta(t, tc.want, tc.sp.UsedRatio(), 1e-9, "%+v", tc.sp)
+	}
+}
+
+func TestMemClock(t *testing.T) {
+	t.Parallel()
+	m := NewMem()
+	t0 := time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
+	now := t0
+	m.SetClock(func() time.Time { return now })
+	f, err := m.Create("f")
+	require.NoError(t, err)
+	now = t0.Add(time.Hour)
+	_, err = f.Write([]byte("x"))
+	require.NoError(t, err)
+	st, err := m.Stat("f")
+	require.NoError(t, err)
+	require.Equal(t, t0.Add(time.Hour), st.ModTime())
+	require.NoError(t, f.Close())
 }
 
 func TestMemConcurrentWriteAt(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,12 +76,19 @@ func (osFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
 
 func (osFS) PathJoin(elem ...string) string { return filepath.Join(elem...) }
 
-func (osFS) Usage(path string) (total, free uint64, err error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, 0, err
+// Space implements DiskUsage with statfs(2). Block counts are in units of the
+// fragment size (f_frsize), which Linux reports equal to f_bsize for the
+// filesystems a store lives on.
+func (osFS) Space(path string) (Space, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return Space{}, &fs.PathError{Op: "statfs", Path: path, Err: err}
 	}
-	return st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), nil
+	unit := uint64(st.Frsize)
+	if unit == 0 {
+		unit = uint64(st.Bsize)
+	}
+	return Space{Total: st.Blocks * unit, Free: st.Bfree * unit, Avail: st.Bavail * unit}, nil
 }
 
 type lockCloser struct{ f *os.File }

@@ -41,3 +41,20 @@ func TestOSLockExclusive(t *testing.T) {
 	}
 	l2.Close()
 }
+
+// TestOSSpace: statfs figures are consistent, and the ratio is df's.
+func TestOSSpace(t *testing.T) {
+	sp, err := osFS{}.Space(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Total == 0 || sp.Free > sp.Total || sp.Avail > sp.Free {
+		t.Fatalf("Space = %+v: want 0 < Total, Avail <= Free <= Total", sp)
+	}
+	if r := sp.UsedRatio(); r < 0 || r > 1 {
+		t.Fatalf("UsedRatio = %v", r)
+	}
+	if _, err := (osFS{}).Space(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("Space of a missing path succeeded")
+	}
+}

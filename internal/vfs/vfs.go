@@ -1,9 +1,3 @@
-// Package vfs is the filesystem seam of the store. Production code uses OS; tests use
-// the in-memory, crashable and fault-injecting implementations so storage logic is
-// exercised without real disks and can be crashed at any point.
-//
-// Paths are slash-separated OS paths. Implementations are safe for concurrent use; a
-// File is safe for concurrent ReadAt/WriteAt at disjoint ranges, as *os.File is.
 package vfs
 
 import (
@@ -76,8 +70,36 @@ func SyncData(f File) error {
 	return f.Sync()
 }
 
-// DiskUsage is an optional FS capability: total and free bytes of the filesystem
-// holding path.
+// DiskUsage is an optional FS capability: how full the filesystem holding path
+// is, as statfs(2) reports it.
 type DiskUsage interface {
-	Usage(path string) (total, free uint64, err error)
+	Space(path string) (Space, error)
+}
+
+// Space describes a filesystem's capacity in bytes, as statfs(2) reports it.
+type Space struct {
+	// Total is the size of the filesystem (f_blocks).
+	Total uint64
+	// Free is the space not in use, including blocks reserved for the
+	// superuser (f_bfree).
+	Free uint64
+	// Avail is the space an unprivileged process may still use (f_bavail):
+	// Free minus the reserved blocks.
+	Avail uint64
+}
+
+// Used returns the bytes in use: Total - Free. Reserved blocks that are free
+// do not count.
+func (s Space) Used() uint64 { return s.Total - min(s.Free, s.Total) }
+
+// UsedRatio returns Used / (Used + Avail), in [0, 1]: the Use% that df(1)
+// prints. Blocks reserved for the superuser count neither as used nor as
+// available, so a filesystem made with a large reserve (mkfs.ext4 -m) is not
+// reported full while it is nearly empty. An empty or unknown filesystem gives 0.
+func (s Space) UsedRatio() float64 {
+	used := s.Used()
+	if used+s.Avail == 0 {
+		return 0
+	}
+	return float64(used) / float64(used+s.Avail)
 }

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +16,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // ToolsGroup is the consumer group the admin client pulls and queries with
@@ -52,7 +53,7 @@ func (a *Admin) Close() error { return a.core.Close() }
 // Client returns the underlying SDK core.
 func (a *Admin) Client() *client.Client { return a.core }
 
-func (a *Admin) nameServer(ctx context.Context, code int16, ext map[string]string) (*protocol.Command, error) {
+func (a *Admin) nameServer(ctx context.Context, code protocol.RequestCode, ext map[string]string) (*protocol.Command, error) {
 	resp, err := a.core.InvokeNameServer(ctx, func() *protocol.Command { return protocol.NewRequest(code, maps.Clone(ext)) })
 	if err != nil {
 		return nil, err
@@ -102,15 +103,15 @@ func (a *Admin) CreateTopic(ctx context.Context, brokerAddr string, spec TopicSp
 	if err != nil {
 		return err
 	}
-	req := protocol.NewRequest(protocol.UpdateAndCreateTopic, map[string]string{
-		"topic":           a.core.Wrap(spec.Topic),
-		"defaultTopic":    client.AutoCreateTopicKey,
-		"readQueueNums":   strconv.Itoa(int(spec.ReadQueues)),
-		"writeQueueNums":  strconv.Itoa(int(spec.WriteQueues)),
-		"perm":            strconv.Itoa(int(spec.Perm)),
-		"topicFilterType": spec.FilterType,
-		"topicSysFlag":    strconv.Itoa(int(spec.SysFlag)),
-		"order":           strconv.FormatBool(spec.Order),
+	req := header.NewRequest(protocol.UpdateAndCreateTopic, &header.CreateTopic{
+		Topic:           a.core.Wrap(spec.Topic),
+		DefaultTopic:    client.AutoCreateTopicKey,
+		ReadQueueNums:   spec.ReadQueues,
+		WriteQueueNums:  spec.WriteQueues,
+		Perm:            spec.Perm,
+		TopicFilterType: spec.FilterType,
+		TopicSysFlag:    spec.SysFlag,
+		Order:           spec.Order,
 	})
 	if _, err := a.core.Call(ctx, brokerAddr, req); err != nil {
 		return fmt.Errorf("admin: create topic %q on %s: %w", spec.Topic, brokerAddr, err)
@@ -178,17 +179,14 @@ func (a *Admin) DeleteTopic(ctx context.Context, topic, cluster string) error {
 		}
 	}
 	for _, addr := range masters {
-		_, err := a.core.Call(ctx, addr, protocol.NewRequest(protocol.DeleteTopicInBroker, map[string]string{"topic": wire}))
+		_, err := a.core.Call(ctx, addr, header.NewRequest(protocol.DeleteTopicInBroker, &header.DeleteTopic{Topic: wire}))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("admin: delete topic %q on %s: %w", topic, addr, err))
 		}
 	}
-	ext := map[string]string{"topic": wire}
-	if cluster != "" {
-		ext["clusterName"] = cluster
-	}
 	for _, ns := range a.core.NameServers() {
-		_, err := a.core.Call(ctx, ns, protocol.NewRequest(protocol.DeleteTopicInNamesrv, maps.Clone(ext)))
+		_, err := a.core.Call(ctx, ns, header.NewRequest(protocol.DeleteTopicInNamesrv,
+			&header.DeleteTopicFromNamesrv{Topic: wire, ClusterName: cluster}))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("admin: delete topic %q on name server %s: %w", topic, ns, err))
 		}
@@ -271,8 +269,8 @@ func (a *Admin) ConsumeStats(ctx context.Context, group, topic string) (*body.Co
 	}
 	out := &body.ConsumeStats{OffsetTable: map[message.MessageQueue]body.OffsetWrapper{}}
 	for _, addr := range slices.Sorted(maps.Values(masters)) {
-		resp, err := a.core.Call(ctx, addr, protocol.NewRequest(protocol.GetConsumeStats, map[string]string{
-			"consumerGroup": a.core.Wrap(group), "topic": a.core.Wrap(topic),
+		resp, err := a.core.Call(ctx, addr, header.NewRequest(protocol.GetConsumeStats, &header.GetConsumeStats{
+			ConsumerGroup: a.core.Wrap(group), Topic: a.core.Wrap(topic),
 		}))
 		if err != nil {
 			return nil, fmt.Errorf("admin: consume stats of %q on %s: %w", group, addr, err)
@@ -306,9 +304,8 @@ func (a *Admin) ResetOffsetByTime(ctx context.Context, group, topic string, ts t
 	}
 	out := map[message.MessageQueue]message.QueueOffset{}
 	for _, addr := range slices.Sorted(maps.Values(masters)) {
-		resp, err := a.core.Call(ctx, addr, protocol.NewRequest(protocol.InvokeBrokerToResetOffset, map[string]string{
-			"topic": a.core.Wrap(topic), "group": a.core.Wrap(group),
-			"timestamp": strconv.FormatInt(millis, 10), "isForce": strconv.FormatBool(force),
+		resp, err := a.core.Call(ctx, addr, header.NewRequest(protocol.InvokeBrokerToResetOffset, &header.ResetOffset{
+			Topic: a.core.Wrap(topic), Group: a.core.Wrap(group), Timestamp: millis, IsForce: force,
 		}))
 		if err != nil {
 			return nil, fmt.Errorf("admin: reset offsets of %q on %s: %w", group, addr, err)
@@ -333,48 +330,54 @@ func (a *Admin) Lag(ctx context.Context, group, topic string) (int64, error) {
 	return cs.Diff(), nil
 }
 
-func (a *Admin) queueCall(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
+// queueCall sends req to the master of mq's broker and decodes a successful
+// answer's header into resp.
+func (a *Admin) queueCall(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, req, resp header.Header) error {
 	addr, ok := a.core.MasterAddr(mq.BrokerName)
 	if !ok {
 		if _, err := a.TopicRoute(ctx, mq.Topic); err != nil {
-			return nil, err
+			return err
 		}
 		if addr, ok = a.core.MasterAddr(mq.BrokerName); !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoBroker, mq.BrokerName)
+			return fmt.Errorf("%w %q", ErrNoBroker, mq.BrokerName)
 		}
 	}
-	ext["topic"] = a.core.Wrap(mq.Topic)
-	ext["queueId"] = strconv.Itoa(int(mq.QueueID))
-	return a.core.Call(ctx, addr, protocol.NewRequest(code, ext))
-}
-
-func offsetOf(resp *protocol.Command, err error) (message.QueueOffset, error) {
+	r, err := a.core.Call(ctx, addr, header.NewRequest(code, req))
 	if err != nil {
-		return 0, err
+		return err
 	}
-	v, err := strconv.ParseInt(resp.Ext("offset"), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("admin: bad offset %q: %w", resp.Ext("offset"), err)
+	if err := resp.Decode(r); err != nil {
+		return fmt.Errorf("admin: %s answer from %s: %w", code, addr, err)
 	}
-	return message.QueueOffset(v), nil
+	return nil
 }
 
 // ConsumerOffset returns the group's committed offset of a queue (the next
 // offset to consume; QUERY_CONSUMER_OFFSET, 14). A group without one gives an
 // error matching protocol.ErrQueryNotFound.
 func (a *Admin) ConsumerOffset(ctx context.Context, group string, mq message.MessageQueue) (message.QueueOffset, error) {
-	return offsetOf(a.queueCall(ctx, mq, protocol.QueryConsumerOffset, map[string]string{"consumerGroup": a.core.Wrap(group)}))
+	var resp header.QueryConsumerOffsetResponse
+	err := a.queueCall(ctx, mq, protocol.QueryConsumerOffset, &header.QueryConsumerOffset{
+		ConsumerGroup: a.core.Wrap(group), Topic: a.core.Wrap(mq.Topic), QueueID: mq.QueueID,
+	}, &resp)
+	return message.QueueOffset(resp.Offset), err
 }
 
 // MaxOffset returns the offset the queue's next message will get
 // (GET_MAX_OFFSET, 30).
 func (a *Admin) MaxOffset(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, error) {
-	return offsetOf(a.queueCall(ctx, mq, protocol.GetMaxOffset, map[string]string{}))
+	var resp header.GetMaxOffsetResponse
+	err := a.queueCall(ctx, mq, protocol.GetMaxOffset,
+		&header.GetMaxOffset{Topic: a.core.Wrap(mq.Topic), QueueID: mq.QueueID}, &resp)
+	return message.QueueOffset(resp.Offset), err
 }
 
 // MinOffset returns the queue's smallest readable offset (GET_MIN_OFFSET, 31).
 func (a *Admin) MinOffset(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, error) {
-	return offsetOf(a.queueCall(ctx, mq, protocol.GetMinOffset, map[string]string{}))
+	var resp header.GetMinOffsetResponse
+	err := a.queueCall(ctx, mq, protocol.GetMinOffset,
+		&header.GetMinOffset{Topic: a.core.Wrap(mq.Topic), QueueID: mq.QueueID}, &resp)
+	return message.QueueOffset(resp.Offset), err
 }
 
 // Pull reads up to max messages of a queue from offset, as ToolsGroup, without
@@ -413,15 +416,10 @@ func (a *Admin) QueryByKey(ctx context.Context, topic, key string, unique bool, 
 	wire := a.core.Wrap(topic)
 	for _, addr := range masters {
 		wg.Go(func() {
-			ext := map[string]string{
-				"topic": wire, "key": key, "maxNum": strconv.Itoa(max),
-				"beginTimestamp": strconv.FormatInt(begin.UnixMilli(), 10),
-				"endTimestamp":   strconv.FormatInt(end.UnixMilli(), 10),
-			}
-			if unique {
-				ext["_UNIQUE_KEY_QUERY"] = "true"
-			}
-			resp, err := a.core.Call(ctx, addr, protocol.NewRequest(protocol.QueryMessage, ext))
+			resp, err := a.core.Call(ctx, addr, header.NewRequest(protocol.QueryMessage, &header.QueryMessage{
+				Topic: wire, Key: key, MaxNum: int32(min(max, math.MaxInt32)),
+				BeginTimestamp: begin.UnixMilli(), EndTimestamp: end.UnixMilli(), UniqueKeyQuery: unique,
+			}))
 			mu.Lock()
 			defer mu.Unlock()
 			if errors.Is(err, protocol.ErrQueryNotFound) {

@@ -15,4 +15,7 @@
 //	defer a.Close()
 //	err = a.CreateTopicInCluster(ctx, "DefaultCluster", admin.TopicSpec{Topic: "Orders", ReadQueues: 4, WriteQueues: 4})
 //	lag, err := a.Lag(ctx, "order-consumers", "Orders")
+//
+// Imports: the standard library and pkg/ only; never anything under internal/
+// (internal/lint).
 package admin

@@ -227,13 +227,13 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.cfg.callTimeout)
 }
 
-func (c *Client) callDone(addr string, code int16, start time.Time, resp *protocol.Command, err error) {
+func (c *Client) callDone(addr string, code protocol.RequestCode, start time.Time, resp *protocol.Command, err error) {
 	if len(c.cfg.hooks) == 0 {
 		return
 	}
 	ev := CallEvent{Addr: addr, Code: code, Latency: c.cfg.clk.Now().Sub(start), RespCode: -1, Err: err}
 	if resp != nil {
-		ev.RespCode = resp.Code
+		ev.RespCode = resp.ResponseCode()
 	}
 	EachHook(c, func(h HookCallDone) { h.OnCallDone(ev) })
 }
@@ -257,7 +257,7 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *protocol.Command)
 	defer cancel()
 	start := c.cfg.clk.Now()
 	resp, err := c.rc.Invoke(ctx, addr, req)
-	c.callDone(addr, req.Code, start, resp, err)
+	c.callDone(addr, req.RequestCode(), start, resp, err)
 	return resp, c.mapErr(err)
 }
 
@@ -283,7 +283,7 @@ func (c *Client) InvokeAsync(ctx context.Context, addr string, req *protocol.Com
 		return ErrClosed
 	}
 	start := c.cfg.clk.Now()
-	code := req.Code
+	code := req.RequestCode()
 	err := c.rc.InvokeAsync(ctx, addr, req, func(resp *protocol.Command, err error) {
 		c.callDone(addr, code, start, resp, err)
 		cb(resp, c.mapErr(err))
@@ -304,7 +304,7 @@ func (c *Client) InvokeOneway(ctx context.Context, addr string, req *protocol.Co
 	defer cancel()
 	start := c.cfg.clk.Now()
 	err := c.rc.InvokeOneway(ctx, addr, req)
-	c.callDone(addr, req.Code, start, nil, err)
+	c.callDone(addr, req.RequestCode(), start, nil, err)
 	return c.mapErr(err)
 }
 
@@ -342,7 +342,7 @@ type RequestHandler func(ctx context.Context, req *ServerRequest) *protocol.Comm
 
 // Handle registers h for requests with the given code from brokers, replacing
 // any earlier handler. Requests without a handler are not answered.
-func (c *Client) Handle(code int16, h RequestHandler) {
+func (c *Client) Handle(code protocol.RequestCode, h RequestHandler) {
 	c.rc.Register(code, remoting.ProcessorFunc(func(ctx context.Context, conn *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 		return h(ctx, &ServerRequest{Cmd: req, conn: conn}), nil
 	}))

@@ -10,23 +10,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/clienttest"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
-
-func waitFor(t *testing.T, timeout time.Duration, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func newClient(t *testing.T, opts ...client.Option) *client.Client {
 	t.Helper()
@@ -50,11 +41,11 @@ func TestRouteCacheSurvivesNameServerStop(t *testing.T) {
 	r, err := c.Route(t.Context(), "T")
 	require.NoError(t, err)
 	require.Len(t, r.PublishQueues(), 4)
-	waitFor(t, 5*time.Second, func() bool { return ns.Requests() >= 3 }) // refreshed
+	poll.WaitFor(t, 5*time.Second, func() bool { return ns.Requests() >= 3 }) // refreshed
 	require.Equal(t, int32(1), updates.Load(), "an unchanged route is not an update")
 	rd := clienttest.Route(2, b)
 	ns.SetRoute("T", rd)
-	waitFor(t, 5*time.Second, func() bool { return updates.Load() == 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return updates.Load() == 2 })
 	r, err = c.Route(t.Context(), "T")
 	require.NoError(t, err)
 	require.Len(t, r.PublishQueues(), 2)
@@ -205,7 +196,7 @@ func TestHeartbeatsGoToMastersWithGroups(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.RegisterProducer("pg")
 	require.ErrorIs(t, err, client.ErrGroupRegistered)
-	waitFor(t, 5*time.Second, func() bool { return len(a.Heartbeats()) > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(a.Heartbeats()) > 0 })
 	hb := a.Heartbeats()[0]
 	require.Equal(t, "10.9.8.7@hb", hb.ClientID)
 	require.Equal(t, []body.ProducerData{{GroupName: "pg"}}, hb.ProducerDataSet)
@@ -215,7 +206,7 @@ func TestHeartbeatsGoToMastersWithGroups(t *testing.T) {
 		return body.ConsumerData{GroupName: "cg", ConsumeType: body.ConsumePassively, MessageModel: body.Clustering, ConsumeFromWhere: "CONSUME_FROM_LAST_OFFSET"}
 	})
 	require.NoError(t, err)
-	waitFor(t, 5*time.Second, func() bool { return len(slave.Heartbeats()) > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(slave.Heartbeats()) > 0 })
 	require.Equal(t, "cg", slave.Heartbeats()[0].ConsumerDataSet[0].GroupName)
 	un()
 	unc()
@@ -266,7 +257,8 @@ func TestPullDecodesMessages(t *testing.T) {
 	// Store one compressed message through a raw send.
 	z, err := client.Compress([]byte("hello hello hello hello"), 5)
 	require.NoError(t, err)
-	req := protocol.NewRequest(protocol.SendMessage, map[string]string{"topic": "T", "queueId": "0", "sysFlag": "1", "properties": "TAGS\x01a"})
+	req := header.NewRequest(protocol.SendMessage, &header.SendMessage{ProducerGroup: "pg", Topic: "T",
+		DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, SysFlag: 1, Properties: "TAGS\x01a"})
 	req.Body = z
 	_, err = c.Call(t.Context(), b.Addr, req)
 	require.NoError(t, err)

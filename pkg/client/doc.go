@@ -45,4 +45,7 @@
 //	route, err := c.Route(ctx, "TopicTest")
 //	if errors.Is(err, protocol.ErrTopicNotExist) { ... }
 //	for _, q := range route.PublishQueues() { ... }
+//
+// Imports: the standard library, pkg/ and the LZ4 and ZSTD codecs; never
+// anything under internal/ (internal/lint).
 package client

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/pkg/message"
+	"github.com/petrelmq/petrel/pkg/protocol"
 )
 
 // Hook observes the client. The base interface is empty: a hook implements one
@@ -16,11 +17,11 @@ type Hook any
 
 // CallEvent describes one request the client sent and its outcome.
 type CallEvent struct {
-	Addr    string        // "host:port" of the broker or name server
-	Code    int16         // request code
+	Addr    string // "host:port" of the broker or name server
+	Code    protocol.RequestCode
 	Latency time.Duration // until the answer, the error, or the frame was queued (oneway)
 	// RespCode is the response code; -1 when there was no answer.
-	RespCode int16
+	RespCode protocol.ResponseCode
 	Err      error // transport or context error; nil when an answer arrived
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // Pull sysFlag bits (PullSysFlag).
@@ -105,19 +106,19 @@ func (c *Client) Pull(ctx context.Context, addr string, req PullRequest) (*PullR
 	if !req.CommitOffsetValid {
 		commit = 0
 	}
-	cmd := protocol.NewRequest(protocol.PullMessage, map[string]string{
-		"consumerGroup":        req.Group,
-		"topic":                req.Queue.Topic,
-		"queueId":              strconv.Itoa(int(req.Queue.QueueID)),
-		"queueOffset":          strconv.FormatInt(int64(req.Offset), 10),
-		"maxMsgNums":           strconv.Itoa(int(req.MaxMessages)),
-		"sysFlag":              strconv.Itoa(int(flag)),
-		"commitOffset":         strconv.FormatInt(int64(commit), 10),
-		"suspendTimeoutMillis": strconv.FormatInt(req.Suspend.Milliseconds(), 10),
-		"subscription":         req.Expression,
-		"subVersion":           strconv.FormatInt(req.SubVersion, 10),
-		"expressionType":       req.ExpressionType,
-		"bname":                req.Queue.BrokerName,
+	cmd := header.NewRequest(protocol.PullMessage, &header.PullMessage{
+		ConsumerGroup:        req.Group,
+		Topic:                req.Queue.Topic,
+		QueueID:              req.Queue.QueueID,
+		QueueOffset:          int64(req.Offset),
+		MaxMsgNums:           req.MaxMessages,
+		SysFlag:              int32(flag),
+		CommitOffset:         int64(commit),
+		SuspendTimeoutMillis: req.Suspend.Milliseconds(),
+		Subscription:         req.Expression,
+		SubVersion:           req.SubVersion,
+		ExpressionType:       req.ExpressionType,
+		BrokerName:           req.Queue.BrokerName,
 	})
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -140,7 +141,7 @@ func (c *Client) pull(ctx context.Context, addr string, cmd *protocol.Command) (
 		return nil, err
 	}
 	res := &PullResult{}
-	switch resp.Code {
+	switch resp.ResponseCode() {
 	case protocol.Success:
 		res.Status = PullFound
 	case protocol.PullNotFound:
@@ -152,22 +153,22 @@ func (c *Client) pull(ctx context.Context, addr string, cmd *protocol.Command) (
 	default:
 		return nil, protocol.ResponseError(resp)
 	}
-	num := func(k string) int64 {
-		v, _ := strconv.ParseInt(resp.Ext(k), 10, 64)
-		return v
+	var h header.PullMessageResponse
+	if err := h.Decode(resp); err != nil {
+		return nil, fmt.Errorf("client: pull %s: %w", addr, err)
 	}
-	res.NextBeginOffset = message.QueueOffset(num("nextBeginOffset"))
-	res.MinOffset = message.QueueOffset(num("minOffset"))
-	res.MaxOffset = message.QueueOffset(num("maxOffset"))
-	res.SuggestWhichBrokerID = num("suggestWhichBrokerId")
+	res.NextBeginOffset = message.QueueOffset(h.NextBeginOffset)
+	res.MinOffset = message.QueueOffset(h.MinOffset)
+	res.MaxOffset = message.QueueOffset(h.MaxOffset)
+	res.SuggestWhichBrokerID = h.SuggestWhichBrokerID
 	if res.Status != PullFound {
 		return res, nil
 	}
 	msgs, derr := message.DecodeMessages(resp.Body)
 	for _, m := range msgs {
 		c.DecompressBody(m)
-		m.SetProperty(message.PropertyMinOffset, resp.Ext("minOffset"))
-		m.SetProperty(message.PropertyMaxOffset, resp.Ext("maxOffset"))
+		m.SetProperty(message.PropertyMinOffset, strconv.FormatInt(h.MinOffset, 10))
+		m.SetProperty(message.PropertyMaxOffset, strconv.FormatInt(h.MaxOffset, 10))
 	}
 	res.Messages = msgs
 	if derr != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // RouteSource finds the route of a topic. It is the route-discovery seam: the
@@ -131,7 +132,7 @@ func (n *nameServers) invoke(ctx context.Context, mk func() *protocol.Command) (
 // too.
 func (n *nameServers) Route(ctx context.Context, topic string) (*Route, error) {
 	resp, err := n.invoke(ctx, func() *protocol.Command {
-		return protocol.NewRequest(protocol.GetRouteInfoByTopic, map[string]string{"topic": topic})
+		return header.NewRequest(protocol.GetRouteInfoByTopic, &header.GetRouteInfo{Topic: topic})
 	})
 	if err != nil {
 		return nil, err

@@ -1,8 +1,3 @@
-// Package clock is the time seam. Production code takes a Clock and uses Real;
-// tests use Manual and move time with Advance, so timers (flush, heartbeat, liveness
-// scans, long-poll holds) are driven deterministically.
-//
-// Both implementations are safe for concurrent use.
 package clock
 
 import (

@@ -76,4 +76,6 @@
 //	rec, err := message.AppendRecord(nil, m)
 //	...
 //	got, n, err := message.DecodeMessage(rec)
+//
+// Imports: the standard library only (internal/lint).
 package message

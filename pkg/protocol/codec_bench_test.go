@@ -10,7 +10,7 @@ import (
 // header names, properties with 0x01/0x02 separators, a 1 KiB body.
 func benchSendRequest(st SerializeType) *Command {
 	return &Command{
-		Code: SendMessageV2, Language: LanguageGo, Version: 317, Opaque: 123456, Serialize: st,
+		Code: int16(SendMessageV2), Language: LanguageGo, Version: 317, Opaque: 123456, Serialize: st,
 		ExtFields: map[string]string{
 			"a": "ProducerGroupName", "b": "BenchmarkTopic", "c": "TBW102", "d": "4", "e": "3",
 			"f": "0", "g": "1700000000000", "h": "0", "i": "KEYS\x01order-42\x02UNIQ_KEY\x017F0000010001ABCDEF0123456789\x02WAIT\x01true\x02TAGS\x01TagA\x02",

@@ -44,7 +44,7 @@ const goldenRouteJSON = `{"code":105,"language":"GO","version":317,"opaque":1,"f
 
 func TestGoldenJSONRouteRequest(t *testing.T) {
 	t.Parallel()
-	cmd := &Command{Code: GetRouteInfoByTopic, Language: LanguageGo, Version: 317, Opaque: 1,
+	cmd := &Command{Code: int16(GetRouteInfoByTopic), Language: LanguageGo, Version: 317, Opaque: 1,
 		ExtFields: map[string]string{"topic": "T"}}
 
 	frame, err := AppendFrame(nil, cmd)
@@ -61,7 +61,7 @@ func TestGoldenRocketMQResponse(t *testing.T) {
 	t.Parallel()
 	header := mustHex(t, "0000 09 013d 00000001 00000001 00000000 0000000e 0007 71756575654964 00000001 30")
 	require.Len(t, header, 35)
-	cmd := &Command{Code: Success, Language: LanguageGo, Version: 317, Opaque: 1, Flag: FlagResponse,
+	cmd := &Command{Code: int16(Success), Language: LanguageGo, Version: 317, Opaque: 1, Flag: FlagResponse,
 		ExtFields: map[string]string{"queueId": "0"}, Serialize: SerializeRocketMQ}
 
 	frame, err := AppendFrame(nil, cmd)
@@ -78,7 +78,7 @@ func sampleCommands() []*Command {
 	return []*Command{
 		{},
 		{Code: -32768, Version: 32767, Opaque: -2147483648, Flag: 2147483647, Language: LanguageRust},
-		{Code: SendMessage, Language: LanguageJava, Version: 409, Opaque: 7, Remark: "héllo \"q\" \\ \n\t\x00\x7f",
+		{Code: int16(SendMessage), Language: LanguageJava, Version: 409, Opaque: 7, Remark: "héllo \"q\" \\ \n\t\x00\x7f",
 			ExtFields: map[string]string{
 				"properties": "KEYS\x01k1\x02TAGS\x01t\x02UNIQ_KEY\x01abc\x02",
 				"":           "",

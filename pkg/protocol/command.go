@@ -45,7 +45,11 @@ const CurrentVersion int16 = 409
 
 // Command is one RemotingCommand: a request, a response, or a server-to-client
 // request. ExtFields carries the "custom header"; every value is a string on the
-// wire. Body is opaque bytes and may be nil.
+// wire (package header gives each header a typed view). Body is opaque bytes and
+// may be nil.
+//
+// Code is the raw wire field: a RequestCode in a request and a ResponseCode in a
+// response. Read it typed with RequestCode and ResponseCode.
 type Command struct {
 	Code      int16
 	Language  LanguageCode
@@ -63,18 +67,18 @@ type Command struct {
 
 // NewRequest returns a request with the given code and extension fields, written in
 // JSON with Petrel's language and version. The opaque is set by the sender.
-func NewRequest(code int16, ext map[string]string) *Command {
+func NewRequest(code RequestCode, ext map[string]string) *Command {
 	if ext == nil {
 		ext = map[string]string{}
 	}
-	return &Command{Code: code, Language: LanguageGo, Version: CurrentVersion, ExtFields: ext}
+	return &Command{Code: int16(code), Language: LanguageGo, Version: CurrentVersion, ExtFields: ext}
 }
 
 // NewResponse returns a response to req with the given code and remark: it copies
 // req's opaque and serialization and sets FlagResponse.
-func NewResponse(req *Command, code int16, remark string) *Command {
+func NewResponse(req *Command, code ResponseCode, remark string) *Command {
 	return &Command{
-		Code:      code,
+		Code:      int16(code),
 		Language:  LanguageGo,
 		Version:   CurrentVersion,
 		Opaque:    req.Opaque,
@@ -84,6 +88,14 @@ func NewResponse(req *Command, code int16, remark string) *Command {
 		Serialize: req.Serialize,
 	}
 }
+
+// RequestCode returns Code as a request code. It is meaningful for a request
+// (IsResponse false).
+func (c *Command) RequestCode() RequestCode { return RequestCode(c.Code) }
+
+// ResponseCode returns Code as a response code. It is meaningful for a response
+// (IsResponse true).
+func (c *Command) ResponseCode() ResponseCode { return ResponseCode(c.Code) }
 
 // IsResponse reports whether the response bit is set.
 func (c *Command) IsResponse() bool { return c.Flag&FlagResponse != 0 }

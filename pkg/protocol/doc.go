@@ -1,7 +1,15 @@
 // Package protocol is the RocketMQ remoting wire format as Petrel speaks it: the
 // Command (RemotingCommand) model, request and response codes, language codes, the
 // frame codec for both header serializations (JSON, type 0, and the ROCKETMQ binary
-// header, type 1), and the client-facing Error type.
+// header, type 1), and the client-facing Error type. Package header gives each
+// request and response header a typed view of a Command's extFields.
+//
+// # Codes
+//
+// RequestCode and ResponseCode are typed; codes.txt is the one table of their
+// numbers, RocketMQ names (String) and, for responses, Retriable, from which
+// codes_gen.go is generated (go generate). Command.Code is the raw wire field;
+// read it with Command.RequestCode or Command.ResponseCode.
 //
 // The package uses only the standard library and has no goroutines and no I/O of
 // its own (FrameReader reads from the io.Reader it is given).
@@ -51,4 +59,6 @@
 //
 // See docs/design/protocol.md (## Remoting) for what Petrel implements and does on
 // bad input.
+//
+// Imports: the standard library only (internal/lint).
 package protocol

@@ -7,15 +7,15 @@ import "fmt"
 //
 //	if errors.Is(err, protocol.ErrTopicNotExist) { ... }
 type Error struct {
-	Code   int16
+	Code   ResponseCode
 	Remark string
 }
 
 func (e *Error) Error() string {
 	if e.Remark == "" {
-		return fmt.Sprintf("%s (code %d)", ResponseCodeName(e.Code), e.Code)
+		return fmt.Sprintf("%s (code %d)", e.Code, int16(e.Code))
 	}
-	return fmt.Sprintf("%s (code %d): %s", ResponseCodeName(e.Code), e.Code, e.Remark)
+	return fmt.Sprintf("%s (code %d): %s", e.Code, int16(e.Code), e.Remark)
 }
 
 // Is reports whether target is an *Error with the same code.
@@ -24,8 +24,9 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Code == e.Code
 }
 
-// Retriable reports whether the request may be retried, possibly on another broker.
-func (e *Error) Retriable() bool { return responseCodes[e.Code].retriable }
+// Retriable reports whether the request may be retried, possibly on another
+// broker (ResponseCode.Retriable).
+func (e *Error) Retriable() bool { return e.Code.Retriable() }
 
 // Sentinels for errors.Is; they carry no remark.
 var (
@@ -45,8 +46,8 @@ var (
 
 // ResponseError turns a response into an *Error, or nil if its code is Success.
 func ResponseError(resp *Command) error {
-	if resp.Code == Success {
+	if resp.ResponseCode() == Success {
 		return nil
 	}
-	return &Error{Code: resp.Code, Remark: resp.Remark}
+	return &Error{Code: resp.ResponseCode(), Remark: resp.Remark}
 }

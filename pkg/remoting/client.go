@@ -132,8 +132,8 @@ func (c ClientConfig) withDefaults() ClientConfig {
 type Client struct {
 	cfg   ClientConfig
 	h     host
-	procs atomic.Pointer[map[int16]Processor] // copy on write
-	sem   chan struct{}                       // bounds server requests in progress
+	procs atomic.Pointer[map[protocol.RequestCode]Processor] // copy on write
+	sem   chan struct{}                                      // bounds server requests in progress
 
 	mu struct {
 		sync.Mutex
@@ -166,14 +166,14 @@ func NewClient(cfg ClientConfig, log *slog.Logger) *Client {
 	cl.h.handle = cl.handle
 	cl.h.onConnClosed = cl.connClosed
 	cl.mu.conns = map[string]*dialEntry{}
-	cl.procs.Store(&map[int16]Processor{})
+	cl.procs.Store(&map[protocol.RequestCode]Processor{})
 	return cl
 }
 
 // Register makes p handle requests with the given code that servers send on this
 // client's connections. Requests with no processor are logged and not answered,
 // as the official Go client does.
-func (cl *Client) Register(code int16, p Processor) {
+func (cl *Client) Register(code protocol.RequestCode, p Processor) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	m := maps.Clone(*cl.procs.Load())
@@ -342,9 +342,9 @@ func (cl *Client) Close() error {
 
 // handle runs on a connection's reader goroutine for each request a server sends.
 func (cl *Client) handle(c *Conn, req *protocol.Command) {
-	p := (*cl.procs.Load())[req.Code]
+	p := (*cl.procs.Load())[req.RequestCode()]
 	if p == nil {
-		cl.h.log.Warn("remoting: no processor for request from server; not answered", "peer", c.remote, "code", req.Code)
+		cl.h.log.Warn("remoting: no processor for request from server; not answered", "peer", c.remote, "code", req.RequestCode())
 		return
 	}
 	select {

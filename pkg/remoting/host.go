@@ -186,7 +186,7 @@ func (h *host) process(p Processor, c *Conn, req *protocol.Command) {
 	resp, err := h.callProcessor(p, c, req)
 	if req.IsOneway() {
 		if err != nil {
-			h.log.Debug("remoting: oneway request failed", "peer", c.remote, "code", req.Code, "err", err)
+			h.log.Debug("remoting: oneway request failed", "peer", c.remote, "code", req.RequestCode(), "err", err)
 		}
 		return
 	}
@@ -199,7 +199,7 @@ func (h *host) process(p Processor, c *Conn, req *protocol.Command) {
 	resp.Opaque = req.Opaque
 	resp.Serialize = req.Serialize
 	if err := c.Reply(resp); err != nil && !errors.Is(err, ErrConnClosed) {
-		h.log.Error("remoting: cannot send response", "peer", c.remote, "code", req.Code, "resp_code", resp.Code, "err", err)
+		h.log.Error("remoting: cannot send response", "peer", c.remote, "code", req.RequestCode(), "resp_code", resp.ResponseCode(), "err", err)
 		_ = c.Reply(protocol.NewResponse(req, protocol.SystemError, "response could not be encoded: "+err.Error()))
 	}
 }
@@ -207,8 +207,8 @@ func (h *host) process(p Processor, c *Conn, req *protocol.Command) {
 func (h *host) callProcessor(p Processor, c *Conn, req *protocol.Command) (resp *protocol.Command, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			h.log.Error("remoting: processor panicked", "peer", c.remote, "code", req.Code, "panic", r, "stack", string(debug.Stack()))
-			resp, err = nil, fmt.Errorf("panic processing request code %d: %v", req.Code, r)
+			h.log.Error("remoting: processor panicked", "peer", c.remote, "code", req.RequestCode(), "panic", r, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("panic processing request code %d (%s): %v", req.Code, req.RequestCode(), r)
 		}
 	}()
 	return p.Process(h.ctx, c, req)
@@ -217,7 +217,7 @@ func (h *host) callProcessor(p Processor, c *Conn, req *protocol.Command) (resp 
 // replyDirect answers req from the reader goroutine (unknown code, busy). While the
 // write queue is full it blocks, so reading stops: that is back-pressure on a peer
 // that does not read its answers, and the write timeout ends it.
-func replyDirect(c *Conn, req *protocol.Command, code int16, remark string) {
+func replyDirect(c *Conn, req *protocol.Command, code protocol.ResponseCode, remark string) {
 	resp := protocol.NewResponse(req, code, remark)
 	resp.Version = protocol.CurrentVersion
 	frame, err := c.encode(resp)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/pprof"
 	"sync"
+	"time"
 )
 
 // Pool is a bounded worker pool for request processing: a fixed number of worker
@@ -24,7 +25,14 @@ type Pool struct {
 	quit      chan struct{}
 	wg        sync.WaitGroup
 	queueSize int
+	maxWait   func() time.Duration // nil: no limit on queue time
 }
+
+// SetMaxQueueWait makes requests that waited longer than maxWait() in the
+// queue be answered SYSTEM_BUSY "[TIMEOUT_CLEAN_QUEUE]..." instead of run
+// (RocketMQ's waitTimeMillsInSendQueue flow control). maxWait is called per
+// request, so it may change at runtime. Call before the pool is used.
+func (p *Pool) SetMaxQueueWait(maxWait func() time.Duration) { p.maxWait = maxWait }
 
 // NewPool returns a pool of workers goroutines (at least 1) with a queue of
 // queueSize tasks (at least 0; 0 means a task is accepted only if a worker is

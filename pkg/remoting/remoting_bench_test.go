@@ -20,7 +20,7 @@ func benchRoundTrip(b *testing.B, bodySize int, st protocol.SerializeType) {
 		req := &protocol.Command{Code: 1, Language: protocol.LanguageGo, Version: protocol.CurrentVersion,
 			ExtFields: ext, Body: body, Serialize: st}
 		resp, err := c.Invoke(ctx, addr, req)
-		if err != nil || resp.Code != protocol.Success {
+		if err != nil || resp.ResponseCode() != protocol.Success {
 			b.Fatal(resp, err)
 		}
 	}
@@ -43,7 +43,7 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			resp, err := c.Invoke(ctx, addr, protocol.NewRequest(1, map[string]string{"topic": "BenchTopic"}))
-			if err != nil || resp.Code != protocol.Success {
+			if err != nil || resp.ResponseCode() != protocol.Success {
 				b.Error(resp, err)
 				return
 			}

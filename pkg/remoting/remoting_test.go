@@ -82,7 +82,7 @@ func TestInvokeBothSerializations(t *testing.T) {
 		req.Body = []byte("hello")
 		resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), s.Addr().String(), req)
 		require.NoError(t, err)
-		require.Equal(t, protocol.Success, resp.Code)
+		require.Equal(t, protocol.Success, resp.ResponseCode())
 		require.Equal(t, st, resp.Serialize, "a response uses its request's serialization")
 		require.Equal(t, protocol.CurrentVersion, resp.Version)
 		require.Equal(t, req.Opaque, resp.Opaque)
@@ -188,7 +188,7 @@ func TestUnknownCode(t *testing.T) {
 	c := newClient(t, ClientConfig{}, nil)
 	resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), s.Addr().String(), protocol.NewRequest(999, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.RequestCodeNotSupported, resp.Code)
+	require.Equal(t, protocol.RequestCodeNotSupported, resp.ResponseCode())
 	require.Equal(t, " request type 999 not supported", resp.Remark)
 	require.ErrorIs(t, protocol.ResponseError(resp), protocol.ErrRequestCodeNotSupported)
 
@@ -197,7 +197,7 @@ func TestUnknownCode(t *testing.T) {
 	r.send(&protocol.Command{Code: 998, Opaque: 5, Flag: protocol.FlagOneway, Serialize: protocol.SerializeRocketMQ})
 	resp, err = r.read(5 * time.Second)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RequestCodeNotSupported, resp.Code)
+	require.Equal(t, protocol.RequestCodeNotSupported, resp.ResponseCode())
 	require.Equal(t, int32(5), resp.Opaque)
 	require.Equal(t, protocol.SerializeRocketMQ, resp.Serialize)
 	require.Equal(t, protocol.CurrentVersion, resp.Version)
@@ -215,7 +215,7 @@ func TestRegisterDefault(t *testing.T) {
 	c := newClient(t, ClientConfig{}, nil)
 	resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), s.Addr().String(), protocol.NewRequest(777, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.TopicNotExist, resp.Code)
+	require.Equal(t, protocol.TopicNotExist, resp.ResponseCode())
 	require.Equal(t, "default", resp.Remark)
 }
 
@@ -238,19 +238,19 @@ func TestProcessorErrorAndPanic(t *testing.T) {
 	addr := s.Addr().String()
 	resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), addr, protocol.NewRequest(1, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Equal(t, "disk on fire", resp.Remark)
 
 	resp, err = c.Invoke(ctxTimeout(t, 5*time.Second), addr, protocol.NewRequest(2, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "panic")
 	require.Len(t, logs.find("remoting: processor panicked"), 1)
 
 	// The worker and the connection survived.
 	resp, err = c.Invoke(ctxTimeout(t, 5*time.Second), addr, protocol.NewRequest(3, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.Success, resp.Code)
+	require.Equal(t, protocol.Success, resp.ResponseCode())
 }
 
 func TestAsyncReplyDoesNotHoldWorker(t *testing.T) {
@@ -312,7 +312,7 @@ func TestBusyPool(t *testing.T) {
 	rejected := invoke() // rejected
 	busy := <-rejected
 	require.NoError(t, busy.err)
-	require.Equal(t, protocol.SystemBusy, busy.resp.Code)
+	require.Equal(t, protocol.SystemBusy, busy.resp.ResponseCode())
 	require.True(t, strings.HasPrefix(busy.resp.Remark, "[OVERLOAD]"), busy.resp.Remark)
 	require.Contains(t, busy.resp.Remark, "send")
 	close(release)
@@ -320,7 +320,7 @@ func TestBusyPool(t *testing.T) {
 	for _, ch := range []<-chan asyncResult{first, queued} {
 		r := <-ch
 		require.NoError(t, r.err)
-		require.Equal(t, protocol.Success, r.resp.Code)
+		require.Equal(t, protocol.Success, r.resp.ResponseCode())
 	}
 }
 
@@ -343,7 +343,7 @@ func TestMaxInflightPerConn(t *testing.T) {
 	<-entered
 	resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), addr, protocol.NewRequest(1, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.SystemBusy, resp.Code)
+	require.Equal(t, protocol.SystemBusy, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "in flight")
 
 	// Another connection has its own budget.
@@ -354,7 +354,7 @@ func TestMaxInflightPerConn(t *testing.T) {
 	for _, ch := range []<-chan asyncResult{done, done2} {
 		r := <-ch
 		require.NoError(t, r.err)
-		require.Equal(t, protocol.Success, r.resp.Code)
+		require.Equal(t, protocol.Success, r.resp.ResponseCode())
 	}
 }
 
@@ -408,7 +408,7 @@ func TestServerToClientRequests(t *testing.T) {
 	addr := s.Addr().String()
 	resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), addr, protocol.NewRequest(protocol.HeartBeat, nil))
 	require.NoError(t, err)
-	require.Equal(t, protocol.Success, resp.Code)
+	require.Equal(t, protocol.Success, resp.ResponseCode())
 	require.Equal(t, "running:c1", string(resp.Body))
 
 	// The server notifies the client oneway, from outside any processor.
@@ -520,7 +520,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	require.Equal(t, addr, s2.Addr().String())
 	waitFor(t, 5*time.Second, func() bool {
 		resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), addr, protocol.NewRequest(1, nil))
-		return err == nil && resp.Code == protocol.Success
+		return err == nil && resp.ResponseCode() == protocol.Success
 	})
 	require.Equal(t, 1, s2.ConnCount())
 }

@@ -86,7 +86,7 @@ type registration struct {
 }
 
 type regTable struct {
-	byCode map[int16]registration
+	byCode map[protocol.RequestCode]registration
 	def    *registration
 }
 
@@ -117,7 +117,7 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, pools: map[*Pool]bool{}}
-	s.regs.Store(&regTable{byCode: map[int16]registration{}})
+	s.regs.Store(&regTable{byCode: map[protocol.RequestCode]registration{}})
 	s.h.init(log, "server", connConfig{
 		maxFrameSize:     cfg.MaxFrameSize,
 		frameReadTimeout: cfg.FrameReadTimeout,
@@ -132,7 +132,7 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 // Register makes p handle requests with the given code on pool. A later Register
 // for the same code replaces the earlier one. It may be called before or after
 // Start.
-func (s *Server) Register(code int16, p Processor, pool *Pool) {
+func (s *Server) Register(code protocol.RequestCode, p Processor, pool *Pool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.addPoolLocked(pool)
@@ -287,7 +287,7 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-func (s *Server) lookup(code int16) (registration, bool) {
+func (s *Server) lookup(code protocol.RequestCode) (registration, bool) {
 	t := s.regs.Load()
 	if r, ok := t.byCode[code]; ok {
 		return r, true
@@ -300,7 +300,7 @@ func (s *Server) lookup(code int16) (registration, bool) {
 
 // handle runs on a connection's reader goroutine for every request.
 func (s *Server) handle(c *Conn, req *protocol.Command) {
-	reg, ok := s.lookup(req.Code)
+	reg, ok := s.lookup(req.RequestCode())
 	if !ok {
 		// Answered even when oneway, as the Java server does.
 		replyDirect(c, req, protocol.RequestCodeNotSupported, " request type "+strconv.Itoa(int(req.Code))+" not supported")
@@ -311,8 +311,19 @@ func (s *Server) handle(c *Conn, req *protocol.Command) {
 		s.busy(c, req, "[OVERLOAD] too many requests in flight on this connection (max "+strconv.Itoa(s.cfg.MaxInflightPerConn)+"), try again later")
 		return
 	}
+	var queued time.Time
+	if reg.pool.maxWait != nil {
+		queued = time.Now()
+	}
 	ok = reg.pool.trySubmit(func() {
 		defer c.inflight.Add(-1)
+		if reg.pool.maxWait != nil {
+			if waited := time.Since(queued); waited > reg.pool.maxWait() {
+				s.busy(c, req, "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: "+
+					strconv.FormatInt(waited.Milliseconds(), 10)+"ms, size of queue: "+strconv.Itoa(reg.pool.Queued()))
+				return
+			}
+		}
 		s.h.process(reg.p, c, req)
 	})
 	if !ok {
@@ -323,7 +334,7 @@ func (s *Server) handle(c *Conn, req *protocol.Command) {
 
 func (s *Server) busy(c *Conn, req *protocol.Command, remark string) {
 	if req.IsOneway() {
-		s.h.log.Debug("remoting: dropped oneway request: busy", "peer", c.remote, "code", req.Code)
+		s.h.log.Debug("remoting: dropped oneway request: busy", "peer", c.remote, "code", req.RequestCode())
 		return
 	}
 	replyDirect(c, req, protocol.SystemBusy, remark)

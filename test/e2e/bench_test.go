@@ -224,7 +224,7 @@ func benchEcho(t *testing.T, warmup, n, conc int) benchResult {
 			"j": "0", "k": "false", "m": "false"})
 		req.Body = body
 		resp, err := cl.Invoke(ctx, addr, req)
-		if err == nil && resp.Code != protocol.Success {
+		if err == nil && resp.ResponseCode() != protocol.Success {
 			err = fmt.Errorf("echo: code %d", resp.Code)
 		}
 		return err

@@ -111,7 +111,7 @@ func newRawClient(t *testing.T) *remoting.Client {
 	return cl
 }
 
-func rawCall(t *testing.T, cl *remoting.Client, addr string, code int16, ext map[string]string) *protocol.Command {
+func rawCall(t *testing.T, cl *remoting.Client, addr string, code protocol.RequestCode, ext map[string]string) *protocol.Command {
 	t.Helper()
 	req := protocol.NewRequest(code, ext)
 	return call(t, cl, addr, req)
@@ -125,13 +125,13 @@ func createTopic(t *testing.T, cl *remoting.Client, broker, topic string, queues
 	resp := rawCall(t, cl, broker, protocol.UpdateAndCreateTopic, map[string]string{
 		"topic": topic, "defaultTopic": "TBW102", "readQueueNums": q, "writeQueueNums": q,
 		"perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"})
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 }
 
 func maxQueueOffset(t *testing.T, cl *remoting.Client, broker, topic string, queue int) int64 {
 	t.Helper()
 	resp := rawCall(t, cl, broker, protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(queue)})
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	n, err := strconv.ParseInt(resp.Ext("offset"), 10, 64)
 	require.NoError(t, err)
 	return n
@@ -152,7 +152,7 @@ func pullQueue(t *testing.T, cl *remoting.Client, broker, topic string, queue in
 			"queueOffset": strconv.FormatInt(next, 10), "maxMsgNums": "32", "sysFlag": "4",
 			"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0",
 			"expressionType": "TAG"})
-		require.Equal(t, protocol.Success, resp.Code, "queue %d offset %d: %s", queue, next, resp.Remark)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), "queue %d offset %d: %s", queue, next, resp.Remark)
 		msgs, err := message.DecodeMessages(resp.Body)
 		require.NoError(t, err)
 		require.NotEmpty(t, msgs, "queue %d offset %d: success without messages", queue, next)

@@ -64,7 +64,7 @@ func TestNamesrvBinary(t *testing.T) {
 		"haServerAddr": "127.0.0.1:10912", "brokerId": "0", "compressed": "false", "bodyCrc32": "0",
 	})
 	reg.Body = rb
-	require.Equal(t, protocol.Success, call(t, cl, addr, reg).Code)
+	require.Equal(t, protocol.Success, call(t, cl, addr, reg).ResponseCode())
 
 	// The official client's admin sees the route.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -83,7 +83,7 @@ func TestNamesrvBinary(t *testing.T) {
 
 	// KV config is written to the configured file.
 	put := protocol.NewRequest(protocol.PutKVConfig, map[string]string{"namespace": "ORDER_TOPIC_CONFIG", "key": "T", "value": "broker-a:4"})
-	require.Equal(t, protocol.Success, call(t, cl, addr, put).Code)
+	require.Equal(t, protocol.Success, call(t, cl, addr, put).ResponseCode())
 
 	require.NoError(t, p.stop(syscall.SIGTERM, 10*time.Second), "exit status after SIGTERM")
 	require.Contains(t, p.output(), "msg=stopped")
@@ -94,7 +94,7 @@ func TestNamesrvBinary(t *testing.T) {
 	cl.CloseConn(addr)
 	get := protocol.NewRequest(protocol.GetKVConfig, map[string]string{"namespace": "ORDER_TOPIC_CONFIG", "key": "T"})
 	resp := call(t, cl, addr2, get)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	require.Equal(t, "broker-a:4", resp.Ext("value"))
 	require.NoError(t, p2.stop(syscall.SIGINT, 10*time.Second))
 }

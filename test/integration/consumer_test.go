@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,7 +33,7 @@ func TestBroadcasting(t *testing.T) {
 		}, consumer.WithConsumerModel(consumer.BroadCasting))
 	}
 	cl := newRemotingClient(t)
-	waitFor(t, 30*time.Second, "both consumers registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 2 })
+	poll.Until(t, 30*time.Second, "both consumers registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 2 })
 
 	p := newProducer(t, e)
 	const n = 40
@@ -51,7 +52,7 @@ func TestBroadcasting(t *testing.T) {
 		}
 		return s
 	}
-	waitFor(t, 60*time.Second, "every message at both consumers", func() bool {
+	poll.Until(t, 60*time.Second, "every message at both consumers", func() bool {
 		return len(seen("A")) == n && len(seen("B")) == n
 	})
 }
@@ -77,7 +78,7 @@ func TestRebalanceOnJoinAndLeave(t *testing.T) {
 	}
 	cl := newRemotingClient(t)
 	startPushConsumer(t, e, group, "A", topic, consume("A"))
-	waitFor(t, 30*time.Second, "A registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
+	poll.Until(t, 30*time.Second, "A registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
 	idA := consumerIDs(t, cl, e, group)[0]
 	require.True(t, strings.HasSuffix(idA, "@A"), idA)
 
@@ -115,16 +116,16 @@ func TestRebalanceOnJoinAndLeave(t *testing.T) {
 		}
 		return s
 	}
-	waitFor(t, 30*time.Second, "A consumes all queues", func() bool { return len(queuesOf("A", time.Time{})) == queues })
+	poll.Until(t, 30*time.Second, "A consumes all queues", func() bool { return len(queuesOf("A", time.Time{})) == queues })
 
 	// B joins. Sorted ids [..@A, ..@B] and averaging give A queues 0-3, B 4-7.
 	joined := time.Now()
 	b := startPushConsumer(t, e, group, "B", topic, consume("B"))
-	waitFor(t, 10*time.Second, "B listed", func() bool { return len(consumerIDs(t, cl, e, group)) == 2 })
-	waitFor(t, 15*time.Second, "B consumes queues 4-7", func() bool { return len(queuesOf("B", joined)) == queues/2 })
+	poll.Until(t, 10*time.Second, "B listed", func() bool { return len(consumerIDs(t, cl, e, group)) == 2 })
+	poll.Until(t, 15*time.Second, "B consumes queues 4-7", func() bool { return len(queuesOf("B", joined)) == queues/2 })
 	// A must have let go of B's queues within seconds: no delivery of 4-7 to A
 	// for a while, well before A's own 20 s rebalance timer.
-	waitFor(t, 10*time.Second, "A gives up queues 4-7", func() bool {
+	poll.Until(t, 10*time.Second, "A gives up queues 4-7", func() bool {
 		since := time.Now().Add(-2 * time.Second)
 		got := queuesOf("A", since)
 		return len(got) == queues/2 && !got[4] && !got[5] && !got[6] && !got[7]
@@ -134,8 +135,8 @@ func TestRebalanceOnJoinAndLeave(t *testing.T) {
 	// B leaves (its connection closes); A takes all queues back within seconds.
 	require.NoError(t, b.Shutdown())
 	left := time.Now()
-	waitFor(t, 10*time.Second, "B unlisted", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
-	waitFor(t, 12*time.Second, "A consumes all queues again", func() bool { return len(queuesOf("A", left)) == queues })
+	poll.Until(t, 10*time.Second, "B unlisted", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
+	poll.Until(t, 12*time.Second, "A consumes all queues again", func() bool { return len(queuesOf("A", left)) == queues })
 	t.Logf("rebalance after leave took %s", time.Since(left).Round(time.Millisecond))
 }
 
@@ -186,7 +187,7 @@ func TestOrderlyRebalance(t *testing.T) {
 
 	cl := newRemotingClient(t)
 	startPushConsumer(t, e, group, "A", topic, consume("A"), orderly...)
-	waitFor(t, 30*time.Second, "A registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
+	poll.Until(t, 30*time.Second, "A registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
 
 	p := newProducer(t, e, producer.WithQueueSelector(producer.NewHashQueueSelector()))
 	var sent int
@@ -222,12 +223,12 @@ func TestOrderlyRebalance(t *testing.T) {
 
 	// Phase 1: A alone.
 	send(10)
-	waitFor(t, 90*time.Second, "A consumes phase 1", func() bool { return distinct() == sent })
+	poll.Until(t, 90*time.Second, "A consumes phase 1", func() bool { return distinct() == sent })
 
 	// Phase 2: B joins while messages keep coming. B gets its queues once A's
 	// broker locks on them lapse (v2.1.2 does not unlock queues it gives up).
 	startPushConsumer(t, e, group, "B", topic, consume("B"), orderly...)
-	waitFor(t, 10*time.Second, "B listed", func() bool { return len(consumerIDs(t, cl, e, group)) == 2 })
+	poll.Until(t, 10*time.Second, "B listed", func() bool { return len(consumerIDs(t, cl, e, group)) == 2 })
 	deadline := time.Now().Add(150 * time.Second)
 	for len(instQueues("B")) == 0 {
 		require.True(t, time.Now().Before(deadline), "B never consumed a queue")
@@ -235,7 +236,7 @@ func TestOrderlyRebalance(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	send(10)
-	waitFor(t, 90*time.Second, "everything consumed", func() bool { return distinct() == sent })
+	poll.Until(t, 90*time.Second, "everything consumed", func() bool { return distinct() == sent })
 
 	mu.Lock()
 	require.Empty(t, violations)
@@ -295,11 +296,11 @@ func TestIdleConsumerCPU(t *testing.T) {
 		return consumer.ConsumeSuccess, nil
 	})
 	cl := newRemotingClient(t)
-	waitFor(t, 30*time.Second, "consumer registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
+	poll.Until(t, 30*time.Second, "consumer registered", func() bool { return len(consumerIDs(t, cl, e, group)) == 1 })
 	// Start-up work (routes, rebalance, first pulls) is done once the broker
 	// holds a long-polling pull for every queue; a fixed sleep may be too short
 	// on a loaded machine.
-	waitFor(t, 30*time.Second, "a pull held for every queue", func() bool { return e.cluster.Broker.HeldPulls() == 4 })
+	poll.Until(t, 30*time.Second, "a pull held for every queue", func() bool { return e.cluster.Broker.HeldPulls() == 4 })
 	// The official clients of the tests before this one go on retrying for a
 	// moment after their shutdown (in this process); keep that out of the window.
 	time.Sleep(3 * time.Second)

@@ -13,22 +13,11 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
 	"github.com/stretchr/testify/require"
 )
-
-// waitFor polls fn until it returns true or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // uniqueName makes topic and group names unique per run, so nothing carries
 // over from an earlier run (offsets, subscriptions).
@@ -56,7 +45,7 @@ func createTopic(t *testing.T, e *env, topic string, queues int) {
 		admin.WithWriteQueueNums(queues),
 		admin.WithPerm(6),
 	))
-	waitFor(t, 30*time.Second, "route of "+topic, func() bool {
+	poll.Until(t, 30*time.Second, "route of "+topic, func() bool {
 		mqs, err := adm.FetchPublishMessageQueues(ctx, topic)
 		return err == nil && len(mqs) == queues
 	})
@@ -165,7 +154,7 @@ func consumerIDs(t *testing.T, cl *remoting.Client, e *env, group string) []stri
 	defer cancel()
 	resp, err := cl.Invoke(ctx, e.brokerAddr, protocol.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": group}))
 	require.NoError(t, err)
-	if resp.Code != protocol.Success {
+	if resp.ResponseCode() != protocol.Success {
 		return nil
 	}
 	var b struct {

@@ -47,4 +47,7 @@
 //	if err := m.Start(ctx); err != nil { ... }
 //	defer m.Close()
 //	sub, ok := m.Subscription(group, topic) // for pull filtering
+//
+// Imports: the standard library, pkg/clock, pkg/message, pkg/protocol (and
+// body) and pkg/remoting; no other broker room (internal/lint).
 package clients

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -19,17 +20,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func waitFor(t testing.TB, timeout time.Duration, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 type env struct {
@@ -131,7 +121,7 @@ func TestHeartbeatThenConsumerList(t *testing.T) {
 	cl := newClient(t)
 
 	resp := consumerList(t, cl, e.addr, "cg")
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Equal(t, "no consumer for this group, cg", resp.Remark)
 	require.Empty(t, resp.Body)
 
@@ -139,12 +129,12 @@ func TestHeartbeatThenConsumerList(t *testing.T) {
 	req := protocol.NewRequest(protocol.HeartBeat, nil)
 	req.Body = []byte(`{"clientID":"10.0.0.1@12345","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[{"groupName":"cg","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"T","subString":"a || b","tagsSet":["a","b"],"codeSet":["97","98"],"subVersion":1700000000000000000,"expressionType":"TAG"},{"classFilterMode":false,"topic":"%RETRY%cg","subString":"*","tagsSet":[],"codeSet":[],"subVersion":1700000000000000001,"expressionType":"TAG"}],"unitMode":false}]}`)
 	resp = invoke(t, cl, e.addr, req)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	require.Equal(t, protocol.CurrentVersion, resp.Version)
 
 	// Listed at once, with no wait.
 	resp = consumerList(t, cl, e.addr, "cg")
-	require.Equal(t, protocol.Success, resp.Code)
+	require.Equal(t, protocol.Success, resp.ResponseCode())
 	require.JSONEq(t, `{"consumerIdList":["10.0.0.1@12345"]}`, string(resp.Body))
 
 	sub, ok := e.m.Subscription("cg", "T")
@@ -162,7 +152,7 @@ func TestHeartbeatThenConsumerList(t *testing.T) {
 	req.Version = 409
 	req.Body = []byte(`{"clientID":"10.0.0.2@4242","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"jg","messageModel":"BROADCASTING","subscriptionDataSet":[{"classFilterMode":false,"codeSet":[2598919],"expressionType":"TAG","subString":"TagA","subVersion":1700000000123,"tagsSet":["TagA"],"topic":"T"}],"unitMode":false}],"producerDataSet":[{"groupName":"CLIENT_INNER_PRODUCER"}]}`)
 	resp = invoke(t, cl, e.addr, req)
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	g, ok := e.m.ConsumerGroup("jg")
 	require.True(t, ok)
 	require.Equal(t, body.Broadcasting, g.MessageModel)
@@ -178,14 +168,14 @@ func TestNotifyOnJoinAndClose(t *testing.T) {
 	e := startEnv(t, DefaultConfig(), Hooks{})
 	c1, c2 := newClient(t), newClient(t)
 
-	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).Code)
+	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	// The joining client is told too, as RocketMQ tells every channel.
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
 
-	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).Code)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
+	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
 	n := c1.notes.last()
-	require.Equal(t, protocol.NotifyConsumerIDsChanged, n.Code)
+	require.Equal(t, protocol.NotifyConsumerIDsChanged, n.RequestCode())
 	require.Equal(t, "cg", n.Ext("consumerGroup"))
 	require.True(t, n.IsOneway(), "sent oneway, as the Java broker does")
 	require.Empty(t, n.Body)
@@ -194,11 +184,11 @@ func TestNotifyOnJoinAndClose(t *testing.T) {
 
 	// A repeated heartbeat changes nothing and notifies nobody.
 	before := c2.notes.count()
-	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).Code)
+	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
 
 	// c2 leaves by closing its connection: c1 is told and the list shrinks.
 	c2.CloseConn(e.addr)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
 	require.Equal(t, "cg", c1.notes.last().Ext("consumerGroup"))
 	resp = consumerList(t, c1, e.addr, "cg")
 	require.JSONEq(t, `{"consumerIdList":["c1@1"]}`, string(resp.Body))
@@ -210,8 +200,8 @@ func TestNotifyDisabled(t *testing.T) {
 	cfg.NotifyConsumerIDsChanged = false
 	e := startEnv(t, cfg, Hooks{})
 	c1, c2 := newClient(t), newClient(t)
-	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).Code)
-	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).Code)
+	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
+	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
 	// A request on the same connection after the heartbeats: a notification
 	// would have been queued before its answer.
 	consumerList(t, c1, e.addr, "cg")
@@ -224,35 +214,35 @@ func TestNotifyDisabled(t *testing.T) {
 func TestExpiryWithManualClock(t *testing.T) {
 	e := startEnv(t, DefaultConfig(), Hooks{})
 	c1, c2 := newClient(t), newClient(t)
-	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).Code)
+	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	// Wait for the first round before the second join; changes to a group that
 	// arrive before the notifier runs share one notification.
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
-	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).Code)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
+	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
 
 	// The scan ticker is armed by Start's goroutine.
-	waitFor(t, 5*time.Second, func() bool { return e.clk.Waiters() > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return e.clk.Waiters() > 0 })
 	// c1 keeps heartbeating; c2 goes silent.
 	for range 4 {
 		e.clk.Advance(30 * time.Second)
-		require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).Code)
+		require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	}
 	e.clk.Advance(10 * time.Second) // 130s: the next scan drops c2
-	waitFor(t, 5*time.Second, func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		g, _ := e.m.ConsumerGroup("cg")
 		return len(g.ClientIDs) == 1
 	})
 	g, _ := e.m.ConsumerGroup("cg")
 	require.Equal(t, []string{"c1@1"}, g.ClientIDs)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
 	// c2's connection stays open; its next heartbeat brings it back.
-	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).Code)
+	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
 	g, _ = e.m.ConsumerGroup("cg")
 	require.Equal(t, []string{"c1@1", "c2@2"}, g.ClientIDs)
 }
 
-func lockReq(code int16, group, client string, qs ...int32) *protocol.Command {
+func lockReq(code protocol.RequestCode, group, client string, qs ...int32) *protocol.Command {
 	lb := body.LockBatchRequestBody{ConsumerGroup: group, ClientID: client}
 	for _, q := range qs {
 		lb.MQSet = append(lb.MQSet, message.MessageQueue{Topic: "T", BrokerName: "broker-a", QueueID: q})
@@ -268,7 +258,7 @@ func lockReq(code int16, group, client string, qs ...int32) *protocol.Command {
 
 func lockedIDs(t *testing.T, resp *protocol.Command) []int32 {
 	t.Helper()
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	lb, err := body.DecodeLockBatchResponse(resp.Body)
 	require.NoError(t, err)
 	var ids []int32
@@ -287,9 +277,9 @@ func TestLockProcessors(t *testing.T) {
 	require.Equal(t, `{"lockOKMQSet":[]}`, string(resp.Body))
 
 	// Unlock by a non-owner does nothing; by the owner frees the queue.
-	require.Equal(t, protocol.Success, invoke(t, cl, e.addr, lockReq(protocol.UnlockBatchMQ, "cg", "B", 1)).Code)
+	require.Equal(t, protocol.Success, invoke(t, cl, e.addr, lockReq(protocol.UnlockBatchMQ, "cg", "B", 1)).ResponseCode())
 	require.Empty(t, lockedIDs(t, invoke(t, cl, e.addr, lockReq(protocol.LockBatchMQ, "cg", "B", 1))))
-	require.Equal(t, protocol.Success, invoke(t, cl, e.addr, lockReq(protocol.UnlockBatchMQ, "cg", "A", 1)).Code)
+	require.Equal(t, protocol.Success, invoke(t, cl, e.addr, lockReq(protocol.UnlockBatchMQ, "cg", "A", 1)).ResponseCode())
 	require.Equal(t, []int32{1}, lockedIDs(t, invoke(t, cl, e.addr, lockReq(protocol.LockBatchMQ, "cg", "B", 1))))
 
 	// After the lock expiry without renewal, B takes A's queues.
@@ -301,10 +291,10 @@ func TestConnectionLists(t *testing.T) {
 	e := startEnv(t, DefaultConfig(), Hooks{})
 	cl := newClient(t)
 	resp := invoke(t, cl, e.addr, protocol.NewRequest(protocol.GetConsumerConnectionList, map[string]string{"consumerGroup": "cg"}))
-	require.Equal(t, protocol.ConsumerNotOnline, resp.Code)
+	require.Equal(t, protocol.ConsumerNotOnline, resp.ResponseCode())
 	require.Equal(t, "the consumer group[cg] not online", resp.Remark)
 	resp = invoke(t, cl, e.addr, protocol.NewRequest(protocol.GetProducerConnectionList, map[string]string{"producerGroup": "pg"}))
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Equal(t, "the producer group[pg] not exist", resp.Remark)
 
 	req := heartbeatReq("c1@1", "cg")
@@ -312,10 +302,10 @@ func TestConnectionLists(t *testing.T) {
 	require.NoError(t, err)
 	hb.ProducerDataSet = []body.ProducerData{{GroupName: "pg"}}
 	req.Body = body.EncodeHeartbeat(hb)
-	require.Equal(t, protocol.Success, invoke(t, cl, e.addr, req).Code)
+	require.Equal(t, protocol.Success, invoke(t, cl, e.addr, req).ResponseCode())
 
 	resp = invoke(t, cl, e.addr, protocol.NewRequest(protocol.GetConsumerConnectionList, map[string]string{"consumerGroup": "cg"}))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	cc, err := body.DecodeConsumerConnection(resp.Body)
 	require.NoError(t, err)
 	require.Len(t, cc.ConnectionSet, 1)
@@ -331,7 +321,7 @@ func TestConnectionLists(t *testing.T) {
 	require.Contains(t, cc.SubscriptionTable, "%RETRY%cg")
 
 	resp = invoke(t, cl, e.addr, protocol.NewRequest(protocol.GetProducerConnectionList, map[string]string{"producerGroup": "pg"}))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	pc, err := body.DecodeProducerConnection(resp.Body)
 	require.NoError(t, err)
 	require.Len(t, pc.ConnectionSet, 1)
@@ -341,21 +331,21 @@ func TestConnectionLists(t *testing.T) {
 func TestUnregisterClient(t *testing.T) {
 	e := startEnv(t, DefaultConfig(), Hooks{})
 	c1, c2 := newClient(t), newClient(t)
-	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).Code)
+	require.Equal(t, protocol.Success, invoke(t, c1, e.addr, heartbeatReq("c1@1", "cg")).ResponseCode())
 	// Wait for the first round before the second join; changes to a group that
 	// arrive before the notifier runs share one notification.
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
-	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).Code)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 1 })
+	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
 
 	resp := invoke(t, c2, e.addr, protocol.NewRequest(protocol.UnregisterClient, map[string]string{"clientID": "c2@2", "consumerGroup": "cg"}))
-	require.Equal(t, protocol.Success, resp.Code, resp.Remark)
-	waitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 3 })
 	g, _ := e.m.ConsumerGroup("cg")
 	require.Equal(t, []string{"c1@1"}, g.ClientIDs)
 
 	resp = invoke(t, c2, e.addr, protocol.NewRequest(protocol.UnregisterClient, map[string]string{"consumerGroup": "cg"}))
-	require.Equal(t, protocol.SystemError, resp.Code)
+	require.Equal(t, protocol.SystemError, resp.ResponseCode())
 	require.Contains(t, resp.Remark, "clientID")
 }
 
@@ -371,7 +361,7 @@ func TestBadRequests(t *testing.T) {
 		return nil
 	}})
 	cl := newClient(t)
-	withBody := func(code int16, b string) *protocol.Command {
+	withBody := func(code protocol.RequestCode, b string) *protocol.Command {
 		req := protocol.NewRequest(code, nil)
 		req.Body = []byte(b)
 		return req
@@ -379,7 +369,7 @@ func TestBadRequests(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		req    *protocol.Command
-		code   int16
+		code   protocol.ResponseCode
 		remark string
 	}{
 		{"heartbeat without body", withBody(protocol.HeartBeat, ""), protocol.SystemError, "empty heartbeat body"},
@@ -400,7 +390,7 @@ func TestBadRequests(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := invoke(t, cl, e.addr, tc.req)
-			require.Equal(t, tc.code, resp.Code, resp.Remark)
+			require.Equal(t, tc.code, resp.ResponseCode(), resp.Remark)
 			require.Contains(t, resp.Remark, tc.remark)
 		})
 	}
@@ -440,17 +430,17 @@ func TestNotifyCoalesces(t *testing.T) {
 	addr := srv.Addr().String()
 	cls := []*testClient{newClient(t), newClient(t), newClient(t)}
 	for i, cl := range cls {
-		require.Equal(t, protocol.Success, invoke(t, cl, addr, heartbeatReq("c@"+string(rune('a'+i)), "cg")).Code)
+		require.Equal(t, protocol.Success, invoke(t, cl, addr, heartbeatReq("c@"+string(rune('a'+i)), "cg")).ResponseCode())
 	}
 	cls[2].CloseConn(addr)
-	waitFor(t, 5*time.Second, func() bool {
+	poll.WaitFor(t, 5*time.Second, func() bool {
 		g, _ := m.ConsumerGroup("cg")
 		return len(g.ClientIDs) == 2
 	})
 	require.Zero(t, cls[0].notes.count())
 
 	require.NoError(t, m.Start(context.Background()))
-	waitFor(t, 5*time.Second, func() bool { return cls[0].notes.count() == 1 && cls[1].notes.count() == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return cls[0].notes.count() == 1 && cls[1].notes.count() == 1 })
 	// A request answered after the notifications were sent: nothing more came.
 	invoke(t, cls[0], addr, protocol.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}))
 	invoke(t, cls[1], addr, protocol.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}))

@@ -16,7 +16,7 @@ import (
 // GET_PRODUCER_CONNECTION_LIST (204). It also adds m as a connection listener of
 // srv (adding it twice is harmless). Call it before srv.Start.
 func (m *Manager) Register(srv *remoting.Server, pool *remoting.Pool) {
-	for code, f := range map[int16]remoting.ProcessorFunc{
+	for code, f := range map[protocol.RequestCode]remoting.ProcessorFunc{
 		protocol.HeartBeat:                 m.heartbeat,
 		protocol.UnregisterClient:          m.unregisterClient,
 		protocol.GetConsumerListByGroup:    m.consumerList,

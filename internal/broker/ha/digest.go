@@ -38,7 +38,7 @@ import (
 // (below min, past max), digest zero. A malformed request answers
 // SYSTEM_ERROR with a remark.
 const (
-	RequestCodeCommitLogDigest int16 = 7001
+	RequestCodeCommitLogDigest protocol.RequestCode = 7001
 	// MaxDigestRanges bounds the ranges of one request.
 	MaxDigestRanges = 64
 	// MaxDigestRangeSize bounds one range, bytes.

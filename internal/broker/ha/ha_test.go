@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
+
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/message"
 )
@@ -85,7 +87,7 @@ func TestSyncMaster(t *testing.T) {
 
 	// The slave goes away: nobody to confirm.
 	p.stopClient()
-	waitFor(t, 10*time.Second, func() bool { return len(p.srv.Status().Slaves) == 0 })
+	poll.WaitFor(t, 10*time.Second, func() bool { return len(p.srv.Status().Slaves) == 0 })
 	res = putMessages(t, p.m, 6000, 1, 10, "z")
 	require.Equal(t, store.PutSlaveNotAvailable, res[0].Status)
 
@@ -110,7 +112,7 @@ func stalledSlave(t testing.TB, srv *Server, off message.PhysOffset) net.Conn {
 	require.NoError(t, err)
 	_, err = nc.Write(AppendReport(nil, off))
 	require.NoError(t, err)
-	waitFor(t, 10*time.Second, func() bool {
+	poll.WaitFor(t, 10*time.Second, func() bool {
 		for _, sl := range srv.Status().Slaves {
 			if sl.Reported {
 				return true
@@ -163,7 +165,7 @@ func TestSlaveBehindMinOffset(t *testing.T) {
 		c.CleanResourceInterval = 20 * time.Millisecond
 	}
 	p.m = openStore(t, p.mdir, o)
-	waitFor(t, 20*time.Second, func() bool { return p.m.CommitLogMinOffset() > slaveMax })
+	poll.WaitFor(t, 20*time.Second, func() bool { return p.m.CommitLogMinOffset() > slaveMax })
 
 	p.startServer()
 	p.startClient()
@@ -174,7 +176,7 @@ func TestSlaveBehindMinOffset(t *testing.T) {
 	// Queues answer from the master's queue offsets.
 	for _, topic := range topics {
 		for _, qid := range p.m.QueueIDs(topic) {
-			waitFor(t, 10*time.Second, func() bool { return p.s.MaxOffsetInQueue(topic, qid) == p.m.MaxOffsetInQueue(topic, qid) })
+			poll.WaitFor(t, 10*time.Second, func() bool { return p.s.MaxOffsetInQueue(topic, qid) == p.m.MaxOffsetInQueue(topic, qid) })
 		}
 	}
 }
@@ -211,7 +213,7 @@ func TestSlaveAheadTruncates(t *testing.T) {
 			require.Greater(t, p.s.CommitLogMaxOffset(), masterMax+2*(64<<10))
 
 			p.startClient()
-			waitFor(t, 20*time.Second, func() bool { return p.s.CommitLogMaxOffset() == masterMax })
+			poll.WaitFor(t, 20*time.Second, func() bool { return p.s.CommitLogMaxOffset() == masterMax })
 			putMessages(t, p.m, 300, 200, 150, "b")
 			p.waitCaughtUp(20 * time.Second)
 			requireSameLog(t, p.m, p.s, 0, p.m.CommitLogMaxOffset())
@@ -244,7 +246,7 @@ func TestDivergentHistories(t *testing.T) {
 				putMessages(t, p.m, 0, tc.shared, 200, "a")
 				p.waitCaughtUp(20 * time.Second)
 			} else {
-				waitFor(t, 10*time.Second, func() bool { return p.cli.Status().Connected })
+				poll.WaitFor(t, 10*time.Second, func() bool { return p.cli.Status().Connected })
 			}
 			p.stopClient()
 			// Same sizes, different contents.
@@ -327,7 +329,7 @@ func TestHostileHAInput(t *testing.T) {
 	nc := stalledSlave(t, p.srv, max0)
 	q := store.NewCompletions()
 	p.m.Put([]*message.MessageExt{msg(1000, 10, "sync")}, q, nil)
-	waitFor(t, 10*time.Second, func() bool { return p.srv.Status().Waiting == 1 })
+	poll.WaitFor(t, 10*time.Second, func() bool { return p.srv.Status().Waiting == 1 })
 	_, err := nc.Write(AppendReport(nil, max0+1<<20))
 	require.NoError(t, err)
 	c, err := q.Next(context.Background())
@@ -398,7 +400,7 @@ func TestMaxTruncateBytes(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cli.Start(context.Background()))
 	defer cli.Close()
-	waitFor(t, 10*time.Second, func() bool { return cli.Status().Sessions >= 2 })
+	poll.WaitFor(t, 10*time.Second, func() bool { return cli.Status().Sessions >= 2 })
 	require.Contains(t, cli.Status().LastError, "refusing to drop")
 	require.False(t, cli.Status().Connected)
 	require.Equal(t, before, p.s.CommitLogMaxOffset(), "the slave kept its data")

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"go.uber.org/goleak"
 
 	"github.com/petrelmq/petrel/internal/store"
@@ -131,7 +133,7 @@ func (p *pair) startClient() {
 	require.NoError(p.t, cli.Start(context.Background()))
 	p.cli = cli
 	// Streaming has started: a new slave got its start before the test puts.
-	waitFor(p.t, 10*time.Second, func() bool {
+	poll.WaitFor(p.t, 10*time.Second, func() bool {
 		for _, sl := range srv.Status().Slaves {
 			if sl.Reported {
 				return true
@@ -178,7 +180,7 @@ func (p *pair) close() {
 // the master saw the slave confirm it.
 func (p *pair) waitCaughtUp(timeout time.Duration) {
 	p.t.Helper()
-	waitFor(p.t, timeout, func() bool {
+	poll.WaitFor(p.t, timeout, func() bool {
 		max := p.m.CommitLogMaxOffset()
 		if p.s.CommitLogMaxOffset() != max {
 			return false
@@ -238,17 +240,6 @@ func putMessages(t testing.TB, s *store.Store, first, n, size int, salt string) 
 	return out
 }
 
-func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronising
-	}
-}
-
 // requireSameLog compares the stores' commit-log bytes over [from, to).
 func requireSameLog(t testing.TB, a, b *store.Store, from, to message.PhysOffset) {
 	t.Helper()
@@ -284,7 +275,7 @@ func requireSameQueues(t testing.TB, m, s *store.Store) {
 func requireSameQueuesFrom(t testing.TB, m, s *store.Store, partial bool) {
 	t.Helper()
 	for _, x := range []*store.Store{m, s} {
-		waitFor(t, 30*time.Second, func() bool { return x.Stats().DispatchBehindBytes == 0 })
+		poll.WaitFor(t, 30*time.Second, func() bool { return x.Stats().DispatchBehindBytes == 0 })
 	}
 	for _, topic := range topics {
 		ids := m.QueueIDs(topic)

@@ -62,9 +62,6 @@ func (c *Client) allowCut(n int64, what string) error {
 // span is one record [start, end).
 type span struct{ start, end message.PhysOffset }
 
-// errStop ends a scan early.
-var errStop = errors.New("ha: stop scan")
-
 // reconcile checks the local log against the master and cuts it; it returns
 // the offset to report first.
 func (c *Client) reconcile(ctx context.Context) (message.PhysOffset, error) {
@@ -233,12 +230,16 @@ func (c *Client) search(ctx context.Context, from message.PhysOffset, bad span) 
 func (c *Client) sample(from, upper message.PhysOffset) ([]span, int, error) {
 	var out []span
 	stride, n := 1, 0
-	_, err := c.sink.ScanCommitLog(from, func(off message.PhysOffset, rec []byte) error {
-		if off >= upper {
-			return errStop
+	var buf []store.RecordSpan
+	for off := from; off < upper; {
+		var next message.PhysOffset
+		var err error
+		buf, next, err = c.sink.CommitLogRecords(off, upper, 1<<16, buf[:0])
+		if err != nil {
+			return nil, 0, fmt.Errorf("ha: read the slave's commit log from %d: %w", off, err)
 		}
-		if n%stride == 0 {
-			if len(out) == maxSamples {
+		for _, r := range buf {
+			if n%stride == 0 && len(out) == maxSamples {
 				k := 0
 				for i := 0; i < len(out); i += 2 {
 					out[k] = out[i]
@@ -248,14 +249,14 @@ func (c *Client) sample(from, upper message.PhysOffset) ([]span, int, error) {
 				stride *= 2
 			}
 			if n%stride == 0 {
-				out = append(out, span{off, off + message.PhysOffset(len(rec))})
+				out = append(out, span{r.Offset, r.End()})
 			}
+			n++
 		}
-		n++
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, 0, fmt.Errorf("ha: scan the slave's commit log from %d: %w", from, err)
+		if len(buf) == 0 || next <= off {
+			break
+		}
+		off = next
 	}
 	return out, stride, nil
 }

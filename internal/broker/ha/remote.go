@@ -101,7 +101,7 @@ func (m RemoteMaster) Digests(ctx context.Context, ranges []Range) ([]Digest, er
 	if err != nil {
 		return nil, err
 	}
-	if resp.Code == protocol.RequestCodeNotSupported {
+	if resp.ResponseCode() == protocol.RequestCodeNotSupported {
 		return nil, ErrDigestUnsupported
 	}
 	if err := protocol.ResponseError(resp); err != nil {

@@ -74,14 +74,14 @@ func TestRemoteMaster(t *testing.T) {
 		req.Body = bad
 		resp, err := cl.Invoke(ctx, rm.Addr(), req)
 		require.NoError(t, err)
-		require.Equal(t, protocol.SystemError, resp.Code)
+		require.Equal(t, protocol.SystemError, resp.ResponseCode())
 		require.NotEmpty(t, resp.Remark)
 	}
 	req := protocol.NewRequest(RequestCodeCommitLogDigest, nil)
 	req.Body = EncodeDigestRanges(ranges)
 	resp, err := cl.Invoke(ctx, rm.Addr(), req)
 	require.NoError(t, err)
-	require.Equal(t, protocol.SystemError, resp.Code, "no version")
+	require.Equal(t, protocol.SystemError, resp.ResponseCode(), "no version")
 
 	// A RocketMQ broker does not know the code.
 	_, err = remoteMaster(t, brokerPort(t, m, false)).Digests(ctx, ranges)

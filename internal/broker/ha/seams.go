@@ -31,8 +31,10 @@ type LogSink interface {
 	// CommitLogEmpty: no segment at all; the next append may start at any
 	// segment boundary.
 	CommitLogEmpty() bool
-	// ScanCommitLog calls fn for each complete record from off.
-	ScanCommitLog(off message.PhysOffset, fn func(off message.PhysOffset, rec []byte) error) (message.PhysOffset, error)
+	// CommitLogRecords appends the spans of the complete records from off
+	// (a record start), before limit, at most max of them, to dst; it
+	// returns where to continue.
+	CommitLogRecords(off, limit message.PhysOffset, max int, dst []store.RecordSpan) ([]store.RecordSpan, message.PhysOffset, error)
 	// LastCommitLogRecord is the last complete record ending at or before
 	// limit, or store.ErrNotFound.
 	LastCommitLogRecord(limit message.PhysOffset) (start, end message.PhysOffset, err error)

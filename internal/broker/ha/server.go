@@ -369,12 +369,17 @@ func (s *Server) writeLoop(c *slaveConn) {
 	}
 }
 
-// WaitReplicated implements store.Replicator: done gets PutOK once a slave
+// WaitReplicated implements store.Replicator: w gets PutOK once a slave
 // confirmed every byte below upTo, PutFlushSlaveTimeout after SlaveTimeout,
 // or PutSlaveNotAvailable at once when no slave is in sync (or the server is
-// not running). It never blocks; done runs on the caller's goroutine (decided
-// at once), a reader goroutine (confirmed) or the timer's.
-func (s *Server) WaitReplicated(upTo message.PhysOffset, done func(store.PutStatus)) {
+// not running). It never blocks; w.Done runs on the caller's goroutine
+// (decided at once), a reader goroutine (confirmed) or the timer's.
+func (s *Server) WaitReplicated(upTo message.PhysOffset, w *store.ReplicaWait) {
+	s.wait(upTo, w.Done)
+}
+
+// wait is WaitReplicated with a plain completion function.
+func (s *Server) wait(upTo message.PhysOffset, done func(store.PutStatus)) {
 	now := s.clk.Now()
 	s.mu.Lock()
 	if s.mu.closed || !s.mu.started {

@@ -132,3 +132,22 @@ func (m *Groups) Delete(group string) (bool, error) {
 	m.mu.Unlock()
 	return true, m.Persist()
 }
+
+// Replace makes the table a copy of w (a slave adopting its master's groups)
+// when w's DataVersion differs from the current one, and persists. It reports
+// whether anything changed.
+func (m *Groups) Replace(w body.SubscriptionGroupWrapper) (bool, error) {
+	m.mu.Lock()
+	if m.version == w.DataVersion {
+		m.mu.Unlock()
+		return false, nil
+	}
+	m.table = make(map[string]body.SubscriptionGroupConfig, len(w.SubscriptionGroupTable))
+	for name, g := range w.SubscriptionGroupTable {
+		g.GroupName = name
+		m.table[name] = g
+	}
+	m.version = w.DataVersion
+	m.mu.Unlock()
+	return true, m.Persist()
+}

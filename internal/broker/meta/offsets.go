@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/petrelmq/petrel/pkg/message"
 )
 
 const offsetsConfigFileName = "consumerOffset.json"
@@ -31,6 +33,11 @@ type Offsets struct {
 	mu    sync.Mutex
 	table map[string]map[int32]int64 // "topic@group" → queue id → offset
 	dirty bool
+	// local, on a slave: the offsets committed to this broker directly
+	// (while its master was unreachable), not yet known to the master.
+	// MergeMaster keeps them over the master's older values and hands them
+	// back to be pushed to the master. nil on a master.
+	local map[string]map[int32]int64
 
 	persistMu sync.Mutex
 }
@@ -44,6 +51,10 @@ func NewOffsets() *Offsets {
 // writes ({0:12}); load quotes them so files copied from RocketMQ load too.
 var fastjsonIntKeys = regexp.MustCompile(`([{,]\s*)(-?[0-9]+)\s*:`)
 
+// QuoteIntKeys turns fastjson's unquoted integer map keys ({0:12}, as Java
+// brokers write offset tables) into standard JSON ({"0":12}).
+func QuoteIntKeys(data []byte) []byte { return fastjsonIntKeys.ReplaceAll(data, []byte(`$1"$2":`)) }
+
 // Load reads consumerOffset.json through cs (fastjson's unquoted integer
 // keys accepted) and keeps cs for Flush.
 func (m *Offsets) Load(cs ConfigStore) error {
@@ -56,7 +67,7 @@ func (m *Offsets) Load(cs ConfigStore) error {
 		return nil
 	}
 	var f offsetFile
-	if err := json.Unmarshal(fastjsonIntKeys.ReplaceAll(data, []byte(`$1"$2":`)), &f); err != nil {
+	if err := json.Unmarshal(QuoteIntKeys(data), &f); err != nil {
 		return fmt.Errorf("meta: parse %s: %w", offsetsConfigFileName, err)
 	}
 	m.mu.Lock()
@@ -70,6 +81,14 @@ func (m *Offsets) Load(cs ConfigStore) error {
 }
 
 func offsetKey(topic, group string) string { return topic + offsetKeySep + group }
+
+// TrackLocal makes the table remember the commits it receives directly, as
+// a slave does (see MergeMaster). Call before use.
+func (m *Offsets) TrackLocal() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.local = map[string]map[int32]int64{}
+}
 
 // Commit stores offset as group's next offset for the queue. The value is kept
 // as given, even if it is past the queue's end (RocketMQ does the same).
@@ -87,6 +106,70 @@ func (m *Offsets) Commit(group, topic string, queueID int32, offset int64) {
 	}
 	q[queueID] = offset
 	m.dirty = true
+	if m.local != nil {
+		lq := m.local[k]
+		if lq == nil {
+			lq = map[int32]int64{}
+			m.local[k] = lq
+		}
+		lq[queueID] = offset
+	}
+}
+
+// OffsetUpdate is one offset a slave hands back to its master.
+type OffsetUpdate struct {
+	Topic, Group string
+	QueueID      int32
+	Offset       int64
+}
+
+// MergeMaster adopts a master's offset table (a slave's metadata sync), the
+// Petrel way rather than RocketMQ 4.x's (which overwrites the slave's): per
+// queue, an offset committed to this slave directly that is ahead of the
+// master's is kept and returned, for the caller to push to the master
+// (UPDATE_CONSUMER_OFFSET); once the master's value has caught up it wins
+// and the local one is forgotten. Queues only the slave has stay too. So
+// consumers that went on from the slave while the master was down are not
+// rewound when it returns.
+func (m *Offsets) MergeMaster(master map[string]map[int32]int64) []OffsetUpdate {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var push []OffsetUpdate
+	for k, mq := range master {
+		q := m.table[k]
+		if q == nil {
+			q = map[int32]int64{}
+			m.table[k] = q
+		}
+		lq := m.local[k]
+		for qid, off := range mq {
+			if l, ok := lq[qid]; ok {
+				if l > off {
+					topic, group, _ := splitOffsetKey(k)
+					push = append(push, OffsetUpdate{Topic: topic, Group: group, QueueID: qid, Offset: l})
+					continue
+				}
+				delete(lq, qid)
+			}
+			if q[qid] != off {
+				q[qid] = off
+				m.dirty = true
+			}
+		}
+		if lq != nil && len(lq) == 0 {
+			delete(m.local, k)
+		}
+	}
+	for k, lq := range m.local { // committed here, unknown to the master
+		if _, ok := master[k]; ok {
+			continue
+		}
+		topic, group, _ := splitOffsetKey(k)
+		for qid, l := range lq {
+			push = append(push, OffsetUpdate{Topic: topic, Group: group, QueueID: qid, Offset: l})
+		}
+	}
+	return push
 }
 
 // Query returns group's stored offset for the queue, or -1 if there is none.
@@ -193,4 +276,38 @@ func (m *Offsets) Flush() error {
 		return fmt.Errorf("meta: save %s: %w", offsetsConfigFileName, err)
 	}
 	return nil
+}
+
+// All returns a copy of the whole table ("topic@group" → queue id → offset),
+// the body of GET_ALL_CONSUMER_OFFSET.
+func (m *Offsets) All() map[string]map[int32]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]map[int32]int64, len(m.table))
+	for k, q := range m.table {
+		out[k] = maps.Clone(q)
+	}
+	return out
+}
+
+// CommittedOffsets returns, for every group with a committed offset on
+// (topic, queueID), that offset: the store's ConsumerProgress, for the log
+// line of a forced deletion.
+func (m *Offsets) CommittedOffsets(topic string, queueID int32) map[string]message.QueueOffset {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out map[string]message.QueueOffset
+	prefix := topic + offsetKeySep
+	for k, q := range m.table {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if off, ok := q[queueID]; ok {
+			if out == nil {
+				out = map[string]message.QueueOffset{}
+			}
+			out[k[len(prefix):]] = message.QueueOffset(off)
+		}
+	}
+	return out
 }

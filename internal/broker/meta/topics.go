@@ -3,6 +3,7 @@ package meta
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/petrelmq/petrel/pkg/clock"
@@ -42,6 +43,15 @@ type SystemTopics struct {
 	// AutoCreate adds TBW102 with DefaultQueueNums queues and perm 7.
 	AutoCreate       bool
 	DefaultQueueNums int32
+	// ClusterTopicEnable and BrokerTopicEnable are clusterTopicEnable and
+	// brokerTopicEnable: the cluster-name and broker-name topics are readable
+	// and writable (perm 7), as mqadmin clusterRT and sendMessage -t
+	// <cluster> need; otherwise perm 1 (inherit only).
+	ClusterTopicEnable bool
+	BrokerTopicEnable  bool
+	// TraceTopic, when not empty, is created at start with one queue
+	// (traceTopicEnable with msgTraceTopicName).
+	TraceTopic string
 }
 
 // Load reads topics.json through cs and adds the system topics sys asks for.
@@ -61,20 +71,47 @@ func (m *Topics) Load(cs ConfigStore, cfg SystemTopics) error {
 		}
 		m.version = w.DataVersion
 	}
+	// RocketMQ 4.9's TopicConfigManager: these exist from the start. A
+	// topic already in the file keeps its config, except the cluster- and
+	// broker-name topics, whose permission follows the *TopicEnable keys.
+	const rw = body.PermRead | body.PermWrite
 	add := func(name string, queues int32, perm int32) {
 		if _, ok := m.table[name]; !ok {
 			m.table[name] = NewTopicConfig(name, queues, perm)
 		}
 	}
 	if cfg.AutoCreate {
-		add(TopicAutoCreate, cfg.DefaultQueueNums, body.PermInherit|body.PermRead|body.PermWrite)
+		add(TopicAutoCreate, cfg.DefaultQueueNums, body.PermInherit|rw)
 	}
-	add(TopicSelfTest, 1, body.PermRead|body.PermWrite)
-	add(cfg.ClusterName, 16, body.PermInherit)
-	add(cfg.BrokerName, 1, body.PermInherit)
-	add(TopicOffsetMoved, 1, body.PermRead|body.PermWrite)
-	add(TopicSchedule, ScheduleQueueNums, body.PermRead|body.PermWrite)
-	add(cfg.ClusterName+ReplyTopicSuffix, 1, body.PermRead|body.PermWrite)
+	add(TopicSelfTest, 1, rw)
+	add(TopicBenchmark, 1024, rw)
+	namePerm := func(on bool) int32 {
+		if on {
+			return body.PermInherit | rw
+		}
+		return body.PermInherit
+	}
+	add(cfg.ClusterName, 16, namePerm(cfg.ClusterTopicEnable))
+	add(cfg.BrokerName, 1, namePerm(cfg.BrokerTopicEnable))
+	for name, perm := range map[string]int32{cfg.ClusterName: namePerm(cfg.ClusterTopicEnable), cfg.BrokerName: namePerm(cfg.BrokerTopicEnable)} {
+		if tc := m.table[name]; tc.Perm != perm {
+			tc.Perm = perm
+			m.table[name] = tc
+		}
+	}
+	add(TopicOffsetMoved, 1, rw)
+	add(TopicSchedule, ScheduleQueueNums, rw)
+	if cfg.TraceTopic != "" {
+		add(cfg.TraceTopic, 1, rw)
+	}
+	add(cfg.ClusterName+ReplyTopicSuffix, 1, rw)
+	// Dead-letter topics were write-only before Petrel followed RocketMQ 4.9.
+	for name, tc := range m.table {
+		if strings.HasPrefix(name, DLQTopicPrefix) && tc.Perm == body.PermWrite {
+			tc.Perm = rw
+			m.table[name] = tc
+		}
+	}
 	m.bumpLocked()
 	m.mu.Unlock()
 	return m.Persist()
@@ -220,8 +257,28 @@ func (m *Topics) CreateRetryTopic(group string, queues int32) (body.TopicConfig,
 	return m.CreateIfAbsent(NewTopicConfig(RetryTopic(group), max(queues, 1), body.PermRead|body.PermWrite))
 }
 
-// CreateDLQTopic makes %DLQ%<group> (1 queue, perm 2: write-only, as RocketMQ
-// 4.x creates it) if it is missing.
+// CreateDLQTopic makes %DLQ%<group> (1 queue, perm 6, as RocketMQ 4.9
+// creates it, so operators can read and re-drive dead letters with any
+// consumer) if it is missing.
 func (m *Topics) CreateDLQTopic(group string) (body.TopicConfig, bool, error) {
-	return m.CreateIfAbsent(NewTopicConfig(DLQTopic(group), 1, body.PermWrite))
+	return m.CreateIfAbsent(NewTopicConfig(DLQTopic(group), 1, body.PermRead|body.PermWrite))
+}
+
+// Replace makes the table a copy of w (a slave adopting its master's topics)
+// when w's DataVersion differs from the current one, and persists. It reports
+// whether anything changed.
+func (m *Topics) Replace(w body.TopicConfigWrapper) (bool, error) {
+	m.mu.Lock()
+	if m.version == w.DataVersion {
+		m.mu.Unlock()
+		return false, nil
+	}
+	m.table = make(map[string]body.TopicConfig, len(w.TopicConfigTable))
+	for name, tc := range w.TopicConfigTable {
+		tc.TopicName = name
+		m.table[name] = tc
+	}
+	m.version = w.DataVersion
+	m.mu.Unlock()
+	return true, m.Persist()
 }

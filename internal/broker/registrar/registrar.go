@@ -1,17 +1,3 @@
-// Package registrar registers a broker with every name server
-// (REGISTER_BROKER / UNREGISTER_BROKER): from one goroutine, every
-// registerNameServerPeriod and whenever a change asks for it. Callers that need
-// the route to exist when they return (UPDATE_AND_CREATE_TOPIC, a permission
-// change) wait for a round that started after their change. Nothing holds a
-// lock across the network calls; every name server is called in parallel with
-// its own timeout, so a dead one never delays the others.
-//
-// A slave learns its master's addresses from the answers (masterAddr,
-// haServerAddr), as RocketMQ's slaves do; Master returns the latest.
-//
-// Imports: the standard library, pkg/clock, pkg/protocol (and body) and
-// pkg/remoting's client. It knows nothing else of the broker: what it
-// registers comes from Config and the Body function.
 package registrar
 
 import (
@@ -20,13 +6,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/petrelmq/petrel/internal/lifecycle"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
@@ -202,13 +188,14 @@ func (r *Registrar) Close() error {
 	return r.client.Close()
 }
 
-// header returns the extFields shared by REGISTER_BROKER and UNREGISTER_BROKER.
-func (r *Registrar) header() map[string]string {
-	return map[string]string{
-		"brokerName":  r.cfg.BrokerName,
-		"brokerAddr":  r.cfg.BrokerAddr,
-		"clusterName": r.cfg.ClusterName,
-		"brokerId":    strconv.FormatInt(r.cfg.BrokerID, 10),
+// identity returns the header of UNREGISTER_BROKER, whose fields
+// REGISTER_BROKER shares.
+func (r *Registrar) identity() header.UnregisterBroker {
+	return header.UnregisterBroker{
+		BrokerName:  r.cfg.BrokerName,
+		BrokerAddr:  r.cfg.BrokerAddr,
+		ClusterName: r.cfg.ClusterName,
+		BrokerID:    r.cfg.BrokerID,
 	}
 }
 
@@ -225,11 +212,15 @@ func (r *Registrar) registerOnce(ctx context.Context) {
 	}
 	crc := crc32.ChecksumIEEE(data) & 0x7FFFFFFF
 	r.each(ctx, func(ctx context.Context, ns string) error {
-		ext := r.header()
-		ext["haServerAddr"] = r.cfg.HAServerAddr
-		ext["compressed"] = "false"
-		ext["bodyCrc32"] = strconv.FormatUint(uint64(crc), 10)
-		req := protocol.NewRequest(protocol.RegisterBroker, ext)
+		id := r.identity()
+		req := header.NewRequest(protocol.RegisterBroker, &header.RegisterBroker{
+			BrokerName:   id.BrokerName,
+			BrokerAddr:   id.BrokerAddr,
+			ClusterName:  id.ClusterName,
+			HAServerAddr: r.cfg.HAServerAddr,
+			BrokerID:     id.BrokerID,
+			BodyCRC32:    int32(crc),
+		})
 		req.Body = data
 		resp, err := r.client.Invoke(ctx, ns, req)
 		if err != nil {
@@ -238,7 +229,11 @@ func (r *Registrar) registerOnce(ctx context.Context) {
 		if err := protocol.ResponseError(resp); err != nil {
 			return err
 		}
-		if m := (Master{Addr: resp.Ext("masterAddr"), HAAddr: resp.Ext("haServerAddr")}); m.Addr != "" || m.HAAddr != "" {
+		var rh header.RegisterBrokerResponse
+		if err := rh.Decode(resp); err != nil {
+			return err
+		}
+		if m := (Master{Addr: rh.MasterAddr, HAAddr: rh.HAServerAddr}); m.Addr != "" || m.HAAddr != "" {
 			r.mu.Lock()
 			r.master = m
 			r.mu.Unlock()
@@ -250,7 +245,8 @@ func (r *Registrar) registerOnce(ctx context.Context) {
 // unregisterAll sends UNREGISTER_BROKER to every name server in parallel.
 func (r *Registrar) unregisterAll() {
 	r.each(context.Background(), func(ctx context.Context, ns string) error {
-		resp, err := r.client.Invoke(ctx, ns, protocol.NewRequest(protocol.UnregisterBroker, r.header()))
+		id := r.identity()
+		resp, err := r.client.Invoke(ctx, ns, header.NewRequest(protocol.UnregisterBroker, &id))
 		if err != nil {
 			return err
 		}

@@ -65,3 +65,20 @@ func TestCompilerSQL(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, protocol.SystemError, pe.Code)
 }
+
+// TestTagsCodeIsJavaHashCode checks the tags codes against Java's
+// String.hashCode computed here independently.
+func TestTagsCodeIsJavaHashCode(t *testing.T) {
+	hashOf := func(tag string) int64 {
+		var h int32
+		for _, c := range tag {
+			h = 31*h + c
+		}
+		return int64(h)
+	}
+	f, err := Build(" TagA || TagB ||", "TAG")
+	require.NoError(t, err)
+	require.True(t, f.MatchTagsCode(hashOf("TagA")))
+	require.True(t, f.MatchTagsCode(hashOf("TagB")))
+	require.False(t, f.MatchTagsCode(hashOf("TagC")))
+}

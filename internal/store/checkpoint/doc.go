@@ -61,4 +61,7 @@
 //	err = cp.Flush()
 //	...
 //	err = checkpoint.RemoveAbort(fsys, root+"/abort") // clean shutdown
+//
+// Imports: the standard library and internal/vfs (the store's rule,
+// internal/lint).
 package checkpoint

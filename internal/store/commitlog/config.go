@@ -72,6 +72,12 @@ type Config struct {
 	// must not block or call the Log's append path (the store uses it to wake its
 	// dispatcher with a non-blocking channel send). Default nil.
 	OnWritten func(maxOffset message.PhysOffset)
+	// OnAllocated, if set, is called by the writer goroutine after each
+	// attempt to allocate a segment (create and preallocate it), with its base
+	// and the error (nil on success; a failure that leaves the log writable is
+	// also reported, see ErrNoSegment). Same rules as OnWritten: quick, never
+	// blocking (the store uses it to measure the disk at once). Default nil.
+	OnAllocated func(base message.PhysOffset, err error)
 }
 
 // Defaults.

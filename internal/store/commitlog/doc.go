@@ -46,8 +46,18 @@
 // spare and writes it with WriteAt (pwrite) into the segment files, then
 // publishes MaxOffset: readers never see a partly written record. Segments are
 // created and preallocated by the writer ahead of need (when the current one is
-// half full); the writer fsyncs a segment before writing into the next, so valid
-// data in a later segment implies every earlier segment is complete.
+// half full, or at once when an append waits for it); the writer fsyncs a
+// segment before writing into the next, so valid data in a later segment
+// implies every earlier segment is complete. Append places a record only in a
+// segment that is allocated, so no record is written to space that is not
+// reserved: a full disk shows up when a segment is allocated, never in the
+// middle of a record (the FS's available space is also checked before a
+// segment is created, for filesystems that cannot preallocate). If the
+// allocation fails for space or file descriptors (ENOSPC, EDQUOT, EMFILE,
+// ENFILE), nothing was written, so the log stays writable: records that fit
+// the current segment are accepted, the one that needs the next fails with
+// ErrNoSegment, and the writer tries again (at most every second, when an
+// append needs it), so appends resume by themselves.
 //
 // Why pwrite and not mmap: on this machine, copying 1 KiB records into a shared
 // mmap and msyncing per 64 KiB was slower than pwrite plus fdatasync per 64 KiB
@@ -68,9 +78,10 @@
 // fsync. In FlushAsync mode the flusher also fsyncs every FlushInterval (500 ms)
 // when at least FlushLeastPages (4) pages are dirty and at least every
 // ThoroughFlushInterval (10 s) when anything is. Errors are sticky: after a failed
-// write, fsync, create or preallocation the log is read-only; Append and Sync
-// return an error wrapping ErrReadOnly and the cause; data appended but not yet
-// written is dropped; reopening recovers.
+// write or fsync, or a failed segment creation or preallocation other than
+// the recoverable ones above, the log is read-only; Append and Sync return an
+// error wrapping ErrReadOnly and the cause; data appended but not yet written
+// is dropped; reopening recovers.
 //
 // # Recovery
 //
@@ -125,4 +136,7 @@
 //	rec, _ := message.AppendRecord(nil, msg)
 //	res, err := l.Append(ctx, rec, func(n int) message.QueueOffset { return nextQueueOffset(n) })
 //	l.SyncAsync(res.End, func(err error) { reply(err) })
+//
+// Imports: the standard library, internal/vfs, pkg/clock and pkg/message (the
+// store's rule, internal/lint).
 package commitlog

@@ -2,8 +2,10 @@ package commitlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/petrelmq/petrel/internal/vfs"
@@ -39,31 +41,30 @@ func (l *Log) writeOnce() {
 	l.mu.Lock()
 	buf, spans := l.mu.buf, l.mu.spans
 	l.mu.buf, l.mu.spans = l.spare[:0], l.spareSpans[:0]
-	if l.mu.space != nil {
-		close(l.mu.space)
-		l.mu.space = nil
-	}
+	l.releaseSpaceLocked()
 	failed := l.mu.err != nil
 	l.mu.Unlock()
 	defer func() { l.spare, l.spareSpans = buf[:0], spans[:0] }()
-	if len(spans) == 0 || failed {
+	if failed {
 		return // after a failure, appended bytes are dropped: the log is read-only
 	}
-	for _, sp := range spans {
-		if err := l.writeSpan(sp.off, buf[sp.start:sp.end]); err != nil {
-			l.fail(err)
-			return
+	if len(spans) > 0 {
+		for _, sp := range spans {
+			if err := l.writeSpan(sp.off, buf[sp.start:sp.end]); err != nil {
+				l.fail(err)
+				return
+			}
+			l.written.Store(int64(sp.off) + int64(sp.end-sp.start))
 		}
-		l.written.Store(int64(sp.off) + int64(sp.end-sp.start))
+		l.completeWritten(nil)
+		if l.cfg.OnWritten != nil {
+			l.cfg.OnWritten(message.PhysOffset(l.written.Load()))
+		}
+		if l.nwait.Load() > 0 {
+			l.wakeFlusher()
+		}
 	}
-	l.completeWritten(nil)
-	if l.cfg.OnWritten != nil {
-		l.cfg.OnWritten(message.PhysOffset(l.written.Load()))
-	}
-	if l.nwait.Load() > 0 {
-		l.wakeFlusher()
-	}
-	if err := l.prepareNext(); err != nil {
+	if err := l.allocate(); err != nil {
 		l.fail(err)
 	}
 }
@@ -132,19 +133,55 @@ func (l *Log) segmentForWrite(base message.PhysOffset) (*segment, error) {
 	return nil, fmt.Errorf("commitlog: segment %s vanished", SegmentName(base))
 }
 
+// allocError is a failed segment allocation that leaves the log writable: the
+// file could not be created or its space reserved (no space, no file
+// descriptor). Nothing was written, so nothing is lost and trying again later
+// is safe.
+type allocError struct{ err error }
+
+func (e *allocError) Error() string { return e.err.Error() }
+func (e *allocError) Unwrap() error { return e.err }
+
+// transientAlloc reports whether err, from creating or reserving a segment
+// file, may go away by itself: ENOSPC and EDQUOT (space is freed) or EMFILE
+// and ENFILE (descriptors are closed).
+func transientAlloc(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
 // createSegment creates, preallocates and durably links the segment at base.
-// Only the writer goroutine creates segments.
+// Only the writer goroutine creates segments. When the FS reports disk space,
+// a segment is created only if the space an unprivileged process may still
+// use holds it, so a filesystem that cannot preallocate does not run out of
+// space in the middle of a segment either. Failures that leave nothing behind
+// and may go away (see transientAlloc) are returned as *allocError.
 func (l *Log) createSegment(base message.PhysOffset) error {
 	path := l.segPath(base)
+	if du, ok := l.fs.(vfs.DiskUsage); ok {
+		if sp, err := du.Space(l.cfg.Dir); err == nil && sp.Avail < uint64(l.cfg.SegmentSize) {
+			return &allocError{fmt.Errorf("commitlog: create segment %s: %d bytes available, segment needs %d: %w",
+				path, sp.Avail, l.cfg.SegmentSize, syscall.ENOSPC)}
+		}
+	}
 	f, err := l.fs.Create(path)
 	if err != nil {
-		return fmt.Errorf("commitlog: create segment %s: %w", path, err)
+		err = fmt.Errorf("commitlog: create segment %s: %w", path, err)
+		if transientAlloc(err) {
+			_ = l.fs.Remove(path)
+			return &allocError{err}
+		}
+		return err
 	}
 	if p, ok := f.(vfs.Preallocator); ok {
 		if err := p.Preallocate(0, l.cfg.SegmentSize); err != nil {
 			f.Close()
 			_ = l.fs.Remove(path)
-			return fmt.Errorf("commitlog: preallocate segment %s: %w", path, err)
+			err = fmt.Errorf("commitlog: preallocate segment %s: %w", path, err)
+			if transientAlloc(err) {
+				return &allocError{err}
+			}
+			return err
 		}
 	}
 	if err := vfs.SyncDir(l.fs, l.cfg.Dir); err != nil {
@@ -156,25 +193,69 @@ func (l *Log) createSegment(base message.PhysOffset) error {
 	l.segs = append(l.segs, s)
 	sort.Slice(l.segs, func(i, j int) bool { return l.segs[i].base < l.segs[j].base })
 	l.segMu.Unlock()
+	l.mu.Lock()
+	l.mu.allocEnd = max(l.mu.allocEnd, base+message.PhysOffset(l.cfg.SegmentSize))
+	l.mu.Unlock()
 	return nil
 }
 
-// prepareNext creates the next segment ahead of need once the current one is half
-// written, so a roll never waits for file creation and preallocation.
-func (l *Log) prepareNext() error {
-	if l.wseg == nil {
-		return nil
-	}
+// allocate runs on the writer after each write: it creates the segment after
+// the newest one ahead of need, once the newest is half written, or at once
+// when an append waits for it, so a roll never waits for file creation and
+// preallocation and no record is ever placed in space that is not reserved.
+// A failed allocation that may go away (an *allocError) leaves the log
+// writable: it is recorded (appends that need the segment fail with
+// ErrNoSegment), logged once, and tried again when the writer is woken (an
+// append that needs it wakes it) at most every allocRetryInterval. Any other
+// failure is returned, and the caller makes the log read-only.
+func (l *Log) allocate() error {
 	size := message.PhysOffset(l.cfg.SegmentSize)
-	next := l.wseg.base + size
-	if message.PhysOffset(l.written.Load())-l.wseg.base < size/2 {
+	l.mu.Lock()
+	base, want, failing := l.mu.allocEnd, l.mu.wantAlloc, l.mu.allocErr != nil
+	l.mu.Unlock()
+	if !want && message.PhysOffset(l.written.Load()) < base-size/2 {
 		return nil
 	}
-	if s := l.lookup(next); s != nil {
-		_ = s.release()
+	now := l.cfg.Clock.Now()
+	if failing && now.Before(l.allocRetry) {
 		return nil
 	}
-	return l.createSegment(next)
+	var err error
+	if s := l.lookup(base); s != nil {
+		_ = s.release() // already there (never expected: segments are made here)
+		l.mu.Lock()
+		l.mu.allocEnd = max(l.mu.allocEnd, base+size)
+		l.mu.Unlock()
+	} else {
+		err = l.createSegment(base)
+	}
+	var ae *allocError
+	transient := errors.As(err, &ae)
+	l.mu.Lock()
+	l.mu.wantAlloc = false
+	switch {
+	case err == nil:
+		l.mu.allocErr = nil
+	case transient:
+		l.mu.allocErr = ae.err
+		l.allocRetry = now.Add(allocRetryInterval)
+	}
+	l.releaseSpaceLocked() // waiting appends see the segment, or the failure
+	l.mu.Unlock()
+	switch {
+	case err == nil && failing:
+		l.log.Info("commit log can allocate segments again; accepting appends", "segment", SegmentName(base))
+	case transient && !failing:
+		l.log.Error("commit log cannot allocate its next segment; appends that need it are refused until it can",
+			"segment", SegmentName(base), "err", err)
+	}
+	if l.cfg.OnAllocated != nil {
+		l.cfg.OnAllocated(base, err)
+	}
+	if transient {
+		return nil
+	}
+	return err
 }
 
 // lookup returns the segment holding off with a reference, or nil.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
 )
@@ -29,7 +30,7 @@ func TestFlushTimeoutPerWaiter(t *testing.T) {
 	require.NoError(t, err)
 	done1 := make(chan error, 1)
 	l.SyncAsync(res1.End, func(err error) { done1 <- err })
-	waitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 })
 
 	clk.Advance(2 * time.Second)
 	res2, err := l.Append(ctx, makeRecord(t, 2, 100), nil)
@@ -49,7 +50,7 @@ func TestFlushTimeoutPerWaiter(t *testing.T) {
 		t.Fatalf("waiter 2 completed %v before its deadline", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	waitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 }) // re-armed
+	poll.WaitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 }) // re-armed
 	clk.Advance(2 * time.Second)
 	select {
 	case err := <-done2:

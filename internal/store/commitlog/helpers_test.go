@@ -110,18 +110,6 @@ func openStarted(t *testing.T, fsys vfs.FS, cfg Config, ro RecoverOptions) *Log 
 	return l
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline, not synchronising
-	}
-}
-
 // scanAll returns every record of the log by offset.
 func scanAll(t *testing.T, l *Log) (offs []message.PhysOffset, recs [][]byte) {
 	t.Helper()

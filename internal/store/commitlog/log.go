@@ -40,7 +40,19 @@ var (
 	ErrOutOfRange = errors.New("commitlog: offset out of range")
 	// ErrCorrupt is matched (errors.Is) by every *CorruptionError.
 	ErrCorrupt = errors.New("commitlog: corrupt")
+	// ErrNoSegment is returned by Append for a record that needs a segment the
+	// writer could not allocate (no space, ENOSPC or EDQUOT, or no file
+	// descriptor, EMFILE or ENFILE). It wraps the cause. It is not sticky: the
+	// log stays writable, records that fit in the current segment are still
+	// accepted, and the writer retries the allocation (at most every
+	// allocRetryInterval, when an Append needs it), so appends resume once the
+	// cause is gone.
+	ErrNoSegment = errors.New("commitlog: cannot allocate the next segment")
 )
+
+// allocRetryInterval is the least time, by Config.Clock, between two attempts
+// to allocate a segment after one failed.
+const allocRetryInterval = time.Second
 
 // CorruptionError reports damaged data in the middle of the log: an invalid
 // record at Offset followed by valid records. Open returns it unless
@@ -95,10 +107,18 @@ type Log struct {
 		next    message.PhysOffset // where the next record goes
 		buf     []byte             // appended bytes not yet taken by the writer
 		spans   []span
-		space   chan struct{} // closed by the writer when it takes buf; nil if nobody waits
+		space   chan struct{} // closed by the writer when it takes buf or allocates; nil if nobody waits
 		err     error         // sticky; wraps ErrReadOnly
 		started bool
 		closed  bool
+		// allocEnd is the end of the newest segment: an append may only
+		// place a record below it. allocErr is the cause of the last failed
+		// allocation (nil once one succeeds); while set, appends that need
+		// the next segment fail with ErrNoSegment. wantAlloc: an append
+		// waits for the writer to allocate the next segment.
+		allocEnd  message.PhysOffset
+		allocErr  error
+		wantAlloc bool
 	}
 
 	// written is where readable data ends: every byte below it was handed to the
@@ -115,7 +135,8 @@ type Log struct {
 	// Owned by the writer goroutine.
 	spare      []byte
 	spareSpans []span
-	wseg       *segment // the segment the writer last wrote to
+	wseg       *segment  // the segment the writer last wrote to
+	allocRetry time.Time // after a failed allocation, no new attempt before this
 
 	// fmu guards the waiter queue and its timeout timer.
 	fmu      sync.Mutex
@@ -419,6 +440,10 @@ func (l *Log) setPosition(off message.PhysOffset) {
 	l.mu.next = off
 	l.written.Store(int64(off))
 	l.synced.Store(int64(off))
+	l.mu.allocEnd = off - off%message.PhysOffset(l.cfg.SegmentSize) // the segment holding off is allocated below
+	if n := len(l.segs); n > 0 {
+		l.mu.allocEnd = l.segs[n-1].base + message.PhysOffset(l.cfg.SegmentSize)
+	}
 }
 
 func (l *Log) closeSegments() {
@@ -528,6 +553,19 @@ func (l *Log) Err() error {
 	return l.mu.err
 }
 
+// AllocErr returns why the next segment could not be allocated (wrapping
+// ErrNoSegment and the cause), or nil when the last allocation succeeded. While
+// it is set, appends that need the next segment fail; it clears by itself once
+// an allocation succeeds.
+func (l *Log) AllocErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.allocErr == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrNoSegment, l.mu.allocErr)
+}
+
 // validateBatch checks that recs is one or more V1 records back to back and
 // returns their count.
 func (l *Log) validateBatch(recs []byte) (int, error) {
@@ -567,8 +605,13 @@ func (l *Log) validateBatch(recs []byte) (int, error) {
 // blocks only when the write buffer is full, until the writer drains it or ctx
 // ends (ctx.Err() is returned).
 //
-// Errors: ErrMessageTooLarge, ErrInvalidRecord, ErrNotStarted, ErrClosed, or the
-// sticky error (wrapping ErrReadOnly and the I/O cause).
+// Append blocks also while the record waits for its segment to be allocated
+// (only when the writer has not allocated it ahead of need), and fails with
+// ErrNoSegment if that allocation failed.
+//
+// Errors: ErrMessageTooLarge, ErrInvalidRecord, ErrNotStarted, ErrClosed,
+// ErrNoSegment (not sticky), or the sticky error (wrapping ErrReadOnly and the
+// I/O cause).
 func (l *Log) Append(ctx context.Context, recs []byte, assign func(n int) message.QueueOffset) (AppendResult, error) {
 	n, err := l.validateBatch(recs)
 	if err != nil {
@@ -593,7 +636,20 @@ func (l *Log) Append(ctx context.Context, recs []byte, assign func(n int) messag
 			l.mu.Unlock()
 			return AppendResult{}, ErrTruncating
 		}
-		if len(l.mu.buf)+len(recs)+message.BlankHeaderSize <= l.cfg.WriteBufferSize {
+		fits := len(l.mu.buf)+len(recs)+message.BlankHeaderSize <= l.cfg.WriteBufferSize
+		if recEnd := l.placeLocked(size) + size; recEnd > l.mu.allocEnd {
+			// The record needs a segment that is not allocated yet: the
+			// writer allocates it (normally ahead of need, when the current
+			// one is half written), or it could not.
+			if err := l.mu.allocErr; err != nil {
+				l.mu.Unlock()
+				l.wakeWriter() // may retry the allocation
+				return AppendResult{}, fmt.Errorf("%w: %w", ErrNoSegment, err)
+			}
+			l.mu.wantAlloc = true
+			fits = false
+		}
+		if fits {
 			break
 		}
 		if l.mu.space == nil {
@@ -643,6 +699,26 @@ func (l *Log) Append(ctx context.Context, recs []byte, assign func(n int) messag
 	l.mu.Unlock()
 	l.wakeWriter()
 	return res, nil
+}
+
+// placeLocked returns where a record of size bytes appended now would start:
+// the next offset, or the start of the next segment when the current one has
+// not room for it and a blank record. l.mu is held.
+func (l *Log) placeLocked(size message.PhysOffset) message.PhysOffset {
+	segSize := message.PhysOffset(l.cfg.SegmentSize)
+	off := l.mu.next
+	if segEnd := off - off%segSize + segSize; off+size+message.BlankHeaderSize > segEnd {
+		return segEnd
+	}
+	return off
+}
+
+// releaseSpaceLocked wakes the appends waiting for the writer. l.mu is held.
+func (l *Log) releaseSpaceLocked() {
+	if l.mu.space != nil {
+		close(l.mu.space)
+		l.mu.space = nil
+	}
 }
 
 func (l *Log) appendSpanLocked(off message.PhysOffset, data []byte) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
@@ -37,7 +38,7 @@ func TestAppendReadReopen(t *testing.T) {
 			}
 		}
 		last := all[len(all)-1]
-		waitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= last.off+message.PhysOffset(len(last.rec)) })
+		poll.WaitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= last.off+message.PhysOffset(len(last.rec)) })
 		for _, a := range all {
 			got, err := l.ReadRecord(nil, a.off)
 			require.NoError(t, err)
@@ -211,8 +212,8 @@ func TestFlushTimeout(t *testing.T) {
 	// Appends are not blocked by the stuck fsync.
 	res2, err := l.Append(ctx, makeRecord(t, 2, 100), nil)
 	require.NoError(t, err)
-	waitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= res2.End })
-	waitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= res2.End })
+	poll.WaitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 })
 	clk.Advance(DefaultFlushTimeout)
 	select {
 	case err := <-done:
@@ -233,24 +234,24 @@ func TestAsyncFlushPolicy(t *testing.T) {
 	cfg := Config{Dir: "/cl", SegmentSize: 1 << 20, MaxMessageSize: 8192, FlushMode: FlushAsync, Clock: clk}
 	l := openStarted(t, vfs.NewMem(), cfg, RecoverOptions{})
 	defer l.Close()
-	waitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 }) // ticker armed
+	poll.WaitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 }) // ticker armed
 	res, err := l.Append(ctx, makeRecord(t, 1, 100), nil)
 	require.NoError(t, err)
-	waitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= res.End })
+	poll.WaitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= res.End })
 	clk.Advance(DefaultFlushInterval)
 	time.Sleep(20 * time.Millisecond) // give a wrong flush the chance to happen
 	require.Equal(t, message.PhysOffset(0), l.SyncedOffset(), "one small record is not worth a flush yet")
 	clk.Advance(DefaultThoroughFlushInterval)
-	waitFor(t, 5*time.Second, func() bool { return l.SyncedOffset() >= res.End })
+	poll.WaitFor(t, 5*time.Second, func() bool { return l.SyncedOffset() >= res.End })
 
 	var last AppendResult
 	for i := range 5 {
 		last, err = l.Append(ctx, makeRecord(t, i, 4000), nil)
 		require.NoError(t, err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= last.End })
+	poll.WaitFor(t, 5*time.Second, func() bool { return l.MaxOffset() >= last.End })
 	clk.Advance(DefaultFlushInterval)
-	waitFor(t, 5*time.Second, func() bool { return l.SyncedOffset() >= last.End })
+	poll.WaitFor(t, 5*time.Second, func() bool { return l.SyncedOffset() >= last.End })
 }
 
 func TestConcurrentReadersAndRetention(t *testing.T) {

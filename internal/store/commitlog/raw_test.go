@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/message"
 )
@@ -32,7 +33,7 @@ func appendRecords(t *testing.T, l *Log, r *rand.Rand, first, n int) []message.P
 		require.NoError(t, err)
 		ends = append(ends, res.End)
 	}
-	waitFor(t, 10*time.Second, func() bool { return l.MaxOffset() >= ends[len(ends)-1] })
+	poll.WaitFor(t, 10*time.Second, func() bool { return l.MaxOffset() >= ends[len(ends)-1] })
 	return ends
 }
 

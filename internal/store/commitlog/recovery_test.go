@@ -7,17 +7,21 @@ import (
 	"math/rand/v2"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/internal/vfs/errorfs"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 
-// TestFaultInjection: a failed write, fsync or preallocation (ENOSPC) is
-// returned to waiters, leaves readable state unchanged, makes the log read-only,
-// and reopening recovers every record acknowledged before the failure.
+// TestFaultInjection: a failed write (even ENOSPC: preallocated space makes it
+// an I/O error), fsync or segment creation (other than for space or
+// descriptors, see TestAllocationFailureHeals) is returned to waiters, leaves
+// readable state unchanged, makes the log read-only, and reopening recovers
+// every record acknowledged before the failure.
 func TestFaultInjection(t *testing.T) {
 	cases := []struct {
 		name string
@@ -27,7 +31,7 @@ func TestFaultInjection(t *testing.T) {
 		{"write", func(sw *errorfs.Switch) { sw.Set(errorfs.OnNth(errorfs.OpWrite, 1, errorfs.ErrInjected)) }, errorfs.ErrInjected},
 		{"write-enospc", func(sw *errorfs.Switch) { sw.Set(errorfs.OnNth(errorfs.OpWrite, 1, syscall.ENOSPC)) }, syscall.ENOSPC},
 		{"sync", func(sw *errorfs.Switch) { sw.Set(errorfs.OnNth(errorfs.OpSync, 1, errorfs.ErrInjected)) }, errorfs.ErrInjected},
-		{"preallocate-enospc", func(sw *errorfs.Switch) { sw.Set(errorfs.FromNth(errorfs.OpPreallocate, 1, syscall.ENOSPC)) }, syscall.ENOSPC},
+		{"preallocate-eio", func(sw *errorfs.Switch) { sw.Set(errorfs.FromNth(errorfs.OpPreallocate, 1, syscall.EIO)) }, syscall.EIO},
 		{"create", func(sw *errorfs.Switch) { sw.Set(errorfs.FromNth(errorfs.OpCreate, 1, errorfs.ErrInjected)) }, errorfs.ErrInjected},
 	}
 	for _, tc := range cases {
@@ -89,6 +93,97 @@ func TestFaultInjection(t *testing.T) {
 			res, err := l2.Append(ctx, makeRecord(t, 1000, 10), nil)
 			require.NoError(t, err)
 			require.NoError(t, l2.Sync(ctx, res.End))
+		})
+	}
+}
+
+// TestAllocationFailureHeals: when the next segment cannot be allocated for
+// want of space (ENOSPC from preallocation, or too little space reported
+// before creating it) or of file descriptors, the log stays writable: records
+// that fit in the current segment are accepted, the one that needs the next
+// segment fails with ErrNoSegment (never ErrReadOnly), and once the cause is
+// gone appends resume by themselves and Close returns nil.
+func TestAllocationFailureHeals(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault func(mem *vfs.MemFS, sw *errorfs.Switch)
+		clear func(mem *vfs.MemFS, sw *errorfs.Switch)
+		want  error
+	}{
+		{"preallocate-enospc",
+			func(_ *vfs.MemFS, sw *errorfs.Switch) {
+				sw.Set(errorfs.FromNth(errorfs.OpPreallocate, 1, syscall.ENOSPC))
+			},
+			func(_ *vfs.MemFS, sw *errorfs.Switch) { sw.Set(nil) }, syscall.ENOSPC},
+		{"create-emfile",
+			func(_ *vfs.MemFS, sw *errorfs.Switch) { sw.Set(errorfs.FromNth(errorfs.OpCreate, 1, syscall.EMFILE)) },
+			func(_ *vfs.MemFS, sw *errorfs.Switch) { sw.Set(nil) }, syscall.EMFILE},
+		// The FS reports less space than a segment: it is not even created.
+		{"space-check",
+			func(mem *vfs.MemFS, _ *errorfs.Switch) { mem.SetCapacity(mem.Used() + 4096 - 1) },
+			func(mem *vfs.MemFS, _ *errorfs.Switch) { mem.SetCapacity(0) }, syscall.ENOSPC},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			mem := vfs.NewMem()
+			var sw errorfs.Switch
+			fsys := errorfs.Wrap(mem, &sw)
+			clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+			cfg := Config{Dir: "/cl", SegmentSize: 4096, MaxMessageSize: 2048, FlushMode: FlushSync, Clock: clk}
+			l := openStarted(t, fsys, cfg, RecoverOptions{})
+			// The first segment exists; the second is allocated at half of it.
+			res, err := l.Append(ctx, makeRecord(t, 0, 200), nil)
+			require.NoError(t, err)
+			require.NoError(t, l.Sync(ctx, res.End))
+			tc.fault(mem, &sw)
+			acked := map[message.PhysOffset][]byte{}
+			var failErr error
+			for i := 1; i < 200 && failErr == nil; i++ {
+				rec := makeRecord(t, i, 200)
+				res, err := l.Append(ctx, rec, nil)
+				if err != nil {
+					failErr = err
+					break
+				}
+				require.NoError(t, l.Sync(ctx, res.End))
+				acked[res.Offset] = expected(rec, res.Offset, res.StoreTimestamp, 0)
+			}
+			require.ErrorIs(t, failErr, ErrNoSegment)
+			require.ErrorIs(t, failErr, tc.want)
+			require.NotErrorIs(t, failErr, ErrReadOnly)
+			require.NoError(t, l.Err(), "not sticky")
+			require.ErrorIs(t, l.AllocErr(), ErrNoSegment)
+			require.NotEmpty(t, acked, "the current segment was still filled")
+			// A record that still fits is accepted meanwhile.
+			small := makeRecord(t, 500, 1)
+			if res, err := l.Append(ctx, small, nil); err == nil {
+				require.NoError(t, l.Sync(ctx, res.End))
+				acked[res.Offset] = expected(small, res.Offset, res.StoreTimestamp, 0)
+			}
+
+			tc.clear(mem, &sw)
+			// No retry before allocRetryInterval: the cause may still be there.
+			_, err = l.Append(ctx, makeRecord(t, 600, 200), nil)
+			require.ErrorIs(t, err, ErrNoSegment)
+			clk.Advance(allocRetryInterval)
+			var res2 AppendResult
+			require.Eventually(t, func() bool {
+				res2, err = l.Append(ctx, makeRecord(t, 601, 200), nil)
+				return err == nil
+			}, 10*time.Second, time.Millisecond, "appends resume by themselves")
+			require.NoError(t, l.Sync(ctx, res2.End))
+			require.NoError(t, l.AllocErr())
+			for off, want := range acked {
+				got, err := l.ReadRecord(nil, off)
+				require.NoError(t, err)
+				require.Equal(t, want, got)
+			}
+			require.NoError(t, l.Close(), "a clean close after the episode")
+			l2 := openStarted(t, mem, cfg, RecoverOptions{})
+			defer l2.Close()
+			require.Equal(t, res2.End, l2.MaxOffset())
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/message"
 )
@@ -28,7 +29,7 @@ func TestScanWithReusedBuffer(t *testing.T) {
 		for i := range 60 {
 			res, err := l.Append(ctx, makeRecord(t, i, 50+i*13), nil)
 			require.NoError(t, err)
-			waitFor(t, 5e9, func() bool { return l.MaxOffset() >= res.End })
+			poll.WaitFor(t, 5e9, func() bool { return l.MaxOffset() >= res.End })
 			next, err = l.ScanWith(&sb, next, collect)
 			require.NoError(t, err)
 		}
@@ -48,13 +49,13 @@ func TestScanWithDoesNotAllocate(t *testing.T) {
 	var sb ScanBuffer
 	res, err := l.Append(ctx, makeRecord(t, 1, 1000), nil)
 	require.NoError(t, err)
-	waitFor(t, 5e9, func() bool { return l.MaxOffset() >= res.End })
+	poll.WaitFor(t, 5e9, func() bool { return l.MaxOffset() >= res.End })
 	_, err = l.ScanWith(&sb, 0, func(message.PhysOffset, []byte) error { return nil })
 	require.NoError(t, err)
 	for i := range 20 {
 		res, err := l.Append(ctx, makeRecord(t, i, 1000), nil)
 		require.NoError(t, err)
-		waitFor(t, 5e9, func() bool { return l.MaxOffset() >= res.End })
+		poll.WaitFor(t, 5e9, func() bool { return l.MaxOffset() >= res.End })
 		from := res.Offset
 		nop := func(message.PhysOffset, []byte) error { return nil }
 		allocs := testing.AllocsPerRun(1, func() {

@@ -60,6 +60,16 @@
 // file when full, at a roll, and in Flush, which then fsyncs the dirty files and the
 // directory. Only what Flush has returned for is durable.
 //
+// A failed write or file creation changes nothing and is not sticky: the entry is
+// not appended (or stays buffered) and the next call tries again. A failed fsync
+// (or file removal, or truncation) is sticky: the kernel may have dropped pages it
+// could not write and would report the next fsync as successful, so mutations return
+// the error (Err) until Resync writes the entries since the last good Flush again
+// and marks every file for the next Flush. Readers are never affected: MaxOffset
+// never goes back. AppendGone fills the offsets of messages that retention deleted
+// before they were dispatched with entries pointing where those records were
+// (readers treat them as removed messages), so the queue can go on after them.
+//
 // # Recovery
 //
 // Open scans the last three files (as RocketMQ does), or from the first short file
@@ -109,4 +119,7 @@
 //	err = q.Append(q.MaxOffset(), phys, size, tagsCode) // dispatcher
 //	err = q.Flush()
 //	n, err := q.Read(from, 32, buf) // pull
+//
+// Imports: the standard library, internal/vfs and pkg/message (the store's
+// rule, internal/lint).
 package consumequeue

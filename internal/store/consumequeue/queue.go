@@ -85,9 +85,16 @@ type Queue struct {
 	syncMu sync.Mutex
 	// wmu serialises the mutators (Append, the write-out in Flush, TruncateTo,
 	// DeleteBelow, Close). Guards the fields below and segment.dirty.
-	wmu     sync.Mutex
-	err     error    // sticky write error; later mutations return it
+	wmu sync.Mutex
+	// err is the sticky error: a failed fsync (or a failed file removal or
+	// truncation), after which the files may not hold what the queue shows;
+	// later mutations return it until Resync. A failed write or file creation
+	// is not sticky: it changes nothing, and the next call tries again.
+	err     error
 	dirDirs []string // directories whose entries changed since the last Flush
+	// synced: entries below it were in the files when the last successful
+	// Flush fsynced them (Resync rewrites from there).
+	synced int64
 
 	// mu guards what readers see. Readers hold it shared while they copy bytes
 	// (from pend, or with ReadAt from a file), so a file is never closed under a
@@ -519,7 +526,9 @@ func (q *Queue) segForRLocked(off int64) *segment {
 //     filled with blank entries and MinOffset becomes off.
 //
 // The entry is visible to readers when Append returns and durable after Flush.
-// After a write error every mutation returns that error.
+// A failed write or file creation returns the error and changes nothing (the
+// entry is not appended; calling again retries). After a sticky error (see
+// Err) every mutation returns it until Resync.
 func (q *Queue) Append(qoff message.QueueOffset, phys message.PhysOffset, size int32, tagsCode int64) error {
 	off := int64(qoff)
 	e := Entry{Phys: phys, Size: size, TagsCode: tagsCode}
@@ -553,9 +562,40 @@ func (q *Queue) Append(qoff message.QueueOffset, phys message.PhysOffset, size i
 	case off > curMax && nsegs > 0:
 		return fmt.Errorf("%w: append at %d, max offset %d", ErrGap, off, curMax)
 	}
-	if err := q.appendLocked(off, e); err != nil {
-		q.err = err
-		return err
+	return q.appendLocked(off, e)
+}
+
+// AppendGone appends entries for the queue offsets [MaxOffset, qoff) whose
+// messages are gone from the commit log: retention deleted them before they
+// were dispatched, so the queue must skip them. Entry i points at from +
+// i·RecordFixedSize with size RecordFixedSize, where records were: readers
+// treat them as removed messages (the commit log has nothing there), and the
+// entries keep the queue's phys order, so from must be at or past the end of
+// the last entry and the last of them must end at or before the next real
+// entry. Only for a queue that has files (otherwise Append starts anywhere);
+// failures are as Append's.
+func (q *Queue) AppendGone(qoff message.QueueOffset, from message.PhysOffset) error {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	if q.err != nil {
+		return q.err
+	}
+	q.mu.RLock()
+	closed, curMax, maxPhys, nsegs := q.mu.closed, q.mu.max, q.mu.maxPhys, len(q.mu.segs)
+	q.mu.RUnlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case nsegs == 0 || int64(qoff) <= curMax:
+		return nil
+	case int64(from) < maxPhys:
+		return fmt.Errorf("consumequeue: gone entries from %d would start before the last entry's end %d", from, maxPhys)
+	}
+	for off := curMax; off < int64(qoff); off++ {
+		e := Entry{Phys: from + message.PhysOffset(off-curMax)*message.RecordFixedSize, Size: message.RecordFixedSize}
+		if err := q.appendLocked(off, e); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -649,8 +689,10 @@ func (q *Queue) writeOutLocked() error {
 // Flush writes the buffered entries to the files and makes every change so far
 // (entries, new and removed files, truncations) durable with fsync. The fsync runs
 // without holding the append lock, so Append is not blocked by it. Safe to call from
-// any goroutine. After a failed write or fsync the queue is read-only: every later
-// mutation returns the error (an fsync is never retried).
+// any goroutine. A failed write leaves the entries buffered for the next call. A
+// failed fsync is sticky (see Err): the kernel may have dropped the pages it
+// could not write and would report the next fsync of them as successful, so
+// the queue refuses mutations until Resync has written them again.
 func (q *Queue) Flush() error {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
@@ -665,10 +707,12 @@ func (q *Queue) flushSyncLocked() error {
 		return q.err
 	}
 	if err := q.writeOutLocked(); err != nil {
-		q.err = err
 		q.wmu.Unlock()
 		return err
 	}
+	q.mu.RLock()
+	upTo := q.mu.written
+	q.mu.RUnlock()
 	var dirty []*segment
 	for _, s := range q.mu.segs {
 		if s.dirty {
@@ -695,14 +739,72 @@ func (q *Queue) flushSyncLocked() error {
 			}
 		}
 	}
+	q.wmu.Lock()
 	if err != nil {
-		q.wmu.Lock()
 		if q.err == nil {
 			q.err = err
 		}
-		q.wmu.Unlock()
+	} else {
+		q.mu.RLock()
+		q.synced = min64(upTo, q.mu.written) // a truncation meanwhile moved written back
+		q.mu.RUnlock()
 	}
+	q.wmu.Unlock()
 	return err
+}
+
+// Err returns the sticky error (a failed fsync, file removal or truncation),
+// or nil. ErrClosed after Close.
+func (q *Queue) Err() error {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	return q.err
+}
+
+// Resync clears the sticky error of a failed fsync so the queue can be used
+// again without reopening it, which would lose nothing but would make
+// MaxOffset go back for readers. It writes the entries since the last
+// successful Flush again, from the files (the page cache keeps what a failed
+// writeback could not write), marks every file and the queue's directories
+// for the next Flush, and that Flush fsyncs them all. If the kernel had
+// evicted such a page, the entry reads back as what the disk held before; the
+// store's recovery after a crash compares entries with the commit log.
+// Resync does nothing without a sticky error and returns ErrClosed after
+// Close.
+func (q *Queue) Resync() error {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	switch {
+	case q.err == nil:
+		return nil
+	case errors.Is(q.err, ErrClosed):
+		return q.err
+	}
+	q.mu.RLock()
+	segs, lo, written := q.mu.segs, q.mu.min, q.mu.written
+	q.mu.RUnlock()
+	per := int64(q.cfg.EntriesPerFile)
+	for _, sg := range segs {
+		from := max(q.synced, lo, sg.base)
+		to := min64(written, sg.base+per)
+		for from < to {
+			n := min64(to-from, chunkEntries)
+			buf := make([]byte, n*EntrySize)
+			if _, err := sg.f.ReadAt(buf, (from-sg.base)*EntrySize); err != nil {
+				return fmt.Errorf("consumequeue: resync %s: %w", sg.path, err)
+			}
+			if _, err := sg.f.WriteAt(buf, (from-sg.base)*EntrySize); err != nil {
+				return fmt.Errorf("consumequeue: resync %s: %w", sg.path, err)
+			}
+			from += n
+		}
+		sg.dirty = true
+	}
+	q.dirDirs = appendDir(appendDir(appendDir(q.dirDirs, q.dir), filepath.Dir(q.dir)), filepath.Dir(filepath.Dir(q.dir)))
+	q.err = nil
+	return nil
 }
 
 // Sync is Flush.
@@ -822,6 +924,7 @@ func (q *Queue) truncateLocked(cut int64) error {
 	q.mu.segs = segs[:keep]
 	q.mu.max = cut
 	q.mu.written = min64(oldWritten, cut)
+	q.synced = min64(q.synced, cut)
 	if keep == 0 {
 		q.mu.min = cut
 	}

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/vfs"
+	"github.com/petrelmq/petrel/internal/vfs/errorfs"
 )
 
 // smallCfg forces file rolls and buffer write-outs in a handful of entries.
@@ -638,4 +640,87 @@ func TestSet(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "T", "x"), 0o755))
 	_, err = OpenSet(vfs.OS, root, smallCfg())
 	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+// TestWriteFailuresAreRetried: a failed file creation or write changes nothing
+// and is not sticky, so the same Append or Flush succeeds once the fault is
+// gone, without reopening.
+func TestWriteFailuresAreRetried(t *testing.T) {
+	t.Parallel()
+	for _, op := range []errorfs.Op{errorfs.OpCreate, errorfs.OpWrite, errorfs.OpTruncate} {
+		t.Run(op.String(), func(t *testing.T) {
+			t.Parallel()
+			var sw errorfs.Switch
+			fsys := errorfs.Wrap(vfs.NewMem(), &sw)
+			q, err := Open(fsys, "/cq/T/0", smallCfg())
+			require.NoError(t, err)
+			appendRange(t, q, 0, 8)
+			sw.Set(errorfs.If(func(o errorfs.Op, _ string) bool { return o == op }, syscall.EMFILE))
+			var off queueOffset = 8
+			for ; off < 30; off++ { // a write-out and a roll are due within a few entries
+				e := entryAt(off)
+				if err = q.Append(off, e.Phys, e.Size, e.TagsCode); err != nil {
+					break
+				}
+			}
+			require.ErrorIs(t, err, syscall.EMFILE)
+			require.Equal(t, off, q.MaxOffset(), "the failed entry is not appended")
+			require.NoError(t, q.Err(), "not sticky")
+			checkRange(t, q, 0, off)
+			sw.Set(nil)
+			appendRange(t, q, off, 30)
+			require.NoError(t, q.Flush())
+			checkRange(t, q, 0, 30)
+			require.NoError(t, q.Close())
+			q, err = Open(fsys, "/cq/T/0", smallCfg())
+			require.NoError(t, err)
+			checkRange(t, q, 0, 30)
+			require.NoError(t, q.Close())
+		})
+	}
+}
+
+// TestResyncAfterFailedFsync: a failed fsync is sticky (mutations return it,
+// and so does Flush) while readers keep seeing every entry; Resync writes the
+// entries since the last good flush again and clears it, and the next Flush
+// makes them durable across a crash.
+func TestResyncAfterFailedFsync(t *testing.T) {
+	t.Parallel()
+	mem := vfs.NewCrashableMem()
+	var sw errorfs.Switch
+	fsys := errorfs.Wrap(mem, &sw)
+	q, err := Open(fsys, "/cq/T/0", smallCfg())
+	require.NoError(t, err)
+	appendRange(t, q, 0, 12)
+	require.NoError(t, q.Flush())
+	appendRange(t, q, 12, 25)
+	sw.Set(errorfs.If(func(o errorfs.Op, _ string) bool { return o == errorfs.OpSync }, syscall.EIO))
+	require.ErrorIs(t, q.Flush(), syscall.EIO)
+	require.ErrorIs(t, q.Err(), syscall.EIO)
+	e := entryAt(25)
+	require.ErrorIs(t, q.Append(25, e.Phys, e.Size, e.TagsCode), syscall.EIO, "sticky")
+	checkRange(t, q, 0, 25)
+	// A healed device with a kernel that dropped the failed pages: the next
+	// fsync would succeed without writing them. Model it by a crash clone
+	// taken now: only the first flush is durable.
+	require.Equal(t, queueOffset(12), crashMax(t, mem))
+	sw.Set(nil)
+	require.NoError(t, q.Resync())
+	require.NoError(t, q.Err())
+	appendRange(t, q, 25, 27)
+	require.NoError(t, q.Flush())
+	require.Equal(t, queueOffset(27), crashMax(t, mem), "every entry durable after Resync and Flush")
+	require.NoError(t, q.Close())
+	require.ErrorIs(t, q.Resync(), ErrClosed)
+}
+
+// crashMax opens a crash clone of mem that keeps no unsynced write and
+// returns its queue's MaxOffset.
+func crashMax(t *testing.T, mem *vfs.MemFS) queueOffset {
+	t.Helper()
+	c := mem.CrashClone(vfs.CrashCloneOptions{UnsyncedFraction: 0})
+	q, err := Open(c, "/cq/T/0", smallCfg())
+	require.NoError(t, err)
+	defer q.Close()
+	return q.MaxOffset()
 }

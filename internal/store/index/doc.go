@@ -107,4 +107,7 @@
 //	err = s.PutMessage(topic, uniqKey, keys, phys, storeMillis) // dispatcher
 //	err = s.Flush()
 //	offs, err := s.Query(topic, "order-42", 32, begin, end)
+//
+// Imports: the standard library, internal/vfs, pkg/clock and pkg/message (the
+// store's rule, internal/lint).
 package index

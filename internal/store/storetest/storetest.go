@@ -1,24 +1,3 @@
-// Package storetest is the conformance suite for implementations of
-// store.MessageStore. Run it from a test of the implementation:
-//
-//	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) storetest.Harness {
-//			fsys, dir := vfs.NewMem(), "/store"
-//			return storetest.Harness{Open: func(t *testing.T) store.MessageStore {
-//				s, err := store.Open(fsys, cfgFor(dir), nil, nil)
-//				require.NoError(t, err)
-//				return s
-//			}}
-//		})
-//	}
-//
-// Each subtest asks the factory for a fresh Harness (an empty store location) and
-// opens, starts and closes stores through it; "reopen" subtests open the same
-// location again. The suite checks observable behaviour only: put/get round trips
-// with byte-identical records, contiguous queue offsets, batches, filters, every
-// GetMessages status and its NextBeginOffset, offset-by-time, lookups, queries by
-// key and unique key, topic deletion, config files, and that reopening keeps
-// everything. It waits for dispatch by polling with a deadline.
 package storetest
 
 import (
@@ -34,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/message"
 )
 
@@ -74,15 +54,10 @@ func Run(t *testing.T, f Factory) {
 }
 
 // WaitFor polls cond until it holds or timeout passes (then it fails the test).
+// It is poll.WaitFor, kept for the store's tests.
 func WaitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline, not synchronising
-	}
+	poll.WaitFor(t, timeout, cond)
 }
 
 var bornHost = netip.MustParseAddrPort("192.168.7.1:50000")

@@ -43,4 +43,7 @@
 // and appends, and Sync does its fsyncs without holding it. Typical use: one
 // goroutine Adds what it reads from the commit log, another ClaimDue /
 // TakeLate / Finish to deliver, and either calls Sync periodically.
+//
+// Imports: the standard library, internal/vfs and pkg/message (the store's
+// rule, internal/lint).
 package timer

@@ -1,14 +1,3 @@
-// Package errorfs wraps a vfs.FS so that chosen operations fail with chosen errors,
-// for fault-injection tests of storage code: a failed write, fsync, rename,
-// preallocation or create, or ENOSPC, at the Nth operation or wherever a predicate
-// says.
-//
-// An Injector decides, for each operation before it reaches the wrapped FS, whether
-// it fails. A failed operation does nothing to the wrapped FS. Injectors and the
-// wrapped FS are safe for concurrent use.
-//
-//	inj := errorfs.OnNth(errorfs.OpSync, 3, errorfs.ErrInjected) // third fsync fails
-//	fsys := errorfs.Wrap(vfs.NewMem(), inj)
 package errorfs
 
 import (
@@ -41,10 +30,11 @@ const (
 	OpSync                  // File.Sync, File.SyncData (also on directories)
 	OpTruncate              // File.Truncate
 	OpPreallocate           // Preallocator.Preallocate
+	OpStatfs                // vfs.DiskUsage.Space
 	numOps
 )
 
-var opNames = [...]string{"create", "open", "remove", "rename", "mkdir", "list", "lock", "read", "write", "sync", "truncate", "preallocate"}
+var opNames = [...]string{"create", "open", "remove", "rename", "mkdir", "list", "lock", "read", "write", "sync", "truncate", "preallocate", "statfs"}
 
 func (o Op) String() string {
 	if o >= 0 && o < numOps {
@@ -245,13 +235,16 @@ func (e *FS) Lock(name string) (io.Closer, error) {
 // PathJoin implements vfs.FS.
 func (e *FS) PathJoin(elem ...string) string { return e.fs.PathJoin(elem...) }
 
-// Usage implements vfs.DiskUsage when the wrapped FS does, else reports
-// errors.ErrUnsupported.
-func (e *FS) Usage(path string) (total, free uint64, err error) {
-	if du, ok := e.fs.(vfs.DiskUsage); ok {
-		return du.Usage(path)
+// Space implements vfs.DiskUsage when the wrapped FS does, else reports
+// errors.ErrUnsupported. The Injector sees it as OpStatfs.
+func (e *FS) Space(path string) (vfs.Space, error) {
+	if err := e.fail(OpStatfs, path); err != nil {
+		return vfs.Space{}, err
 	}
-	return 0, 0, errors.ErrUnsupported
+	if du, ok := e.fs.(vfs.DiskUsage); ok {
+		return du.Space(path)
+	}
+	return vfs.Space{}, errors.ErrUnsupported
 }
 
 type file struct {

@@ -1,10 +1,3 @@
-// Package clienttest is an in-memory name server and broker for SDK tests: just
-// enough of the RocketMQ protocol (routes, send V1/V2/batch, pull with a short
-// long-poll hold, heartbeat, consumer offsets and members, END_TRANSACTION, a
-// few admin codes) to exercise the client, with per-code interception for
-// fault injection, and slaves (StartSlave) that serve their master's messages
-// and answer pulls with a configurable suggestWhichBrokerId. Servers listen on
-// 127.0.0.1:0 and are closed by t.Cleanup. Not for production use.
 package clienttest
 
 import (
@@ -13,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +14,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
@@ -54,12 +49,12 @@ type NameServer struct {
 	// FastJSON forces the fastjson (bare integer key) encoding for every answer.
 	fastJSON  bool
 	requests  int
-	intercept map[int16]Handler
+	intercept map[protocol.RequestCode]Handler
 }
 
 // StartNameServer starts an empty name server.
 func StartNameServer(t testing.TB) *NameServer {
-	n := &NameServer{routes: map[string]*body.TopicRouteData{}, intercept: map[int16]Handler{}}
+	n := &NameServer{routes: map[string]*body.TopicRouteData{}, intercept: map[protocol.RequestCode]Handler{}}
 	n.srv = startServer(t, func(s *remoting.Server, pool *remoting.Pool) {
 		s.RegisterDefault(remoting.ProcessorFunc(n.process), pool)
 	})
@@ -89,7 +84,7 @@ func (n *NameServer) SetFastJSON(on bool) {
 }
 
 // Intercept makes h answer requests with code.
-func (n *NameServer) Intercept(code int16, h Handler) {
+func (n *NameServer) Intercept(code protocol.RequestCode, h Handler) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.intercept[code] = h
@@ -105,20 +100,25 @@ func (n *NameServer) Requests() int {
 func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	n.mu.Lock()
 	n.requests++
-	h := n.intercept[req.Code]
-	rd := n.routes[req.Ext("topic")]
-	fast := n.fastJSON
+	h := n.intercept[req.RequestCode()]
 	n.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.GetRouteInfoByTopic:
+		var rh header.GetRouteInfo
+		if err := rh.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
+		n.mu.Lock()
+		rd, fast := n.routes[rh.Topic], n.fastJSON
+		n.mu.Unlock()
 		if rd == nil {
-			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+req.Ext("topic")), nil
+			return protocol.NewResponse(req, protocol.TopicNotExist, "No topic route info in name server for the topic: "+rh.Topic), nil
 		}
 		resp := protocol.NewResponse(req, protocol.Success, "")
-		resp.Body = body.EncodeRoute(rd, !fast && req.Version >= body.StandardJSONMinVersion)
+		resp.Body = body.EncodeRoute(rd, !fast && (req.Version >= body.StandardJSONMinVersion || rh.AcceptStandardJSONOnly))
 		return resp, nil
 	case protocol.GetAllTopicListFromNameServer:
 		n.mu.Lock()
@@ -131,7 +131,11 @@ func (n *NameServer) process(_ context.Context, _ *remoting.Conn, req *protocol.
 		resp.Body = body.EncodeTopicList(ts, "")
 		return resp, nil
 	case protocol.DeleteTopicInNamesrv:
-		n.SetRoute(req.Ext("topic"), nil)
+		var dh header.DeleteTopicFromNamesrv
+		if err := dh.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
+		n.SetRoute(dh.Topic, nil)
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	}
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake name server: code "+strconv.Itoa(int(req.Code))), nil
@@ -182,12 +186,12 @@ type Broker struct {
 	queues     map[message.MessageQueue][][]byte // encoded records
 	phys       int64
 	stored     chan struct{} // closed and replaced when a message is stored
-	intercept  map[int16]Handler
+	intercept  map[protocol.RequestCode]Handler
 	heartbeats []*body.HeartbeatData
 	clients    map[string]clientEntry // by client id
 	offsets    map[string]map[message.MessageQueue]int64
 	suggest    int64
-	sendCode   int16 // the code of send answers: success, or 10/11/12 (stored, not confirmed)
+	sendCode   protocol.ResponseCode // the code of send answers: success, or 10/11/12 (stored, not confirmed)
 	lastConn   *remoting.Conn
 	requests   []*protocol.Command
 	autoCreate bool
@@ -212,7 +216,7 @@ func StartSlave(t testing.TB, master *Broker, id int64) *Broker {
 
 func startBroker(t testing.TB, name string, id int64, master *Broker) *Broker {
 	b := &Broker{Name: name, ID: id, master: master, done: make(chan struct{}), queues: map[message.MessageQueue][][]byte{},
-		stored: make(chan struct{}), intercept: map[int16]Handler{}, clients: map[string]clientEntry{},
+		stored: make(chan struct{}), intercept: map[protocol.RequestCode]Handler{}, clients: map[string]clientEntry{},
 		offsets: map[string]map[message.MessageQueue]int64{}, autoCreate: true}
 	b.srv = startServer(t, func(s *remoting.Server, pool *remoting.Pool) {
 		s.RegisterDefault(remoting.ProcessorFunc(b.process), pool)
@@ -260,7 +264,7 @@ func (b *Broker) SetSuggestBrokerID(id int64) {
 // protocol.Success (the default), or FlushDiskTimeout (10),
 // SlaveNotAvailable (11) or FlushSlaveTimeout (12), the answers of a broker
 // that stored the message but whose flush or replication did not confirm.
-func (b *Broker) SetSendStatus(code int16) {
+func (b *Broker) SetSendStatus(code protocol.ResponseCode) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sendCode = code
@@ -290,7 +294,7 @@ func (b *Broker) setOffsetLocked(group string, mq message.MessageQueue, off int6
 }
 
 // Intercept makes h answer requests with code (nil h removes it).
-func (b *Broker) Intercept(code int16, h Handler) {
+func (b *Broker) Intercept(code protocol.RequestCode, h Handler) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if h == nil {
@@ -308,12 +312,12 @@ func (b *Broker) Heartbeats() []*body.HeartbeatData {
 }
 
 // Requests returns the requests received with the given code.
-func (b *Broker) Requests(code int16) []*protocol.Command {
+func (b *Broker) Requests(code protocol.RequestCode) []*protocol.Command {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []*protocol.Command
 	for _, r := range b.requests {
-		if r.Code == code {
+		if r.RequestCode() == code {
 			out = append(out, r)
 		}
 	}
@@ -345,33 +349,15 @@ func (b *Broker) Conn() *remoting.Conn {
 	return b.lastConn
 }
 
-var shortNames = map[string]string{
-	"a": "producerGroup", "b": "topic", "c": "defaultTopic", "d": "defaultTopicQueueNums",
-	"e": "queueId", "f": "sysFlag", "g": "bornTimestamp", "h": "flag", "i": "properties",
-	"j": "reconsumeTimes", "k": "unitMode", "l": "maxReconsumeTimes", "m": "batch", "n": "bname",
-}
-
-// SendHeader returns the send header of req with long names, whatever the code.
-func SendHeader(req *protocol.Command) map[string]string {
-	out := map[string]string{}
-	for k, v := range req.ExtFields {
-		if l, ok := shortNames[k]; ok && (req.Code == protocol.SendMessageV2 || req.Code == protocol.SendBatchMessage || req.Code == protocol.SendReplyMessageV2) {
-			k = l
-		}
-		out[k] = v
-	}
-	return out
-}
-
 func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	b.mu.Lock()
 	b.requests = append(b.requests, req)
-	h := b.intercept[req.Code]
+	h := b.intercept[req.RequestCode()]
 	b.mu.Unlock()
 	if h != nil {
 		return h(req), nil
 	}
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
 		if b.master != nil {
 			return protocol.NewResponse(req, protocol.ServiceNotAvailable, "fake broker: a slave refuses sends"), nil
@@ -395,28 +381,28 @@ func (b *Broker) process(_ context.Context, conn *remoting.Conn, req *protocol.C
 	case protocol.EndTransaction:
 		return protocol.NewResponse(req, protocol.Success, ""), nil
 	case protocol.GetMaxOffset:
-		q, _ := strconv.Atoi(req.Ext("queueId"))
+		var h header.GetMaxOffset
+		if err := h.Decode(req); err != nil {
+			return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
+		}
 		d := b.data()
 		d.mu.Lock()
-		n := len(d.queues[message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}])
+		n := len(d.queues[message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}])
 		d.mu.Unlock()
-		resp := protocol.NewResponse(req, protocol.Success, "")
-		resp.SetExt("offset", strconv.Itoa(n))
-		return resp, nil
+		return header.NewResponse(req, protocol.Success, "", &header.GetMaxOffsetResponse{Offset: int64(n)}), nil
 	}
 	return protocol.NewResponse(req, protocol.RequestCodeNotSupported, "fake broker: code "+strconv.Itoa(int(req.Code))), nil
 }
 
 func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Command {
-	h := SendHeader(req)
-	topic := h["topic"]
-	q, _ := strconv.Atoi(h["queueId"])
-	sf, _ := strconv.Atoi(h["sysFlag"])
-	born, _ := strconv.ParseInt(h["bornTimestamp"], 10, 64)
-	flag, _ := strconv.Atoi(h["flag"])
-	mq := message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: int32(q)}
+	var h header.SendMessage
+	if err := h.Decode(req); err != nil {
+		return protocol.NewResponse(req, protocol.SystemError, err.Error())
+	}
+	topic := h.Topic
+	mq := message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: h.QueueID}
 	var msgs []*message.MessageExt
-	if h["batch"] == "true" {
+	if h.Batch {
 		inner, err := message.DecodeBatch(req.Body)
 		if err != nil {
 			return protocol.NewResponse(req, protocol.MessageIllegal, err.Error())
@@ -425,7 +411,7 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 			msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: m.Flag, Body: m.Body, Properties: m.Properties}})
 		}
 	} else {
-		msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: int32(flag), Body: req.Body, Properties: message.DecodeProperties([]byte(h["properties"]))}})
+		msgs = append(msgs, &message.MessageExt{Message: message.Message{Topic: topic, Flag: h.Flag, Body: req.Body, Properties: message.DecodeProperties([]byte(h.Properties))}})
 	}
 	bornHost, _ := netip.ParseAddrPort(conn.RemoteAddr())
 	b.mu.Lock()
@@ -433,14 +419,14 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 	var ids []string
 	first := int64(len(b.queues[mq]))
 	for _, m := range msgs {
-		m.QueueID = int32(q)
+		m.QueueID = h.QueueID
 		m.QueueOffset = message.QueueOffset(len(b.queues[mq]))
 		m.PhysOffset = message.PhysOffset(b.phys)
-		m.SysFlag = message.SysFlag(sf)
-		m.BornTimestamp = born
+		m.SysFlag = message.SysFlag(h.SysFlag)
+		m.BornTimestamp = h.BornTimestamp
 		m.BornHost = bornHost
 		m.StoreHost = b.host
-		m.StoreTimestamp = born
+		m.StoreTimestamp = h.BornTimestamp
 		m.SetProperty(message.PropertyCluster, "DefaultCluster")
 		rec, err := message.AppendRecord(nil, m)
 		if err != nil {
@@ -452,24 +438,9 @@ func (b *Broker) send(conn *remoting.Conn, req *protocol.Command) *protocol.Comm
 	}
 	close(b.stored) // wake held pulls
 	b.stored = make(chan struct{})
-	resp := protocol.NewResponse(req, b.sendCode, "")
-	resp.SetExt("msgId", joinComma(ids))
-	resp.SetExt("queueId", strconv.Itoa(q))
-	resp.SetExt("queueOffset", strconv.FormatInt(first, 10))
-	resp.SetExt("MSG_REGION", "DefaultRegion")
-	resp.SetExt("TRACE_ON", "true")
-	return resp
-}
-
-func joinComma(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
+	return header.NewResponse(req, b.sendCode, "", &header.SendMessageResponse{
+		MsgID: strings.Join(ids, ","), QueueID: h.QueueID, QueueOffset: first, Region: "DefaultRegion", TraceOn: true,
+	})
 }
 
 // maxPullHold bounds how long the fake broker holds a pull that found
@@ -477,24 +448,23 @@ func joinComma(ss []string) string {
 const maxPullHold = time.Second
 
 func (b *Broker) pull(req *protocol.Command) *protocol.Command {
-	q, _ := strconv.Atoi(req.Ext("queueId"))
-	off, _ := strconv.Atoi(req.Ext("queueOffset"))
-	maxN, _ := strconv.Atoi(req.Ext("maxMsgNums"))
-	suspend, _ := strconv.ParseInt(req.Ext("suspendTimeoutMillis"), 10, 64)
-	sysFlag, _ := strconv.Atoi(req.Ext("sysFlag"))
-	commit, _ := strconv.ParseInt(req.Ext("commitOffset"), 10, 64)
-	mq := message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}
+	var h header.PullMessage
+	if err := h.Decode(req); err != nil {
+		return protocol.NewResponse(req, protocol.SystemError, err.Error())
+	}
+	off, suspend := h.QueueOffset, h.SuspendTimeoutMillis
+	mq := message.MessageQueue{Topic: h.Topic, BrokerName: b.Name, QueueID: h.QueueID}
 	b.mu.Lock()
 	suggest := b.suggest
-	if sysFlag&0x1 != 0 && b.master == nil { // a master stores the commit offset; a slave ignores it
-		b.setOffsetLocked(req.Ext("consumerGroup"), mq, commit)
+	if h.SysFlag&0x1 != 0 && b.master == nil { // a master stores the commit offset; a slave ignores it
+		b.setOffsetLocked(h.ConsumerGroup, mq, h.CommitOffset)
 	}
 	b.mu.Unlock()
 	d := b.data()
 	d.mu.Lock()
 	recs, stored := d.queues[mq], d.stored
 	d.mu.Unlock()
-	if off == len(recs) && suspend > 0 {
+	if off == int64(len(recs)) && suspend > 0 {
 		hold := time.NewTimer(min(time.Duration(suspend)*time.Millisecond, maxPullHold))
 		select {
 		case <-stored:
@@ -506,37 +476,40 @@ func (b *Broker) pull(req *protocol.Command) *protocol.Command {
 		recs = d.queues[mq]
 		d.mu.Unlock()
 	}
-	resp := protocol.NewResponse(req, protocol.Success, "")
-	resp.SetExt("minOffset", "0")
-	resp.SetExt("maxOffset", strconv.Itoa(len(recs)))
-	resp.SetExt("suggestWhichBrokerId", strconv.FormatInt(suggest, 10))
+	n := int64(len(recs))
+	rh := header.PullMessageResponse{MaxOffset: n, SuggestWhichBrokerID: suggest}
+	code := protocol.Success
+	var data []byte
 	switch {
-	case off > len(recs):
-		resp.Code = protocol.PullOffsetMoved
-		resp.SetExt("nextBeginOffset", strconv.Itoa(len(recs)))
-	case off == len(recs):
-		resp.Code = protocol.PullNotFound
-		resp.SetExt("nextBeginOffset", strconv.Itoa(off))
+	case off < 0 || off > n:
+		code, rh.NextBeginOffset = protocol.PullOffsetMoved, n
+	case off == n:
+		code, rh.NextBeginOffset = protocol.PullNotFound, off
 	default:
-		end := min(len(recs), off+maxN)
+		end := min(n, off+int64(max(h.MaxMsgNums, 0)))
 		for _, r := range recs[off:end] {
-			resp.Body = append(resp.Body, r...)
+			data = append(data, r...)
 		}
-		resp.SetExt("nextBeginOffset", strconv.Itoa(end))
+		rh.NextBeginOffset = end
 	}
+	resp := header.NewResponse(req, code, "", &rh)
+	resp.Body = data
 	return resp
 }
 
 // consumerCall answers the consumer-group calls: members, offsets.
 func (b *Broker) consumerCall(req *protocol.Command) *protocol.Command {
-	q, _ := strconv.Atoi(req.Ext("queueId"))
-	mq := message.MessageQueue{Topic: req.Ext("topic"), BrokerName: b.Name, QueueID: int32(q)}
-	group := req.Ext("consumerGroup")
 	resp := protocol.NewResponse(req, protocol.Success, "")
+	fail := func(err error) *protocol.Command { return protocol.NewResponse(req, protocol.SystemError, err.Error()) }
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch req.Code {
+	switch req.RequestCode() {
 	case protocol.GetConsumerListByGroup:
+		var h header.GetConsumerListByGroup
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		group := h.ConsumerGroup
 		ids := []string{}
 		for id, e := range b.clients {
 			select {
@@ -554,19 +527,32 @@ func (b *Broker) consumerCall(req *protocol.Command) *protocol.Command {
 		sort.Strings(ids)
 		resp.Body, _ = json.Marshal(body.GetConsumerListByGroupResponseBody{ConsumerIDList: ids})
 	case protocol.QueryConsumerOffset:
-		off, ok := b.offsets[group][mq]
+		var h header.QueryConsumerOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		off, ok := b.offsets[h.ConsumerGroup][b.queue(h.Topic, h.QueueID)]
 		if !ok {
 			return protocol.NewResponse(req, protocol.QueryNotFound, "fake broker: no offset")
 		}
-		resp.SetExt("offset", strconv.FormatInt(off, 10))
+		header.QueryConsumerOffsetResponse{Offset: off}.Encode(resp)
 	case protocol.UpdateConsumerOffset:
-		off, err := strconv.ParseInt(req.Ext("commitOffset"), 10, 64)
-		if err != nil {
-			return protocol.NewResponse(req, protocol.SystemError, err.Error())
+		var h header.UpdateConsumerOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
 		}
-		b.setOffsetLocked(group, mq, off)
+		b.setOffsetLocked(h.ConsumerGroup, b.queue(h.Topic, h.QueueID), h.CommitOffset)
 	case protocol.GetMinOffset:
-		resp.SetExt("offset", "0")
+		var h header.GetMinOffset
+		if err := h.Decode(req); err != nil {
+			return fail(err)
+		}
+		header.GetMinOffsetResponse{Offset: 0}.Encode(resp)
 	}
 	return resp
+}
+
+// queue returns this broker's queue of a topic.
+func (b *Broker) queue(topic string, id int32) message.MessageQueue {
+	return message.MessageQueue{Topic: topic, BrokerName: b.Name, QueueID: id}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 type state int
@@ -457,7 +458,7 @@ func (b *base) members(ctx context.Context, r *client.Route) ([]string, error) {
 		if !ok {
 			continue
 		}
-		resp, err := b.cli.Call(ctx, addr, protocol.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": b.group}))
+		resp, err := b.cli.Call(ctx, addr, header.NewRequest(protocol.GetConsumerListByGroup, &header.GetConsumerListByGroup{ConsumerGroup: b.group}))
 		if err != nil {
 			errs = append(errs, err)
 			continue

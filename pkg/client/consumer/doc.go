@@ -67,4 +67,7 @@
 //		}))
 //	if err := c.Start(ctx); err != nil { ... }
 //	defer c.Close()
+//
+// Imports: the standard library and pkg/ only; never anything under internal/
+// (internal/lint).
 package consumer

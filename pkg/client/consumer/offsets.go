@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // offsetTable is the in-memory table of consumed offsets (the next offset to
@@ -162,49 +162,52 @@ func (b brokerOps) offsetAddr(ctx context.Context, mq message.MessageQueue) (str
 	return addr, err
 }
 
-func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
+func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, h header.Header) (*protocol.Command, error) {
 	addr, err := b.offsetAddr(ctx, mq)
 	if err != nil {
 		return nil, err
 	}
-	return b.callAt(ctx, addr, mq, code, ext)
+	return b.cli.Invoke(ctx, addr, header.NewRequest(code, h))
 }
 
-func (b brokerOps) callAt(ctx context.Context, addr string, mq message.MessageQueue, code int16, ext map[string]string) (*protocol.Command, error) {
-	ext["topic"] = mq.Topic
-	ext["queueId"] = strconv.Itoa(int(mq.QueueID))
-	ext["bname"] = mq.BrokerName
-	return b.cli.Invoke(ctx, addr, protocol.NewRequest(code, ext))
-}
-
-func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code int16, ext map[string]string) (message.QueueOffset, error) {
-	resp, err := b.call(ctx, mq, code, ext)
+// offsetCall sends req to where mq's offsets live (offsetAddr) and decodes a
+// successful answer's header into resp.
+func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, req, resp header.Header) error {
+	r, err := b.call(ctx, mq, code, req)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if err := protocol.ResponseError(resp); err != nil {
-		return 0, err
+	if err := protocol.ResponseError(r); err != nil {
+		return err
 	}
-	v, err := strconv.ParseInt(resp.Ext("offset"), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("consumer: %s: bad offset %q", mq, resp.Ext("offset"))
+	if err := resp.Decode(r); err != nil {
+		return fmt.Errorf("consumer: %s: %s answer: %w", mq, code, err)
 	}
-	return message.QueueOffset(v), nil
+	return nil
 }
 
 // maxOffset returns the offset after the last message of mq.
 func (b brokerOps) maxOffset(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, error) {
-	return b.offsetCall(ctx, mq, protocol.GetMaxOffset, map[string]string{})
+	var resp header.GetMaxOffsetResponse
+	err := b.offsetCall(ctx, mq, protocol.GetMaxOffset,
+		&header.GetMaxOffset{Topic: mq.Topic, QueueID: mq.QueueID, BrokerName: mq.BrokerName}, &resp)
+	return message.QueueOffset(resp.Offset), err
 }
 
 // minOffset returns the smallest readable offset of mq.
 func (b brokerOps) minOffset(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, error) {
-	return b.offsetCall(ctx, mq, protocol.GetMinOffset, map[string]string{})
+	var resp header.GetMinOffsetResponse
+	err := b.offsetCall(ctx, mq, protocol.GetMinOffset,
+		&header.GetMinOffset{Topic: mq.Topic, QueueID: mq.QueueID, BrokerName: mq.BrokerName}, &resp)
+	return message.QueueOffset(resp.Offset), err
 }
 
 // searchOffset returns the offset of the message stored nearest to ts.
 func (b brokerOps) searchOffset(ctx context.Context, mq message.MessageQueue, ms int64) (message.QueueOffset, error) {
-	return b.offsetCall(ctx, mq, protocol.SearchOffsetByTimestamp, map[string]string{"timestamp": strconv.FormatInt(ms, 10)})
+	var resp header.SearchOffsetResponse
+	err := b.offsetCall(ctx, mq, protocol.SearchOffsetByTimestamp,
+		&header.SearchOffset{Topic: mq.Topic, QueueID: mq.QueueID, Timestamp: ms, BrokerName: mq.BrokerName}, &resp)
+	return message.QueueOffset(resp.Offset), err
 }
 
 // remoteOffsets keeps a clustering group's offsets on the brokers.
@@ -214,7 +217,11 @@ type remoteOffsets struct {
 }
 
 func (r remoteOffsets) fetch(ctx context.Context, mq message.MessageQueue) (message.QueueOffset, bool, error) {
-	off, err := r.ops.offsetCall(ctx, mq, protocol.QueryConsumerOffset, map[string]string{"consumerGroup": r.group})
+	var resp header.QueryConsumerOffsetResponse
+	err := r.ops.offsetCall(ctx, mq, protocol.QueryConsumerOffset, &header.QueryConsumerOffset{
+		ConsumerGroup: r.group, Topic: mq.Topic, QueueID: mq.QueueID, BrokerName: mq.BrokerName,
+	}, &resp)
+	off := message.QueueOffset(resp.Offset)
 	if errors.Is(err, protocol.ErrQueryNotFound) {
 		return 0, false, nil
 	}
@@ -237,9 +244,10 @@ func (r remoteOffsets) persist(ctx context.Context, offs map[message.MessageQueu
 		}
 		var resp *protocol.Command
 		if err == nil {
-			resp, err = r.ops.callAt(ctx, addr, mq, protocol.UpdateConsumerOffset, map[string]string{
-				"consumerGroup": r.group, "commitOffset": strconv.FormatInt(int64(off), 10),
-			})
+			resp, err = r.ops.cli.Invoke(ctx, addr, header.NewRequest(protocol.UpdateConsumerOffset, &header.UpdateConsumerOffset{
+				ConsumerGroup: r.group, Topic: mq.Topic, QueueID: mq.QueueID, CommitOffset: int64(off),
+				BrokerName: mq.BrokerName,
+			}))
 		}
 		if err == nil {
 			err = protocol.ResponseError(resp)

@@ -17,6 +17,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // PushConsumer delivers messages to handlers: it long-polls the queues
@@ -573,15 +574,14 @@ func (p *PushConsumer) sendBack(ctx context.Context, mq message.MessageQueue, m 
 		if err != nil {
 			return err
 		}
-		_, err = b.cli.Call(ctx, addr, protocol.NewRequest(protocol.ConsumerSendMsgBack, map[string]string{
-			"group":             b.group,
-			"offset":            strconv.FormatInt(int64(m.PhysOffset), 10),
-			"delayLevel":        strconv.Itoa(delayLevel),
-			"originMsgId":       m.MsgID(),
-			"originTopic":       origin,
-			"unitMode":          "false",
-			"maxReconsumeTimes": strconv.Itoa(maxTimes),
-			"bname":             mq.BrokerName,
+		_, err = b.cli.Call(ctx, addr, header.NewRequest(protocol.ConsumerSendMsgBack, &header.ConsumerSendMsgBack{
+			Group:             b.group,
+			Offset:            int64(m.PhysOffset),
+			DelayLevel:        int32(delayLevel),
+			OriginMsgID:       m.MsgID(),
+			OriginTopic:       origin,
+			MaxReconsumeTimes: header.Some(int32(maxTimes)),
+			BrokerName:        mq.BrokerName,
 		}))
 		return err
 	}()
@@ -633,20 +633,18 @@ func (p *PushConsumer) sendToRetryTopic(ctx context.Context, m *message.MessageE
 	if err != nil {
 		return err
 	}
-	req := protocol.NewRequest(protocol.SendMessage, map[string]string{
-		"producerGroup":         innerProducerGroup,
-		"topic":                 topic,
-		"defaultTopic":          client.AutoCreateTopicKey,
-		"defaultTopicQueueNums": "4",
-		"queueId":               strconv.Itoa(int(q.QueueID)),
-		"sysFlag":               "0",
-		"bornTimestamp":         strconv.FormatInt(b.cfg.clk.Now().UnixMilli(), 10),
-		"flag":                  strconv.Itoa(int(m.Flag)),
-		"properties":            string(propStr),
-		"reconsumeTimes":        strconv.Itoa(reconsume),
-		"unitMode":              "false",
-		"maxReconsumeTimes":     strconv.Itoa(maxTimes),
-		"batch":                 "false",
+	req := header.NewRequest(protocol.SendMessage, &header.SendMessage{
+		ProducerGroup:         innerProducerGroup,
+		Topic:                 topic,
+		DefaultTopic:          client.AutoCreateTopicKey,
+		DefaultTopicQueueNums: 4,
+		QueueID:               q.QueueID,
+		BornTimestamp:         b.cfg.clk.Now().UnixMilli(),
+		Flag:                  m.Flag,
+		Properties:            string(propStr),
+		ReconsumeTimes:        int32(reconsume),
+		MaxReconsumeTimes:     header.Some(int32(maxTimes)),
+		BrokerName:            q.BrokerName,
 	})
 	req.Body = m.Body
 	_, err = b.cli.Call(ctx, addr, req)
@@ -666,8 +664,12 @@ type consumeDirectlyResult struct {
 // handler once on the message in the body, outside any queue, and reports the
 // result (Java's enum names: CR_SUCCESS, CR_LATER).
 func (p *PushConsumer) handleConsumeDirectly(ctx context.Context, req *client.ServerRequest) *protocol.Command {
-	if req.Cmd.Ext("consumerGroup") != p.b.group {
-		return protocol.NewResponse(req.Cmd, protocol.SystemError, "consumer group not found: "+req.Cmd.Ext("consumerGroup"))
+	var hd header.ConsumeMessageDirectly
+	if err := hd.Decode(req.Cmd); err != nil {
+		return protocol.NewResponse(req.Cmd, protocol.SystemError, err.Error())
+	}
+	if hd.ConsumerGroup != p.b.group {
+		return protocol.NewResponse(req.Cmd, protocol.SystemError, "consumer group not found: "+hd.ConsumerGroup)
 	}
 	msgs, err := message.DecodeMessages(req.Cmd.Body)
 	if err != nil || len(msgs) == 0 {
@@ -679,7 +681,7 @@ func (p *PushConsumer) handleConsumeDirectly(ctx context.Context, req *client.Se
 	msgs = p.prepare(nil, msgs)
 	start := p.b.cfg.clk.Now()
 	out := consumeDirectlyResult{AutoCommit: true, ConsumeResult: "CR_SUCCESS"}
-	mq := message.MessageQueue{Topic: msgs[0].Topic, BrokerName: req.Cmd.Ext("brokerName"), QueueID: msgs[0].QueueID}
+	mq := message.MessageQueue{Topic: msgs[0].Topic, BrokerName: hd.BrokerName, QueueID: msgs[0].QueueID}
 	panicked := func() {
 		if r := recover(); r != nil {
 			p.logPanic(r, mq, msgs)

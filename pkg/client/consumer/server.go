@@ -12,6 +12,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // errBadResetBody is matched by errors decoding a RESET_CONSUMER_CLIENT_OFFSET body.
@@ -36,7 +37,12 @@ func DecodeResetOffsetBody(b []byte) (map[message.MessageQueue]message.QueueOffs
 // this consumer holds are released, their new offsets stored (broker or
 // file), and a rebalance takes them back from there.
 func (b *base) handleReset(ctx context.Context, req *client.ServerRequest) *protocol.Command {
-	if req.Cmd.Ext("group") != b.group {
+	var h header.ResetOffset
+	if err := h.Decode(req.Cmd); err != nil {
+		b.log.Warn("consumer: reset offsets", "err", err)
+		return nil
+	}
+	if h.Group != b.group {
 		return nil
 	}
 	table, err := DecodeResetOffsetBody(req.Cmd.Body)
@@ -44,8 +50,7 @@ func (b *base) handleReset(ctx context.Context, req *client.ServerRequest) *prot
 		b.log.Warn("consumer: reset offsets", "err", err)
 		return nil
 	}
-	topic := req.Cmd.Ext("topic")
-	b.resetOffsets(ctx, topic, table)
+	b.resetOffsets(ctx, h.Topic, table)
 	return nil
 }
 
@@ -95,8 +100,12 @@ func (b *base) wasAssigned(mq message.MessageQueue) bool {
 // ConsumerRunningInfo: properties, subscriptions and the held queues with
 // their committed offsets (queue objects as keys, as fastjson writes them).
 func (b *base) handleRunningInfo(_ context.Context, req *client.ServerRequest) *protocol.Command {
-	if req.Cmd.Ext("consumerGroup") != b.group {
-		return protocol.NewResponse(req.Cmd, protocol.SystemError, "consumer group not found: "+req.Cmd.Ext("consumerGroup"))
+	var h header.GetConsumerRunningInfo
+	if err := h.Decode(req.Cmd); err != nil {
+		return protocol.NewResponse(req.Cmd, protocol.SystemError, err.Error())
+	}
+	if h.ConsumerGroup != b.group {
+		return protocol.NewResponse(req.Cmd, protocol.SystemError, "consumer group not found: "+h.ConsumerGroup)
 	}
 	resp := protocol.NewResponse(req.Cmd, protocol.Success, "")
 	resp.Body = b.runningInfo()

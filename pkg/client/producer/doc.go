@@ -46,4 +46,7 @@
 //	res, err := p.Send(ctx, producer.NewMessage("Orders", body, producer.Tags("created"), producer.Keys(orderID)))
 //	if errors.Is(err, protocol.ErrTopicNotExist) { ... }
 //	log.Println(res.MsgID, res.Queue, res.QueueOffset)
+//
+// Imports: the standard library and pkg/ only; never anything under internal/
+// (internal/lint).
 package producer

@@ -16,7 +16,7 @@ import (
 // message is not sent again.
 func TestSendStoredNotOKIsAResult(t *testing.T) {
 	t.Parallel()
-	for code, want := range map[int16]producer.SendStatus{
+	for code, want := range map[protocol.ResponseCode]producer.SendStatus{
 		protocol.FlushDiskTimeout:  producer.SendFlushDiskTimeout,
 		protocol.SlaveNotAvailable: producer.SendSlaveNotAvailable,
 		protocol.FlushSlaveTimeout: producer.SendFlushSlaveTimeout,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // Errors of the producer. Broker refusals are *protocol.Error values (match
@@ -265,7 +265,6 @@ func (p *Producer) prepareBatch(msgs []*message.Message) (*outMsg, error) {
 
 // request builds the send command for o to queue mq.
 func (p *Producer) request(o *outMsg, mq message.MessageQueue) *protocol.Command {
-	born := strconv.FormatInt(p.core.Now().UnixMilli(), 10)
 	code := protocol.SendMessageV2
 	switch {
 	case o.batch:
@@ -277,32 +276,19 @@ func (p *Producer) request(o *outMsg, mq message.MessageQueue) *protocol.Command
 	case p.cfg.longHeaders:
 		code = protocol.SendMessage
 	}
-	fields := [...]struct{ long, short, v string }{
-		{"producerGroup", "a", p.group},
-		{"topic", "b", o.topic},
-		{"defaultTopic", "c", p.cfg.createTopicKey},
-		{"defaultTopicQueueNums", "d", strconv.Itoa(int(p.cfg.topicQueueNums))},
-		{"queueId", "e", strconv.Itoa(int(mq.QueueID))},
-		{"sysFlag", "f", strconv.Itoa(int(o.sysFlag))},
-		{"bornTimestamp", "g", born},
-		{"flag", "h", strconv.Itoa(int(o.flag))},
-		{"properties", "i", o.propStr},
-		{"reconsumeTimes", "j", "0"},
-		{"unitMode", "k", "false"},
-		{"maxReconsumeTimes", "l", "0"},
-		{"batch", "m", strconv.FormatBool(o.batch)},
-		{"bname", "n", mq.BrokerName},
-	}
-	ext := make(map[string]string, len(fields))
-	short := code == protocol.SendMessageV2 || code == protocol.SendBatchMessage || code == protocol.SendReplyMessageV2
-	for _, f := range fields {
-		if short {
-			ext[f.short] = f.v
-		} else {
-			ext[f.long] = f.v
-		}
-	}
-	req := protocol.NewRequest(code, ext)
+	req := header.NewRequest(code, &header.SendMessage{
+		ProducerGroup:         p.group,
+		Topic:                 o.topic,
+		DefaultTopic:          p.cfg.createTopicKey,
+		DefaultTopicQueueNums: p.cfg.topicQueueNums,
+		QueueID:               mq.QueueID,
+		SysFlag:               int32(o.sysFlag),
+		BornTimestamp:         p.core.Now().UnixMilli(),
+		Flag:                  o.flag,
+		Properties:            o.propStr,
+		Batch:                 o.batch,
+		BrokerName:            mq.BrokerName,
+	})
 	req.Body = o.body
 	return req
 }
@@ -310,7 +296,7 @@ func (p *Producer) request(o *outMsg, mq message.MessageQueue) *protocol.Command
 // result turns a send response into a SendResult or an error.
 func (p *Producer) result(resp *protocol.Command, mq message.MessageQueue, o *outMsg) (*SendResult, error) {
 	r := &SendResult{Queue: mq, MsgID: strings.Join(o.ids, ",")}
-	switch resp.Code {
+	switch resp.ResponseCode() {
 	case protocol.Success:
 		r.Status = SendOK
 	case protocol.FlushDiskTimeout:
@@ -322,26 +308,25 @@ func (p *Producer) result(resp *protocol.Command, mq message.MessageQueue, o *ou
 	default:
 		return nil, protocol.ResponseError(resp)
 	}
-	r.OffsetMsgID = resp.Ext("msgId")
-	if q, err := strconv.ParseInt(resp.Ext("queueId"), 10, 32); err == nil {
-		r.Queue.QueueID = int32(q)
+	var h header.SendMessageResponse
+	if err := h.Decode(resp); err != nil {
+		return nil, fmt.Errorf("producer: send answer from %s: %w", mq.BrokerName, err)
 	}
-	if off, err := strconv.ParseInt(resp.Ext("queueOffset"), 10, 64); err == nil {
-		r.QueueOffset = message.QueueOffset(off)
-	}
-	r.TransactionID = resp.Ext("transactionId")
-	r.RegionID = resp.Ext(message.PropertyMsgRegion)
+	r.OffsetMsgID = h.MsgID
+	r.Queue.QueueID = h.QueueID
+	r.QueueOffset = message.QueueOffset(h.QueueOffset)
+	r.TransactionID = h.TransactionID
+	r.RegionID = h.Region
 	if r.RegionID == "" {
 		r.RegionID = "DefaultRegion"
 	}
-	tr := resp.Ext(message.PropertyTraceSwitch)
-	r.TraceOn = tr != "" && tr != "false"
+	r.TraceOn = h.TraceOn
 	return r, nil
 }
 
 // retriableCodes are the broker answers after which a send moves to another
 // broker.
-var retriableCodes = map[int16]bool{
+var retriableCodes = map[protocol.ResponseCode]bool{
 	protocol.SystemError:         true,
 	protocol.ServiceNotAvailable: true,
 	protocol.NoPermission:        true,

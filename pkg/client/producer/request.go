@@ -11,6 +11,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // ErrRequestTimeout is returned by Request when no reply arrived in time.
@@ -127,25 +128,26 @@ func (p *Producer) SendReply(ctx context.Context, request *message.MessageExt, b
 // CORRELATION_ID, and always answers SUCCESS.
 func (p *Producer) handleReply(_ context.Context, req *client.ServerRequest) *protocol.Command {
 	cmd := req.Cmd
-	num := func(k string) int64 {
-		v, _ := strconv.ParseInt(cmd.Ext(k), 10, 64)
-		return v
+	var h header.PushReplyMessage
+	if err := h.Decode(cmd); err != nil {
+		// Decode reads every field it can; the reply may still match.
+		p.core.Logger().Warn("producer: bad reply header", "peer", req.Addr(), "err", err)
 	}
 	m := &message.MessageExt{
 		Message: message.Message{
-			Topic:      p.core.Unwrap(cmd.Ext("topic")),
-			Flag:       int32(num("flag")),
-			Properties: message.DecodeProperties([]byte(cmd.Ext("properties"))),
+			Topic:      p.core.Unwrap(h.Topic),
+			Flag:       h.Flag,
+			Properties: message.DecodeProperties([]byte(h.Properties)),
 			Body:       cmd.Body,
 		},
-		QueueID:        int32(num("queueId")),
-		SysFlag:        message.SysFlag(num("sysFlag")),
-		BornTimestamp:  num("bornTimestamp"),
-		StoreTimestamp: num("storeTimestamp"),
-		ReconsumeTimes: int32(num("reconsumeTimes")),
+		QueueID:        h.QueueID,
+		SysFlag:        message.SysFlag(h.SysFlag),
+		BornTimestamp:  h.BornTimestamp,
+		StoreTimestamp: h.StoreTimestamp,
+		ReconsumeTimes: h.ReconsumeTimes,
 	}
-	m.BornHost, _ = netip.ParseAddrPort(cmd.Ext("bornHost"))
-	m.StoreHost, _ = netip.ParseAddrPort(cmd.Ext("storeHost"))
+	m.BornHost, _ = netip.ParseAddrPort(h.BornHost)
+	m.StoreHost, _ = netip.ParseAddrPort(h.StoreHost)
 	p.core.DecompressBody(m)
 	m.SetProperty(message.PropertyReplyMessageArriveTime, strconv.FormatInt(p.core.Now().UnixMilli(), 10))
 	corr := m.Property(message.PropertyCorrelationID)

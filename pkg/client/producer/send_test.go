@@ -11,23 +11,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/clienttest"
 	"github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 )
-
-func waitFor(t *testing.T, timeout time.Duration, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func start(t *testing.T, ns *clienttest.NameServer, opts ...client.ProducerOption) *producer.Producer {
 	t.Helper()
@@ -73,7 +63,7 @@ func TestSendSync(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, res.Queue.QueueID, res2.Queue.QueueID)
 	// The producer group reached the broker in a heartbeat.
-	waitFor(t, 5*time.Second, func() bool { return len(b.Heartbeats()) > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(b.Heartbeats()) > 0 })
 	require.Equal(t, "pg", b.Heartbeats()[0].ProducerDataSet[0].GroupName)
 }
 
@@ -147,7 +137,7 @@ func TestSendAsyncAndOneway(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, int32(50), ok.Load())
 	require.NoError(t, p.SendOneway(t.Context(), producer.NewMessage("T", []byte("oneway"))))
-	waitFor(t, 5*time.Second, func() bool { return len(b.Messages("T")) == 51 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(b.Messages("T")) == 51 })
 	reqs := b.Requests(protocol.SendMessageV2)
 	require.True(t, reqs[len(reqs)-1].IsOneway())
 	// An early failure reaches the callback too.
@@ -169,7 +159,7 @@ func TestAsyncCallbacksRunOnClose(t *testing.T) {
 	for range 3 {
 		p.SendAsync(t.Context(), producer.NewMessage("T", []byte("x")), func(_ *producer.SendResult, err error) { errs <- err })
 	}
-	waitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.SendMessageV2)) == 3 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.SendMessageV2)) == 3 })
 	require.NoError(t, p.Close())
 	for range 3 {
 		require.Error(t, <-errs)
@@ -300,7 +290,7 @@ func TestSendTimeoutBoundsRetries(t *testing.T) {
 	p := start(t, ns, producer.SendTimeout(2*time.Second))
 	_, err := p.Send(t.Context(), producer.NewMessage("T", []byte("x")))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	waitFor(t, 5*time.Second, func() bool { return len(a.Requests(protocol.SendMessageV2)) > 0 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(a.Requests(protocol.SendMessageV2)) > 0 })
 	require.Len(t, a.Requests(protocol.SendMessageV2), 1, "no retry once the budget is spent")
 }
 

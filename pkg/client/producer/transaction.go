@@ -9,6 +9,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 )
 
 // TransactionState is the outcome of a local transaction.
@@ -34,14 +35,14 @@ func (s TransactionState) String() string {
 	return "TransactionState(" + strconv.Itoa(int(s)) + ")"
 }
 
-func (s TransactionState) wire() int {
+func (s TransactionState) wire() int32 {
 	switch s {
 	case TransactionCommit:
-		return int(message.SysFlagTransactionCommitType)
+		return int32(message.SysFlagTransactionCommitType)
 	case TransactionRollback:
-		return int(message.SysFlagTransactionRollbackType)
+		return int32(message.SysFlagTransactionRollbackType)
 	}
-	return int(message.SysFlagTransactionNotType)
+	return int32(message.SysFlagTransactionNotType)
 }
 
 // LocalTransactionFunc runs the local transaction of a half message that the
@@ -177,15 +178,14 @@ func (p *Producer) endTransaction(ctx context.Context, res *SendResult, uniq str
 	if txID == "" {
 		txID = uniq
 	}
-	req := protocol.NewRequest(protocol.EndTransaction, map[string]string{
-		"producerGroup":        p.group,
-		"tranStateTableOffset": strconv.FormatInt(int64(res.QueueOffset), 10),
-		"commitLogOffset":      strconv.FormatInt(int64(off), 10),
-		"commitOrRollback":     strconv.Itoa(s.wire()),
-		"fromTransactionCheck": "false",
-		"msgId":                uniq,
-		"transactionId":        txID,
-		"bname":                res.Queue.BrokerName,
+	req := header.NewRequest(protocol.EndTransaction, &header.EndTransaction{
+		ProducerGroup:        p.group,
+		TranStateTableOffset: int64(res.QueueOffset),
+		CommitLogOffset:      int64(off),
+		CommitOrRollback:     s.wire(),
+		MsgID:                uniq,
+		TransactionID:        txID,
+		BrokerName:           res.Queue.BrokerName,
 	})
 	if err := p.core.InvokeOneway(ctx, addr, req); err != nil {
 		return fmt.Errorf("%w: %w", ErrEndTransaction, err)
@@ -198,6 +198,11 @@ func (p *Producer) endTransaction(ctx context.Context, res *SendResult, uniq str
 // END_TRANSACTION (fromTransactionCheck=true) back on the same connection. It
 // sends no response to the check itself.
 func (p *Producer) handleCheck(ctx context.Context, req *client.ServerRequest) *protocol.Command {
+	var h header.CheckTransactionState
+	if err := h.Decode(req.Cmd); err != nil {
+		p.core.Logger().Warn("producer: bad transaction check header", "peer", req.Addr(), "err", err)
+		return nil
+	}
 	var v message.RecordView
 	if err := message.ParseRecord(req.Cmd.Body, &v); err != nil {
 		p.core.Logger().Warn("producer: undecodable transaction check", "peer", req.Addr(), "err", err)
@@ -216,23 +221,23 @@ func (p *Producer) handleCheck(ctx context.Context, req *client.ServerRequest) *
 	state := runListener(func() TransactionState { return p.cfg.tx.check(ctx, m) })
 	uniq := m.Property(message.PropertyUniqKey)
 	if uniq == "" {
-		uniq = req.Cmd.Ext("msgId")
+		uniq = h.MsgID
 	}
 	txID := m.Property(message.PropertyTransactionID)
 	if txID == "" {
-		txID = req.Cmd.Ext("transactionId")
+		txID = h.TransactionID
 	}
 	if txID == "" {
 		txID = uniq
 	}
-	end := protocol.NewRequest(protocol.EndTransaction, map[string]string{
-		"producerGroup":        p.group,
-		"tranStateTableOffset": req.Cmd.Ext("tranStateTableOffset"),
-		"commitLogOffset":      req.Cmd.Ext("commitLogOffset"),
-		"commitOrRollback":     strconv.Itoa(state.wire()),
-		"fromTransactionCheck": "true",
-		"msgId":                uniq,
-		"transactionId":        txID,
+	end := header.NewRequest(protocol.EndTransaction, &header.EndTransaction{
+		ProducerGroup:        p.group,
+		TranStateTableOffset: h.TranStateTableOffset,
+		CommitLogOffset:      h.CommitLogOffset,
+		CommitOrRollback:     state.wire(),
+		FromTransactionCheck: true,
+		MsgID:                uniq,
+		TransactionID:        txID,
 	})
 	cctx, cancel := context.WithTimeout(ctx, p.core.CallTimeout())
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/clienttest"
 	"github.com/petrelmq/petrel/pkg/client/producer"
@@ -53,7 +54,7 @@ func TestTransactionCommitRollbackAndCheck(t *testing.T) {
 		require.Empty(t, m.Property(message.PropertyDelayTimeLevel), "DELAY removed")
 		require.Equal(t, message.SysFlagTransactionPreparedType, m.SysFlag.TransactionType())
 	}
-	waitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 3 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 3 })
 	states := map[string]string{}
 	for _, r := range b.Requests(protocol.EndTransaction) {
 		require.True(t, r.IsOneway())
@@ -83,7 +84,7 @@ func TestTransactionCommitRollbackAndCheck(t *testing.T) {
 	unknown.SetProperty(message.PropertyRealTopic, "T")
 	rec, err := message.AppendRecord(nil, unknown)
 	require.NoError(t, err)
-	waitFor(t, 5*time.Second, func() bool { return b.Conn() != nil })
+	poll.WaitFor(t, 5*time.Second, func() bool { return b.Conn() != nil })
 	check := protocol.NewRequest(protocol.CheckTransactionState, map[string]string{
 		"tranStateTableOffset": "77", "commitLogOffset": "1234", "msgId": unknown.MsgID(), "transactionId": unknown.MsgID(),
 	})
@@ -92,7 +93,7 @@ func TestTransactionCommitRollbackAndCheck(t *testing.T) {
 	got := <-checked
 	require.Equal(t, "panic", string(got.Body))
 	require.Equal(t, "T", got.Topic)
-	waitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 4 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 4 })
 	end := b.Requests(protocol.EndTransaction)[3]
 	require.Equal(t, "true", end.Ext("fromTransactionCheck"))
 	require.Equal(t, "8", end.Ext("commitOrRollback"))
@@ -114,7 +115,7 @@ func TestTransactionCommitRollbackAndCheck(t *testing.T) {
 	check.Body = rec
 	require.NoError(t, b.Conn().InvokeOneway(t.Context(), check))
 	<-checked
-	waitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 5 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 5 })
 	require.Equal(t, "2", b.Requests(protocol.EndTransaction)[4].Ext("tranStateTableOffset"))
 }
 
@@ -148,7 +149,7 @@ func TestHalfMessageNotStoredOK(t *testing.T) {
 	require.False(t, ran, "local transaction skipped")
 	require.Equal(t, producer.TransactionRollback, res.State)
 	require.Equal(t, producer.SendFlushDiskTimeout, res.Status)
-	waitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 1 })
+	poll.WaitFor(t, 5*time.Second, func() bool { return len(b.Requests(protocol.EndTransaction)) == 1 })
 	require.Equal(t, "16", b.Requests(protocol.EndTransaction)[0].Ext("commitLogOffset"))
 
 	b.Intercept(protocol.SendMessageV2, func(req *protocol.Command) *protocol.Command {
@@ -177,7 +178,7 @@ func TestRequestReply(t *testing.T) {
 		push.Body = z
 		go func() {
 			resp, err := b.Conn().Invoke(context.Background(), push)
-			if err == nil && resp.Code != protocol.Success {
+			if err == nil && resp.ResponseCode() != protocol.Success {
 				panic("reply push refused")
 			}
 		}()

@@ -125,7 +125,7 @@ func TestFaultTable(t *testing.T) {
 
 func TestRetriable(t *testing.T) {
 	t.Parallel()
-	for code, want := range map[int16]bool{1: true, 2: false, 13: false, 14: true, 16: true, 17: true, 25: false} {
+	for code, want := range map[protocol.ResponseCode]bool{1: true, 2: false, 13: false, 14: true, 16: true, 17: true, 25: false} {
 		require.Equal(t, want, retriable(fmt.Errorf("wrapped: %w", &protocol.Error{Code: code})), "code %d", code)
 	}
 	require.True(t, retriable(errors.New("connection refused")))
@@ -222,17 +222,18 @@ func TestRequestHeaders(t *testing.T) {
 	require.NoError(t, err)
 	mq := message.MessageQueue{Topic: "T", BrokerName: "b", QueueID: 3}
 	req := p.request(o, mq)
-	require.Equal(t, protocol.SendMessageV2, req.Code)
-	for k, v := range map[string]string{"a": "pg", "b": "T", "c": "TBW102", "d": "4", "e": "3", "f": "0", "h": "0", "j": "0", "k": "false", "l": "0", "m": "false", "n": "b"} {
+	require.Equal(t, protocol.SendMessageV2, req.RequestCode())
+	for k, v := range map[string]string{"a": "pg", "b": "T", "c": "TBW102", "d": "4", "e": "3", "f": "0", "h": "0", "j": "0", "k": "false", "m": "false", "n": "b"} {
 		require.Equal(t, v, req.Ext(k), k)
 	}
+	require.NotContains(t, req.ExtFields, "l", "no maxReconsumeTimes: the broker uses the group's")
 	props := message.DecodeProperties([]byte(req.Ext("i")))
 	require.Equal(t, "a", props[message.PropertyTags])
 	require.Equal(t, o.ids[0], props[message.PropertyUniqKey])
 
 	pl := newUnstarted(t, LongHeaders())
 	req = pl.request(o, mq)
-	require.Equal(t, protocol.SendMessage, req.Code)
+	require.Equal(t, protocol.SendMessage, req.RequestCode())
 	require.Equal(t, "T", req.Ext("topic"))
 	require.Equal(t, "3", req.Ext("queueId"))
 	require.Equal(t, "DEFAULT_PRODUCER", req.Ext("producerGroup"))

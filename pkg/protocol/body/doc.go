@@ -7,4 +7,7 @@
 // with unquoted integer map keys that RocketMQ name servers send to clients below
 // version 401 (see EncodeRoute). Decoders of untrusted input check every length
 // before allocating. Standard library only.
+//
+// Imports: the standard library, pkg/protocol and pkg/message only
+// (internal/lint).
 package body
