@@ -111,8 +111,9 @@ func TestTruncateCommitLogStore(t *testing.T) {
 		s := openStarted(t, fsys, e.config(root), clock.Real{})
 		putMessages(t, s, r, 0, 200)
 		// Cut after record 120: find its end.
-		var ends []message.PhysOffset
+		var starts, ends []message.PhysOffset
 		require.NoError(t, s.ScanForTest(func(off message.PhysOffset, rec []byte) error {
+			starts = append(starts, off)
 			ends = append(ends, off+message.PhysOffset(len(rec)))
 			return nil
 		}))
@@ -126,7 +127,7 @@ func TestTruncateCommitLogStore(t *testing.T) {
 		start, end, err := s.LastCommitLogRecord(s.CommitLogMaxOffset())
 		require.NoError(t, err)
 		require.Equal(t, ends[119], end)
-		require.Equal(t, ends[118], start)
+		require.Equal(t, starts[119], start)
 
 		check := func(s *store.Store, n int) {
 			t.Helper()
@@ -187,16 +188,23 @@ func TestResetCommitLogStore(t *testing.T) {
 	// The master's data from base on: its queues' entries land at the
 	// master's queue offsets.
 	replicate(t, m, s, r)
+	for _, x := range []*store.Store{m, s} {
+		storetest.WaitFor(t, 10*time.Second, func() bool { return x.DispatchedForTest() >= int64(x.CommitLogMaxOffset()) })
+	}
+	filled := 0
 	for i := range 8 {
 		topic, qid := replTopics[i%2], int32(i%4)
-		want := m.MaxOffsetInQueue(topic, qid)
-		storetest.WaitDispatched(t, s, topic, qid, want)
 		got := storetest.GetAll(t, s, topic, qid, s.MinOffsetInQueue(topic, qid))
+		if len(got) == 0 {
+			continue // no record of this queue in the master's last segment
+		}
+		filled++
 		all := storetest.GetAll(t, m, topic, qid, 0)
-		require.NotEmpty(t, got)
 		require.Equal(t, all[len(all)-len(got):][0].Body, got[0].Body)
-		require.Equal(t, want, got[len(got)-1].QueueOffset+1)
+		require.Equal(t, m.MaxOffsetInQueue(topic, qid), got[len(got)-1].QueueOffset+1)
+		require.Equal(t, m.MaxOffsetInQueue(topic, qid), s.MaxOffsetInQueue(topic, qid))
 	}
+	require.Positive(t, filled)
 }
 
 // fakeReplicator answers every wait with a fixed status, at once or later.

@@ -55,9 +55,6 @@ type ClientStatus struct {
 	// Offset is the offset last reported to the master (what the slave has,
 	// as durable as its flush mode makes it).
 	Offset message.PhysOffset
-	// MasterMax is the master's max offset as last learnt (its bounds before
-	// the session; the end of received frames since).
-	MasterMax message.PhysOffset
 	// LastReceive is when the last frame (data or heartbeat) arrived.
 	LastReceive time.Time
 	// Sessions counts the sessions started; LastError is why the last one
@@ -258,10 +255,7 @@ func (c *Client) session(ctx context.Context, addr string) (progress bool, err e
 			// RocketMQ's slave closes here too.
 			return progress, fmt.Errorf("%w: master sent offset %d, the slave is at %d", errBadFrame, off, expect)
 		}
-		c.update(func(st *ClientStatus) {
-			st.LastReceive = now
-			st.MasterMax = max(st.MasterMax, off+message.PhysOffset(len(body)))
-		})
+		c.update(func(st *ClientStatus) { st.LastReceive = now })
 		if len(body) == 0 {
 			continue // heartbeat
 		}
