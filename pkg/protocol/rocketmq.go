@@ -58,8 +58,10 @@ func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 // DecodeRocketMQHeader decodes a ROCKETMQ binary header (serialize type 1) into c's
 // header fields and sets c.Serialize. Every length is checked against the bytes
 // that remain before anything is allocated; the header must be used up exactly.
-// A zero-length remark reads as "", entries with an empty key or value are kept,
-// and more than MaxExtFields distinct keys are rejected.
+// A zero-length remark reads as "", entries with an empty key or value are kept;
+// more than MaxExtFields distinct keys, a remark longer than RemarkSizeLimit, and
+// entries whose keys and values add up to more than ExtFieldsSizeLimit bytes are
+// rejected.
 // c.ExtFields is always non-nil afterwards. Errors are *DecodeError with Kind
 // ErrBadHeader.
 func DecodeRocketMQHeader(b []byte, c *Command) error {
@@ -85,6 +87,9 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 	if remarkLen < 0 || remarkLen > int64(len(b)-pos-4) {
 		return bad(pos-4, "remark length %d does not fit the %d bytes left", remarkLen, len(b)-pos)
 	}
+	if remarkLen > RemarkSizeLimit {
+		return bad(pos-4, "remark of %d bytes exceeds the limit of %d", remarkLen, RemarkSizeLimit)
+	}
 	c.Remark = string(b[pos : pos+int(remarkLen)])
 	pos += int(remarkLen)
 	extLen := int64(int32(binary.BigEndian.Uint32(b[pos:])))
@@ -93,6 +98,7 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 		return bad(pos-4, "extFields length %d, but %d bytes are left", extLen, len(b)-pos)
 	}
 	c.ExtFields = map[string]string{}
+	extBytes := int64(0)
 	for pos < len(b) {
 		if len(b)-pos < 2 {
 			return bad(pos, "truncated key length")
@@ -116,6 +122,9 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 			if _, ok := c.ExtFields[string(key)]; !ok {
 				return bad(pos-4-len(key)-2, "more than %d extFields entries", MaxExtFields)
 			}
+		}
+		if extBytes += int64(kl) + vl; extBytes > ExtFieldsSizeLimit {
+			return bad(pos-4-len(key)-2, "extFields exceed the limit of %d bytes", ExtFieldsSizeLimit)
 		}
 		c.ExtFields[string(key)] = string(b[pos : pos+int(vl)])
 		pos += int(vl)
