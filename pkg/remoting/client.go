@@ -336,12 +336,12 @@ func (cl *Client) Close() error {
 	}
 	cl.mu.closed = true
 	cl.mu.Unlock()
-	cl.h.stop()
+	cl.h.stop(nil)
 	return nil
 }
 
 // handle runs on a connection's reader goroutine for each request a server sends.
-func (cl *Client) handle(c *Conn, req *protocol.Command) {
+func (cl *Client) handle(c *Conn, req *protocol.Command, _ int64) {
 	p := (*cl.procs.Load())[req.Code]
 	if p == nil {
 		cl.h.log.Warn("remoting: no processor for request from server; not answered", "peer", c.remote, "code", req.Code)
