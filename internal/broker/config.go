@@ -389,8 +389,9 @@ func (rc *runtimeConfig) validate() error {
 // deleteWhen, cleanResourceInterval, diskMaxUsedSpaceRatio,
 // diskSpaceWarningLevelRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
-// maxHeldPulls, shutdownTimeoutMillis and maxFrameSize, and RocketMQ's JVM and
-// Netty tuning keys, which are accepted with no effect.
+// maxHeldPulls, shutdownTimeoutMillis, maxFrameSize, serverMemoryBudgetBytes and
+// serverMaxInflightPerConnection, and RocketMQ's JVM and Netty tuning keys, which
+// are accepted with no effect.
 func (c *Config) BindProperties(b *properties.Binder) {
 	b.String("brokerClusterName", &c.ClusterName)
 	b.String("brokerName", &c.BrokerName)
@@ -550,6 +551,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
+	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
+	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
 
 	b.Ignore("JVM-only setting", "rocketmqHome", "namesrvAddrFromEnv", "fetchNamesrvAddrByAddressServer",
 		"rmqAddressServerDomain", "rmqAddressServerSubGroup")

@@ -168,8 +168,9 @@ func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
 // BindProperties binds the keys of a namesrv.conf file to c: RocketMQ's
 // listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
 // Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
-// scanFirstDelayMillis and maxFrameSize, and RocketMQ's JVM and Netty tuning keys,
-// which are accepted with no effect.
+// scanFirstDelayMillis, maxFrameSize, serverMemoryBudgetBytes and
+// serverMaxInflightPerConnection, and RocketMQ's JVM and Netty tuning keys, which
+// are accepted with no effect.
 func (c *Config) BindProperties(b *properties.Binder) {
 	b.String(keyListenAddr, &c.ListenAddr)
 	b.Func("listenPort", func(v string) error {
@@ -187,6 +188,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Millis(keyScanFirstDelay, &c.ScanFirstDelay)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
+	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
+	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
 	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",
