@@ -93,6 +93,10 @@ func (e *DecodeError) Error() string {
 // Unwrap returns the kind and ErrMalformed.
 func (e *DecodeError) Unwrap() []error { return []error{e.Kind, ErrMalformed} }
 
+func extFieldsTooLarge(n int) error {
+	return fmt.Errorf("%w: extFields of %d bytes, max %d", ErrBadHeader, n, ExtFieldsSizeLimit)
+}
+
 func frameErr(kind error, format string, args ...any) error {
 	return &DecodeError{Kind: kind, Offset: -1, Reason: fmt.Sprintf(format, args...)}
 }
@@ -117,20 +121,14 @@ func AppendFrame(dst []byte, c *Command) ([]byte, error) {
 	if len(c.Remark) > RemarkSizeLimit {
 		return dst, fmt.Errorf("%w: remark of %d bytes, max %d", ErrBadHeader, len(c.Remark), RemarkSizeLimit)
 	}
-	if len(c.ExtFields) > 0 {
-		n := 0
-		for k, v := range c.ExtFields {
-			n += len(k) + len(v)
-		}
-		if n > ExtFieldsSizeLimit {
-			return dst, fmt.Errorf("%w: extFields of %d bytes, max %d", ErrBadHeader, n, ExtFieldsSizeLimit)
-		}
-	}
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
 	var err error
 	switch c.Serialize {
 	case SerializeJSON:
-		dst = AppendJSONHeader(dst, c)
+		var extBytes int
+		if dst, extBytes = appendJSONHeader(dst, c); extBytes > ExtFieldsSizeLimit {
+			return dst[:start], extFieldsTooLarge(extBytes)
+		}
 	case SerializeRocketMQ:
 		dst, err = AppendRocketMQHeader(dst, c)
 		if err != nil {

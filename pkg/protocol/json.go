@@ -18,6 +18,14 @@ import (
 // requires (control characters such as 0x01 become \u0001) and invalid UTF-8 is
 // written as U+FFFD. A language with no name is written as its number.
 func AppendJSONHeader(dst []byte, c *Command) []byte {
+	dst, _ = appendJSONHeader(dst, c)
+	return dst
+}
+
+// appendJSONHeader is AppendJSONHeader; it also returns the bytes of c's
+// extFields keys and values, for AppendFrame's limit.
+func appendJSONHeader(dst []byte, c *Command) ([]byte, int) {
+	extBytes := 0
 	dst = append(dst, `{"code":`...)
 	dst = strconv.AppendInt(dst, int64(c.Code), 10)
 	dst = append(dst, `,"language":`...)
@@ -44,12 +52,14 @@ func AppendJSONHeader(dst []byte, c *Command) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
+			v := c.ExtFields[k]
+			extBytes += len(k) + len(v)
 			dst = appendJSONString(dst, k)
 			dst = append(dst, ':')
-			dst = appendJSONString(dst, c.ExtFields[k])
+			dst = appendJSONString(dst, v)
 		}
 	}
-	return append(dst, "}}"...)
+	return append(dst, "}}"...), extBytes
 }
 
 func sortedKeys(dst []string, m map[string]string) []string {

@@ -17,8 +17,9 @@ const rocketMQFixedLen = 21
 //	remarkLen int32 | remark | extLen int32 | { keyLen int16 | key | valLen int32 | val }...
 //
 // An empty remark is written as length 0. extFields entries are written in sorted
-// key order. It fails with ErrBadHeader if a key is longer than 32767 bytes or a
-// length does not fit int32; dst is then returned unchanged in length.
+// key order. It fails with ErrBadHeader if a key is longer than 32767 bytes, a
+// length does not fit int32, or the keys and values add up to more than
+// ExtFieldsSizeLimit; dst is then returned unchanged in length.
 func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 	start := len(dst)
 	if len(c.Remark) > math.MaxInt32 {
@@ -35,8 +36,12 @@ func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 	dst = append(dst, 0, 0, 0, 0)
 	if len(c.ExtFields) > 0 {
 		var arr [16]string
+		extBytes := 0
 		for _, k := range sortedKeys(arr[:0], c.ExtFields) {
 			v := c.ExtFields[k]
+			if extBytes += len(k) + len(v); extBytes > ExtFieldsSizeLimit {
+				return dst[:start], extFieldsTooLarge(extBytes)
+			}
 			if len(k) > math.MaxInt16 || len(v) > math.MaxInt32 {
 				return dst[:start], fmt.Errorf("%w: extFields entry %.32q: key of %d bytes (max %d) or value of %d bytes",
 					ErrBadHeader, k, len(k), math.MaxInt16, len(v))
