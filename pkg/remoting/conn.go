@@ -66,10 +66,13 @@ type Conn struct {
 
 	// queued mirrors wq.bytes, for checks without the lock.
 	queued atomic.Int64
+	// unflushed is set while the writer holds frames it has taken but not
+	// flushed (drain waits for it).
+	unflushed atomic.Bool
 	// wq is the write queue: whole encoded frames, in order, for the writer
 	// goroutine. Every frame is counted in bytes (and charged to the server's
-	// budget) from when it is queued until the writer has flushed it, or the
-	// connection closes.
+	// budget) from when it is queued until the writer has written its batch to
+	// the socket, or the connection closes.
 	wq struct {
 		sync.Mutex
 		frames [][]byte

@@ -72,6 +72,9 @@ func (c *Conn) takeFrames(spare [][]byte) [][]byte {
 	if len(frames) == 0 {
 		return nil
 	}
+	// Set before these frames are uncounted, and cleared after the flush, so
+	// drain never sees nothing queued while some of it is unflushed.
+	c.unflushed.Store(true)
 	c.wq.frames = spare
 	if c.wq.space != nil {
 		close(c.wq.space)
@@ -80,7 +83,7 @@ func (c *Conn) takeFrames(spare [][]byte) [][]byte {
 	return frames
 }
 
-// written uncounts n bytes the writer has flushed (or failed to write), then
+// written uncounts n bytes the writer has written (or failed to write), then
 // resumes the reader and parked requests if they waited for the queue to drain.
 func (c *Conn) written(n int64) {
 	if n == 0 {
@@ -121,7 +124,7 @@ func (c *Conn) closeWriteQueue() {
 // connection has closed, or deadline passes. Close uses it so answers queued just
 // before shutdown reach the peer.
 func (c *Conn) drain(deadline time.Time) {
-	for c.queued.Load() > 0 && !c.isClosed() && time.Now().Before(deadline) {
+	for (c.queued.Load() > 0 || c.unflushed.Load()) && !c.isClosed() && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -130,7 +133,8 @@ func (c *Conn) drain(deadline time.Time) {
 // stopped by shutdown or a write error (which shuts the connection down). It is the
 // only writer of the socket: it takes all queued frames at once, writes them in
 // order and takes again until the queue is empty, then flushes, so concurrent
-// answers batch into few syscalls.
+// answers batch into few syscalls. Each batch is uncounted once written into the
+// buffered writer.
 func (c *Conn) writeLoop() {
 	var bw *bufio.Writer
 	var spare [][]byte
@@ -140,19 +144,21 @@ func (c *Conn) writeLoop() {
 		case <-c.done:
 			return
 		}
-		var n int64
 		var err error
+		wrote := false
 		for err == nil {
 			batch := c.takeFrames(spare)
 			if batch == nil {
 				break
 			}
+			wrote = true
 			if bw == nil {
 				bw = bufio.NewWriterSize(c.nc, writeBufferSize)
 			}
 			if wt := c.h.cfg.writeTimeout; wt > 0 {
 				_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
 			}
+			n := int64(0)
 			for i, frame := range batch {
 				if err == nil {
 					_, err = bw.Write(frame)
@@ -165,11 +171,15 @@ func (c *Conn) writeLoop() {
 			} else {
 				spare = nil
 			}
+			// Uncounted per batch, not at the flush: a writer kept busy by a
+			// steady stream must not look like a peer that does not read. All
+			// but the last bufio buffer of it is in the socket already.
+			c.written(n)
 		}
-		if err == nil && n > 0 {
+		if err == nil && wrote {
 			err = bw.Flush()
 		}
-		c.written(n)
+		c.unflushed.Store(false)
 		if err != nil {
 			if !c.isClosed() {
 				c.h.log.Info("remoting: closing connection: write failed", "peer", c.remote, "conn", c.id, "err", err)
