@@ -236,6 +236,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Millis("flushIntervalConsumeQueue", &s.FlushConsumeQueueInterval)
 
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
+	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
+	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
 
 	b.Ignore("JVM-only setting", "rocketmqHome", "fetchNamesrvAddrByAddressServer",

@@ -205,6 +205,15 @@ func (b *Broker) startServers(ctx context.Context, lc *net.ListenConfig, ln net.
 	rcfg := b.cfg.Remoting
 	rcfg.Listener = ln
 	rcfg.ListenAddr = ln.Addr().String()
+	if rcfg.Budget == nil {
+		// One memory budget (serverMemoryBudgetBytes) for both ports: the VIP
+		// channel adds no memory of its own, as it adds no pools.
+		limit := rcfg.MemoryBudget
+		if limit == 0 {
+			limit = remoting.DefaultMemoryBudget()
+		}
+		rcfg.Budget = remoting.NewBudget(limit)
+	}
 	srv, err := remoting.NewServer(rcfg, b.log)
 	if err != nil {
 		return closeAll, fmt.Errorf("broker: %w", err)

@@ -207,6 +207,8 @@ var remotingKeys = []struct {
 	copy func(dst *remoting.ServerConfig, src remoting.ServerConfig)
 }{
 	{"maxFrameSize", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MaxFrameSize = s.MaxFrameSize }},
+	{"serverMemoryBudgetBytes", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MemoryBudget = s.MemoryBudget }},
+	{"serverMaxInflightPerConnection", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MaxInflightPerConn = s.MaxInflightPerConn }},
 	{"serverChannelMaxIdleTimeSeconds", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.IdleTimeout = s.IdleTimeout }},
 }
 

@@ -100,6 +100,8 @@ func (c *Config) validate() error {
 		copy func(dst *remoting.ServerConfig)
 	}{
 		{"maxFrameSize", func(d *remoting.ServerConfig) { d.MaxFrameSize = c.Remoting.MaxFrameSize }},
+		{"serverMemoryBudgetBytes", func(d *remoting.ServerConfig) { d.MemoryBudget = c.Remoting.MemoryBudget }},
+		{"serverMaxInflightPerConnection", func(d *remoting.ServerConfig) { d.MaxInflightPerConn = c.Remoting.MaxInflightPerConn }},
 		{"serverChannelMaxIdleTimeSeconds", func(d *remoting.ServerConfig) { d.IdleTimeout = c.Remoting.IdleTimeout }},
 	} {
 		probe := remoting.DefaultServerConfig()
@@ -198,7 +200,8 @@ func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
 // BindProperties binds the keys of a namesrv.conf file to c: RocketMQ's
 // listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
 // Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
-// scanFirstDelayMillis and maxFrameSize. Every other RocketMQ 4.9 key
+// scanFirstDelayMillis, maxFrameSize, serverMemoryBudgetBytes and
+// serverMaxInflightPerConnection. Every other RocketMQ 4.9 key
 // (properties.AcceptRocketMQ) is accepted with no effect; any other key is
 // unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
@@ -225,6 +228,10 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Millis(keyScanFirstDelay, &c.ScanFirstDelay)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
+	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
+	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
+	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
+	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
 	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",

@@ -93,7 +93,8 @@ func TestConfigValidate(t *testing.T) {
 		"maxFrameSize":                    func(c *Config) { c.Remoting.MaxFrameSize = 10 },
 		"serverChannelMaxIdleTimeSeconds": func(c *Config) { c.Remoting.IdleTimeout = -time.Second },
 		"FS":                              func(c *Config) { c.FS = nil },
-		"Remoting":                        func(c *Config) { c.Remoting.MaxInflightPerConn = 0 },
+		"serverMaxInflightPerConnection":  func(c *Config) { c.Remoting.MaxInflightPerConn = 0 },
+		"Remoting":                        func(c *Config) { c.Remoting.WriteTimeout = -1 },
 	}
 	for name, f := range mutate {
 		cfg := DefaultConfig()

@@ -247,6 +247,9 @@ func TestAppendFrameRejects(t *testing.T) {
 	_, err := AppendFrame(nil, &Command{Serialize: 7})
 	require.ErrorIs(t, err, ErrUnknownSerializeType)
 	_, err = AppendFrame(nil, &Command{Remark: strings.Repeat("r", MaxHeaderSize)})
+	require.ErrorIs(t, err, ErrBadHeader, "remark over RemarkSizeLimit")
+	// Within the extFields limit, but JSON escapes make the header over 1 MiB.
+	_, err = AppendFrame(nil, &Command{ExtFields: map[string]string{"k": strings.Repeat("\x01", 200<<10)}})
 	require.ErrorIs(t, err, ErrFrameTooLarge)
 }
 

@@ -34,9 +34,15 @@
 //
 //   - length must be at least 4 and at most the reader's cap (DefaultMaxFrameSize,
 //     16 MiB, unless configured); it is checked before any payload is read.
-//   - hdrLen (24 bits, at most MaxHeaderSize) must fit in the frame.
-//   - FrameReader grows a frame buffer in steps of at most 64 KiB as bytes arrive,
-//     so a peer that announces 16 MiB and sends 10 bytes costs about 64 KiB.
+//   - hdrLen (24 bits) must fit in the frame and be at most HeaderSizeLimit
+//     (1 MiB); a decoded remark is at most RemarkSizeLimit (64 KiB) and the
+//     extFields' keys and values add up to at most ExtFieldsSizeLimit (512 KiB),
+//     in at most MaxExtFields entries. AppendFrame refuses what decoders refuse.
+//   - FrameReader checks the prefix (ReadPrefix) before reading the header, and
+//     decodes the header (ReadHeader) before reading the body (ReadBody), so a
+//     server can refuse a bad header, or wait for memory, first. It grows a
+//     buffer in steps of at most 64 KiB as bytes arrive, so a peer that
+//     announces 16 MiB and sends 10 bytes costs about 64 KiB.
 //   - Every length in a ROCKETMQ header is checked against the bytes left before
 //     anything is allocated; JSON values skipped under unknown keys may nest 64
 //     deep.

@@ -18,6 +18,14 @@ import (
 // requires (control characters such as 0x01 become \u0001) and invalid UTF-8 is
 // written as U+FFFD. A language with no name is written as its number.
 func AppendJSONHeader(dst []byte, c *Command) []byte {
+	dst, _ = appendJSONHeader(dst, c)
+	return dst
+}
+
+// appendJSONHeader is AppendJSONHeader; it also returns the bytes of c's
+// extFields keys and values, for AppendFrame's limit.
+func appendJSONHeader(dst []byte, c *Command) ([]byte, int) {
+	extBytes := 0
 	dst = append(dst, `{"code":`...)
 	dst = strconv.AppendInt(dst, int64(c.Code), 10)
 	dst = append(dst, `,"language":`...)
@@ -44,12 +52,14 @@ func AppendJSONHeader(dst []byte, c *Command) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
+			v := c.ExtFields[k]
+			extBytes += len(k) + len(v)
 			dst = appendJSONString(dst, k)
 			dst = append(dst, ':')
-			dst = appendJSONString(dst, c.ExtFields[k])
+			dst = appendJSONString(dst, v)
 		}
 	}
-	return append(dst, "}}"...)
+	return append(dst, "}}"...), extBytes
 }
 
 func sortedKeys(dst []string, m map[string]string) []string {
@@ -130,6 +140,9 @@ const maxJSONDepth = 64
 //     "true"), as fastjson does when it fills a Map<String,String>; null values
 //     drop the key; objects and arrays are rejected; more than MaxExtFields
 //     distinct keys are rejected.
+//   - a remark longer than RemarkSizeLimit, or extFields whose keys and values
+//     (decoded, repeated keys counted each time) add up to more than
+//     ExtFieldsSizeLimit bytes, are rejected.
 //
 // Strings may use every JSON escape; invalid UTF-8 and lone surrogates read as
 // U+FFFD. c.ExtFields is always non-nil afterwards. Errors are *DecodeError with
@@ -147,8 +160,9 @@ func DecodeJSONHeader(b []byte, c *Command) error {
 }
 
 type jsonDecoder struct {
-	b   []byte
-	pos int
+	b        []byte
+	pos      int
+	extBytes int // decoded extFields key and value bytes so far
 }
 
 func (d *jsonDecoder) err(reason string) error { return headerErr(SerializeJSON, d.pos, reason) }
@@ -255,9 +269,17 @@ func (d *jsonDecoder) header(c *Command) error {
 			if d.peek() != '"' {
 				return d.err("remark is not a string")
 			}
+			start := d.pos
 			s, err := d.str(nil)
+			if err != nil {
+				return err
+			}
+			if len(s) > RemarkSizeLimit {
+				d.pos = start
+				return d.err("remark of " + strconv.Itoa(len(s)) + " bytes exceeds the limit of " + strconv.Itoa(RemarkSizeLimit))
+			}
 			c.Remark = string(s)
-			return err
+			return nil
 		case "extFields":
 			return d.extFields(c)
 		default:
@@ -335,16 +357,23 @@ func (d *jsonDecoder) extFields(c *Command) error {
 				return d.err("more than " + strconv.Itoa(MaxExtFields) + " extFields entries")
 			}
 		}
+		start := d.pos
 		switch ch := d.peek(); {
 		case ch == '"':
 			v, err := d.str(nil)
 			if err != nil {
 				return err
 			}
+			if err := d.countExt(start, len(key)+len(v)); err != nil {
+				return err
+			}
 			c.ExtFields[string(key)] = string(v)
 		case ch == '-' || (ch >= '0' && ch <= '9'):
 			num, _, err := d.number()
 			if err != nil {
+				return err
+			}
+			if err := d.countExt(start, len(key)+len(num)); err != nil {
 				return err
 			}
 			c.ExtFields[string(key)] = string(num)
@@ -359,6 +388,17 @@ func (d *jsonDecoder) extFields(c *Command) error {
 		}
 		return nil
 	})
+}
+
+// countExt adds n decoded extFields bytes and fails, at offset pos, past
+// ExtFieldsSizeLimit.
+func (d *jsonDecoder) countExt(pos, n int) error {
+	d.extBytes += n
+	if d.extBytes > ExtFieldsSizeLimit {
+		d.pos = pos
+		return d.err("extFields exceed the limit of " + strconv.Itoa(ExtFieldsSizeLimit) + " bytes")
+	}
+	return nil
 }
 
 // number scans a JSON number and returns its text and whether it is an integer

@@ -17,8 +17,9 @@ const rocketMQFixedLen = 21
 //	remarkLen int32 | remark | extLen int32 | { keyLen int16 | key | valLen int32 | val }...
 //
 // An empty remark is written as length 0. extFields entries are written in sorted
-// key order. It fails with ErrBadHeader if a key is longer than 32767 bytes or a
-// length does not fit int32; dst is then returned unchanged in length.
+// key order. It fails with ErrBadHeader if a key is longer than 32767 bytes, a
+// length does not fit int32, or the keys and values add up to more than
+// ExtFieldsSizeLimit; dst is then returned unchanged in length.
 func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 	start := len(dst)
 	if len(c.Remark) > math.MaxInt32 {
@@ -35,8 +36,12 @@ func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 	dst = append(dst, 0, 0, 0, 0)
 	if len(c.ExtFields) > 0 {
 		var arr [16]string
+		extBytes := 0
 		for _, k := range sortedKeys(arr[:0], c.ExtFields) {
 			v := c.ExtFields[k]
+			if extBytes += len(k) + len(v); extBytes > ExtFieldsSizeLimit {
+				return dst[:start], extFieldsTooLarge(extBytes)
+			}
 			if len(k) > math.MaxInt16 || len(v) > math.MaxInt32 {
 				return dst[:start], fmt.Errorf("%w: extFields entry %.32q: key of %d bytes (max %d) or value of %d bytes",
 					ErrBadHeader, k, len(k), math.MaxInt16, len(v))
@@ -58,8 +63,10 @@ func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 // DecodeRocketMQHeader decodes a ROCKETMQ binary header (serialize type 1) into c's
 // header fields and sets c.Serialize. Every length is checked against the bytes
 // that remain before anything is allocated; the header must be used up exactly.
-// A zero-length remark reads as "", entries with an empty key or value are kept,
-// and more than MaxExtFields distinct keys are rejected.
+// A zero-length remark reads as "", entries with an empty key or value are kept;
+// more than MaxExtFields distinct keys, a remark longer than RemarkSizeLimit, and
+// entries whose keys and values add up to more than ExtFieldsSizeLimit bytes are
+// rejected.
 // c.ExtFields is always non-nil afterwards. Errors are *DecodeError with Kind
 // ErrBadHeader.
 func DecodeRocketMQHeader(b []byte, c *Command) error {
@@ -85,6 +92,9 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 	if remarkLen < 0 || remarkLen > int64(len(b)-pos-4) {
 		return bad(pos-4, "remark length %d does not fit the %d bytes left", remarkLen, len(b)-pos)
 	}
+	if remarkLen > RemarkSizeLimit {
+		return bad(pos-4, "remark of %d bytes exceeds the limit of %d", remarkLen, RemarkSizeLimit)
+	}
 	c.Remark = string(b[pos : pos+int(remarkLen)])
 	pos += int(remarkLen)
 	extLen := int64(int32(binary.BigEndian.Uint32(b[pos:])))
@@ -93,6 +103,7 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 		return bad(pos-4, "extFields length %d, but %d bytes are left", extLen, len(b)-pos)
 	}
 	c.ExtFields = map[string]string{}
+	extBytes := int64(0)
 	for pos < len(b) {
 		if len(b)-pos < 2 {
 			return bad(pos, "truncated key length")
@@ -116,6 +127,9 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 			if _, ok := c.ExtFields[string(key)]; !ok {
 				return bad(pos-4-len(key)-2, "more than %d extFields entries", MaxExtFields)
 			}
+		}
+		if extBytes += int64(kl) + vl; extBytes > ExtFieldsSizeLimit {
+			return bad(pos-4-len(key)-2, "extFields exceed the limit of %d bytes", ExtFieldsSizeLimit)
 		}
 		c.ExtFields[string(key)] = string(b[pos : pos+int(vl)])
 		pos += int(vl)

@@ -133,7 +133,7 @@ type Client struct {
 	cfg   ClientConfig
 	h     host
 	procs atomic.Pointer[map[protocol.RequestCode]Processor] // copy on write
-	sem   chan struct{}                                      // bounds server requests in progress
+	sem   chan struct{}                       // bounds server requests in progress
 
 	mu struct {
 		sync.Mutex
@@ -336,12 +336,12 @@ func (cl *Client) Close() error {
 	}
 	cl.mu.closed = true
 	cl.mu.Unlock()
-	cl.h.stop()
+	cl.h.stop(nil)
 	return nil
 }
 
 // handle runs on a connection's reader goroutine for each request a server sends.
-func (cl *Client) handle(c *Conn, req *protocol.Command) {
+func (cl *Client) handle(c *Conn, req *protocol.Command, _ int64) {
 	p := (*cl.procs.Load())[req.RequestCode()]
 	if p == nil {
 		cl.h.log.Warn("remoting: no processor for request from server; not answered", "peer", c.remote, "code", req.RequestCode())

@@ -1,16 +1,12 @@
 package remoting
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/petrelmq/petrel/pkg/protocol"
 )
@@ -31,10 +27,13 @@ var connIDs atomic.Uint64
 const (
 	readBufferSize  = 8 << 10
 	writeBufferSize = 16 << 10
-	writeQueueLen   = 256 // frames waiting for the writer goroutine
-	// maxOverflowBytes bounds the answers queued beyond writeQueueLen for a peer
-	// that does not read them fast enough; past it the connection is closed.
-	maxOverflowBytes = 64 << 20
+	// writeQueueLen is how many frames Invoke, InvokeOneway and the reader's own
+	// answers may queue before they wait for the writer; Reply never waits.
+	writeQueueLen = 256
+	// minMaxQueuedBytes is the least hard cap on the bytes queued for one
+	// connection's writer: a Reply beyond it closes the connection, as the peer
+	// is not reading (see connConfig.maxQueued).
+	minMaxQueuedBytes = 64 << 20
 )
 
 // Conn is one framed TCP connection, server side or client side. Requests and
@@ -51,11 +50,13 @@ type Conn struct {
 	remote string
 	nc     net.Conn
 	h      *host
-	writeq chan []byte
 	done   chan struct{} // closed once the connection is shut down
+	kick   chan struct{} // cap 1: the write queue has frames
+	// wake (cap 1) tells a reader that waits for the write queue to drain, and
+	// parked requests, that they may go on (server side).
+	wake chan struct{}
 
-	inflight  atomic.Int32 // requests queued or running on a worker (server side)
-	unwritten atomic.Int64 // frames queued for the writer and not yet flushed to the socket
+	inflight atomic.Int32 // requests queued, parked or running on a worker (server side)
 
 	mu struct {
 		sync.Mutex
@@ -63,15 +64,39 @@ type Conn struct {
 		closed  bool
 	}
 
-	// overflow holds answers that found writeq full: Reply never blocks, since
-	// it runs on goroutines that serve everyone (the store's flusher completing
-	// sends, the long-poll runners). The writer drains it after writeq.
-	omu struct {
+	// queued mirrors wq.bytes, for checks without the lock.
+	queued atomic.Int64
+	// unflushed is set while the writer holds frames it has taken but not
+	// flushed (drain waits for it).
+	unflushed atomic.Bool
+	// wq is the write queue: whole encoded frames, in order, for the writer
+	// goroutine. Every frame is counted in bytes (and charged to the server's
+	// budget) from when it is queued until the writer has written its batch to
+	// the socket, or the connection closes.
+	wq struct {
 		sync.Mutex
 		frames [][]byte
-		bytes  int
+		bytes  int64
+		closed bool
+		// space is closed when the writer takes frames; senders that found
+		// writeQueueLen frames queued wait on it. nil when nobody waits.
+		space chan struct{}
 	}
-	kick chan struct{} // cap 1: overflow has frames
+
+	// Server side: the budget this connection draws on (nil on a client), and
+	// the requests that wait on a worker's behalf for the write queue or the
+	// budget's answers to drain (see park).
+	budget *Budget
+	// readerWaits is set (by the reader only) while the reader waits for the
+	// write queue to drain; nparked mirrors len(pq.tasks). The writer calls
+	// resume when either is set and the queue has drained.
+	readerWaits atomic.Bool
+	nparked     atomic.Int32
+	pq          struct {
+		sync.Mutex
+		tasks  []*task
+		closed bool
+	}
 }
 
 // call is one request waiting for its answer: either ch (Invoke) or cb (InvokeAsync)
@@ -99,10 +124,12 @@ func (c *Conn) String() string { return fmt.Sprintf("conn %d %s", c.id, c.remote
 // Reply writes a response built with protocol.NewResponse(req, ...). It is how a
 // processor that returned (nil, nil) answers later. Reply sets the response flag
 // and protocol.CurrentVersion on resp (so resp must not be shared), and writes in
-// resp.Serialize, which NewResponse copies from the request. It returns once the
-// frame is queued for writing (it blocks while the write queue is full), with
-// ErrConnClosed if the connection has closed, or an encoding error
-// (protocol.ErrFrameTooLarge, ...). Never call it for a oneway request.
+// resp.Serialize, which NewResponse copies from the request. It never blocks: it
+// returns once the frame is queued for writing, with ErrConnClosed if the
+// connection has closed, or an encoding error (protocol.ErrFrameTooLarge, ...).
+// A peer whose unwritten answers pass the connection's hard cap (at least
+// 64 MiB) is not reading them: its connection is closed and Reply returns
+// ErrConnClosed. Never call it for a oneway request.
 func (c *Conn) Reply(resp *protocol.Command) error {
 	resp.Flag |= protocol.FlagResponse
 	resp.Version = protocol.CurrentVersion
@@ -110,48 +137,7 @@ func (c *Conn) Reply(resp *protocol.Command) error {
 	if err != nil {
 		return err
 	}
-	return c.sendNoWait(frame)
-}
-
-// sendNoWait queues a frame without blocking: into writeq when it has room, else
-// into the overflow list. A peer whose unread answers pass maxOverflowBytes is
-// not reading; its connection is closed rather than letting it hold memory.
-func (c *Conn) sendNoWait(frame []byte) error {
-	if c.isClosed() {
-		return ErrConnClosed
-	}
-	c.unwritten.Add(1)
-	select {
-	case c.writeq <- frame:
-		return nil
-	default:
-	}
-	c.omu.Lock()
-	if c.omu.bytes+len(frame) > maxOverflowBytes {
-		c.omu.Unlock()
-		c.unwritten.Add(-1)
-		c.h.log.Warn("remoting: closing connection: peer does not read its answers",
-			"peer", c.remote, "conn", c.id, "queued_bytes", maxOverflowBytes)
-		c.shutdown()
-		return ErrConnClosed
-	}
-	c.omu.frames = append(c.omu.frames, frame)
-	c.omu.bytes += len(frame)
-	c.omu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// takeOverflow returns and clears the overflow list.
-func (c *Conn) takeOverflow() [][]byte {
-	c.omu.Lock()
-	defer c.omu.Unlock()
-	f := c.omu.frames
-	c.omu.frames, c.omu.bytes = nil, 0
-	return f
+	return c.enqueue(nil, frame)
 }
 
 // Invoke sends a request to the peer on this connection and waits for its answer or
@@ -167,7 +153,7 @@ func (c *Conn) Invoke(ctx context.Context, req *protocol.Command) (*protocol.Com
 	if err != nil {
 		return nil, err
 	}
-	if err := c.send(ctx, frame); err != nil {
+	if err := c.enqueue(ctx, frame); err != nil {
 		c.take(opaque, cl)
 		return nil, err
 	}
@@ -199,7 +185,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*
 	if err != nil {
 		return err
 	}
-	if err := c.send(ctx, frame); err != nil {
+	if err := c.enqueue(ctx, frame); err != nil {
 		if c.take(opaque, cl) {
 			cl.stop()
 			return err
@@ -220,7 +206,7 @@ func (c *Conn) InvokeOneway(ctx context.Context, req *protocol.Command) error {
 	if err != nil {
 		return err
 	}
-	return c.send(ctx, frame)
+	return c.enqueue(ctx, frame)
 }
 
 // Close closes the connection; pending invocations fail with ErrConnClosed and
@@ -340,33 +326,6 @@ func (c *Conn) encode(cmd *protocol.Command) ([]byte, error) {
 	return frame, nil
 }
 
-// send queues a frame for the writer goroutine.
-func (c *Conn) send(ctx context.Context, frame []byte) error {
-	if c.isClosed() {
-		return ErrConnClosed
-	}
-	c.unwritten.Add(1)
-	select {
-	case c.writeq <- frame:
-		return nil
-	case <-c.done:
-		c.unwritten.Add(-1)
-		return ErrConnClosed
-	case <-ctx.Done():
-		c.unwritten.Add(-1)
-		return context.Cause(ctx)
-	}
-}
-
-// drain waits until every frame queued so far has been written to the socket, the
-// connection has closed, or deadline passes. Close uses it so answers queued just
-// before shutdown reach the peer.
-func (c *Conn) drain(deadline time.Time) {
-	for c.unwritten.Load() > 0 && !c.isClosed() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // shutdown closes the socket and fails every pending call, once.
 func (c *Conn) shutdown() {
 	c.mu.Lock()
@@ -381,156 +340,9 @@ func (c *Conn) shutdown() {
 	c.mu.Unlock()
 
 	_ = c.nc.Close()
+	c.closeWriteQueue()
+	c.dropParked()
 	for _, cl := range pending {
 		c.deliver(cl, nil, ErrConnClosed)
-	}
-}
-
-// readLoop is the connection's reader goroutine, started by host.startConn and
-// stopped by a read error or shutdown (which closes the socket). It owns the read
-// side of the socket, dispatches every frame, and on exit shuts the connection
-// down and tells the owner and the listeners.
-func (c *Conn) readLoop() {
-	for _, l := range c.h.listenerList() {
-		l.OnConnect(c)
-	}
-	err := c.readFrames()
-	closedByUs := c.isClosed()
-	c.shutdown()
-	if !closedByUs {
-		c.logClose(err)
-	}
-	c.h.connClosed(c)
-	for _, l := range c.h.listenerList() {
-		l.OnClose(c)
-	}
-}
-
-// frameTimeoutError marks a frame that started but did not complete in time.
-type frameTimeoutError struct{ err error }
-
-func (e frameTimeoutError) Error() string { return "frame not completed in time: " + e.err.Error() }
-func (e frameTimeoutError) Unwrap() error { return e.err }
-
-type idleError struct{ d time.Duration }
-
-func (e idleError) Error() string { return fmt.Sprintf("idle for %s", e.d) }
-
-func (c *Conn) readFrames() error {
-	cfg := &c.h.cfg
-	br := bufio.NewReaderSize(c.nc, readBufferSize)
-	fr := protocol.NewFrameReader(br, cfg.maxFrameSize)
-	for {
-		// Between frames the idle timeout applies; once a frame has started it
-		// must complete within the frame timeout.
-		if br.Buffered() == 0 {
-			if cfg.idleTimeout > 0 {
-				_ = c.nc.SetReadDeadline(time.Now().Add(cfg.idleTimeout))
-			} else if cfg.frameReadTimeout > 0 {
-				_ = c.nc.SetReadDeadline(time.Time{}) // clear the last frame's deadline
-			}
-			if _, err := br.Peek(1); err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					return idleError{cfg.idleTimeout}
-				}
-				return err
-			}
-		}
-		if cfg.frameReadTimeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(cfg.frameReadTimeout))
-		} else if cfg.idleTimeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Time{})
-		}
-		cmd, err := fr.Read()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return frameTimeoutError{err}
-			}
-			return err
-		}
-		if cmd.IsResponse() {
-			c.complete(cmd)
-		} else {
-			c.h.handle(c, cmd)
-		}
-	}
-}
-
-// logClose writes the one log line for a connection the peer or the input ended.
-func (c *Conn) logClose(err error) {
-	log := c.h.log
-	var idle idleError
-	var ft frameTimeoutError
-	switch {
-	case errors.Is(err, protocol.ErrMalformed):
-		log.Warn("remoting: closing connection: malformed frame", "peer", c.remote, "conn", c.id, "err", err)
-	case errors.As(err, &ft):
-		log.Warn("remoting: closing connection: frame read timeout", "peer", c.remote, "conn", c.id, "timeout", c.h.cfg.frameReadTimeout)
-	case errors.As(err, &idle):
-		log.Info("remoting: closing idle connection", "peer", c.remote, "conn", c.id, "idle", idle.d)
-	case errors.Is(err, io.EOF):
-		log.Debug("remoting: connection closed by peer", "peer", c.remote, "conn", c.id)
-	default:
-		log.Info("remoting: connection lost", "peer", c.remote, "conn", c.id, "err", err)
-	}
-}
-
-// writeLoop is the connection's writer goroutine, started by host.startConn and
-// stopped by shutdown or a write error (which shuts the connection down). It is the
-// only writer of the socket: it takes whole frames from writeq in order and
-// flushes when the queue is empty, so concurrent replies batch into few syscalls.
-func (c *Conn) writeLoop() {
-	var bw *bufio.Writer
-	for {
-		var first []byte
-		select {
-		case first = <-c.writeq:
-		case <-c.kick:
-		case <-c.done:
-			return
-		}
-		if bw == nil {
-			bw = bufio.NewWriterSize(c.nc, writeBufferSize)
-		}
-		if wt := c.h.cfg.writeTimeout; wt > 0 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
-		}
-		var err error
-		n := int64(0)
-		if first != nil {
-			_, err = bw.Write(first)
-			n++
-		}
-	batch:
-		for err == nil {
-			select {
-			case frame := <-c.writeq:
-				_, err = bw.Write(frame)
-				n++
-			default:
-				// writeq is empty: answers that overflowed it go next.
-				over := c.takeOverflow()
-				if len(over) == 0 {
-					break batch
-				}
-				for _, frame := range over {
-					if err == nil {
-						_, err = bw.Write(frame)
-					}
-					n++
-				}
-			}
-		}
-		if err == nil {
-			err = bw.Flush()
-		}
-		c.unwritten.Add(-n)
-		if err != nil {
-			if !c.isClosed() {
-				c.h.log.Info("remoting: closing connection: write failed", "peer", c.remote, "conn", c.id, "err", err)
-			}
-			c.shutdown()
-			return
-		}
 	}
 }

@@ -25,16 +25,41 @@
 // # Limits and back-pressure
 //
 //   - Frames are capped by MaxFrameSize (16 MiB) both ways; a bigger incoming
-//     frame closes the connection, a bigger outgoing one fails the call.
-//   - A started frame must complete within FrameReadTimeout (30s); a server
-//     connection that sends nothing for IdleTimeout (120s) is closed. Frame
-//     buffers grow as bytes arrive (see protocol.FrameReader), so half-open
-//     connections cost little memory.
-//   - Per connection at most MaxInflightPerConn (256) requests are queued or
-//     running; beyond it, and when a Pool's queue is full, requests are answered
+//     frame closes the connection, a bigger outgoing one fails the call. Headers
+//     are capped too (protocol.HeaderSizeLimit 1 MiB, RemarkSizeLimit 64 KiB,
+//     ExtFieldsSizeLimit 512 KiB, MaxExtFields 1024 entries): a frame's prefix
+//     and header are checked before its body is read, and a bad one closes the
+//     connection.
+//   - A started frame must complete within FrameReadTimeout (30s), time spent
+//     waiting for the memory budget included; a server connection that sends
+//     nothing for IdleTimeout (120s) is closed. Frame buffers grow as bytes
+//     arrive (see protocol.FrameReader), so half-open connections cost little
+//     memory.
+//   - MemoryBudget (a quarter of memory, at most 1 GiB; key
+//     serverMemoryBudgetBytes) bounds what a server's connections hold: each
+//     frame reserves its length before its header is read (frames over 64 KiB
+//     from three quarters of the budget only) and holds it until the request
+//     has run; answers are counted from when they are queued until written.
+//     When it is used up, connections wait before reading their next frame (the
+//     server keeps serving what it has), and while unwritten answers fill half
+//     of it, queued requests wait before starting. See Budget.
+//   - A connection whose write queue holds WriteHighWater (4 MiB) is paused:
+//     no more of its requests are read, and those already queued wait (holding
+//     no worker), until its peer reads. A Reply never blocks; a queue that would
+//     pass max(64 MiB, 16 × WriteHighWater) closes the connection.
+//   - Per connection at most MaxInflightPerConn (4096; key
+//     serverMaxInflightPerConnection) requests are queued, waiting or running;
+//     beyond it, and when a Pool's queue is full, requests are answered
 //     SYSTEM_BUSY with an "[OVERLOAD]" remark (oneway ones are dropped).
-//   - The write queue holds 256 frames; writers block while it is full, and a
-//     write that stalls for WriteTimeout (30s) closes the connection.
+//   - Pausing a connection, waiting for the budget and refusing a request are
+//     each logged at Warn, at most once per 10s per kind, with the peer and a
+//     count of the lines suppressed since the last one.
+//   - Invoke and InvokeOneway wait while 256 frames are queued; a write that
+//     stalls for WriteTimeout (30s) closes the connection.
+//   - Server.Close answers, rather than drops, what it has accepted: requests
+//     read, queued or waiting are answered SERVICE_NOT_AVAILABLE (14) with a
+//     "[SHUTDOWN]" remark, running ones once their processor returns, and queued
+//     answers are written, all within DrainTimeout (3s).
 //
 // Bad input (a malformed frame or header, an oversize or negative length, an
 // unknown serialize type) closes only that connection, with one log line naming

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,6 +119,23 @@ type rawConn struct {
 func dialRaw(t testing.TB, addr net.Addr) *rawConn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	return &rawConn{t: t, nc: nc, fr: protocol.NewFrameReader(bufio.NewReader(nc), 0)}
+}
+
+// dialRawSmallBuffer is dialRaw with a receive buffer of about rcvBuf bytes set
+// before connecting, for a peer that reads its answers slowly or not at all.
+func dialRawSmallBuffer(t testing.TB, addr net.Addr, rcvBuf int) *rawConn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = setRcvBuf(fd, rcvBuf) }); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	nc, err := d.Dial("tcp", addr.String())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = nc.Close() })
 	return &rawConn{t: t, nc: nc, fr: protocol.NewFrameReader(bufio.NewReader(nc), 0)}

@@ -22,6 +22,14 @@ type connConfig struct {
 	idleTimeout      time.Duration
 	writeTimeout     time.Duration
 	drainTimeout     time.Duration
+	// budget is the server's memory budget; nil on a client.
+	budget *Budget
+	// highWater pauses reading from a connection whose write queue holds this
+	// many bytes; 0 (client) never pauses.
+	highWater int64
+	// maxQueued is the hard cap on a write queue's bytes: a Reply beyond it
+	// closes the connection.
+	maxQueued int64
 }
 
 // host is the part Server and Client share: the connections they own, the
@@ -30,11 +38,15 @@ type connConfig struct {
 // Every goroutine of a Server or Client starts through goFunc, which refuses once
 // stop has begun, so wg.Wait in stop sees all of them.
 type host struct {
-	log          *slog.Logger
-	kind         string // "server" or "client", for pprof labels
-	cfg          connConfig
-	handle       func(c *Conn, req *protocol.Command) // requests from the peer; runs on the reader goroutine
-	onConnClosed func(c *Conn)                        // optional owner hook, on the reader goroutine
+	log  *slog.Logger
+	kind string // "server" or "client", for pprof labels
+	cfg  connConfig
+	// handle takes a request from the peer, with the bytes reserved for it from
+	// the budget (0 without one), which it must release; it runs on the
+	// reader goroutine.
+	handle       func(c *Conn, req *protocol.Command, charge int64)
+	onConnClosed func(c *Conn) // optional owner hook, on the reader goroutine
+	rlog         *rateLog      // rate-limited warnings
 
 	ctx    context.Context // lifetime; cancelled by stop
 	cancel context.CancelFunc
@@ -54,8 +66,12 @@ func (h *host) init(log *slog.Logger, kind string, cfg connConfig) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h.log = log
+	h.rlog = newRateLog(log)
 	h.kind = kind
 	h.cfg = cfg
+	if h.cfg.maxQueued < minMaxQueuedBytes {
+		h.cfg.maxQueued = minMaxQueuedBytes
+	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.mu.conns = map[uint64]*Conn{}
 }
@@ -112,9 +128,10 @@ func (h *host) startConn(nc net.Conn) (*Conn, error) {
 		remote: nc.RemoteAddr().String(),
 		nc:     nc,
 		h:      h,
-		writeq: make(chan []byte, writeQueueLen),
 		kick:   make(chan struct{}, 1),
+		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
+		budget: h.cfg.budget,
 	}
 	c.mu.pending = map[int32]*call{}
 
@@ -148,21 +165,23 @@ func (h *host) connClosed(c *Conn) {
 	}
 }
 
-// stop refuses new goroutines and connections, cancels the lifetime context, closes
-// every connection and waits for every tracked goroutine.
-func (h *host) stop() {
+// stop refuses new goroutines and connections, cancels the lifetime context, lets
+// settle (if not nil) wait until the given deadline for work in progress to be
+// answered, writes what is queued within the same deadline, closes every
+// connection and waits for every tracked goroutine.
+func (h *host) stop(settle func(conns []*Conn, deadline time.Time)) {
 	h.mu.Lock()
 	h.mu.stopping = true
-	conns := make([]*Conn, 0, len(h.mu.conns))
-	for _, c := range h.mu.conns {
-		conns = append(conns, c)
-	}
+	conns := h.connListLocked()
 	h.mu.Unlock()
 	h.cancel()
 	// Answers already queued (a send acknowledged, a held pull released just
 	// before Close) are written before the sockets close, within one shared
 	// deadline; a peer that does not read cannot hold Close longer than that.
 	deadline := time.Now().Add(h.cfg.drainTimeout)
+	if settle != nil {
+		settle(conns, deadline)
+	}
 	for _, c := range conns {
 		c.drain(deadline)
 	}
@@ -170,6 +189,21 @@ func (h *host) stop() {
 		c.shutdown()
 	}
 	h.wg.Wait()
+}
+
+func (h *host) connListLocked() []*Conn {
+	conns := make([]*Conn, 0, len(h.mu.conns))
+	for _, c := range h.mu.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// connList returns the open connections.
+func (h *host) connList() []*Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.connListLocked()
 }
 
 // connCount returns the number of open connections.
@@ -191,7 +225,13 @@ func (h *host) process(p Processor, c *Conn, req *protocol.Command) {
 		return
 	}
 	if err != nil {
-		resp = protocol.NewResponse(req, protocol.SystemError, err.Error())
+		if h.ctx.Err() != nil {
+			// The owner is closing (processors see ctx cancelled): say so, with
+			// a code clients retry elsewhere, rather than SYSTEM_ERROR.
+			resp = protocol.NewResponse(req, protocol.ServiceNotAvailable, h.shutdownRemark()+": "+err.Error())
+		} else {
+			resp = protocol.NewResponse(req, protocol.SystemError, err.Error())
+		}
 	}
 	if resp == nil {
 		return
@@ -208,15 +248,16 @@ func (h *host) callProcessor(p Processor, c *Conn, req *protocol.Command) (resp 
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("remoting: processor panicked", "peer", c.remote, "code", req.RequestCode(), "panic", r, "stack", string(debug.Stack()))
-			resp, err = nil, fmt.Errorf("panic processing request code %d (%s): %v", req.Code, req.RequestCode(), r)
+			resp, err = nil, fmt.Errorf("panic processing request code %d: %v", req.Code, r)
 		}
 	}()
 	return p.Process(h.ctx, c, req)
 }
 
-// replyDirect answers req from the reader goroutine (unknown code, busy). While the
-// write queue is full it blocks, so reading stops: that is back-pressure on a peer
-// that does not read its answers, and the write timeout ends it.
+// replyDirect answers req from the reader goroutine (unknown code, busy, shutting
+// down). While writeQueueLen frames are queued it waits, so reading stops: that is
+// back-pressure on a peer that does not read its answers, and the write timeout
+// ends it.
 func replyDirect(c *Conn, req *protocol.Command, code protocol.ResponseCode, remark string) {
 	resp := protocol.NewResponse(req, code, remark)
 	resp.Version = protocol.CurrentVersion
@@ -224,10 +265,8 @@ func replyDirect(c *Conn, req *protocol.Command, code protocol.ResponseCode, rem
 	if err != nil {
 		return
 	}
-	c.unwritten.Add(1)
-	select {
-	case c.writeq <- frame:
-	case <-c.done:
-		c.unwritten.Add(-1)
-	}
+	_ = c.enqueue(context.Background(), frame)
 }
+
+// shutdownRemark is the remark of answers given because the owner is closing.
+func (h *host) shutdownRemark() string { return "[SHUTDOWN] " + h.kind + " is shutting down" }

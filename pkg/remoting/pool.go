@@ -19,7 +19,7 @@ import (
 type Pool struct {
 	name      string
 	workers   int
-	tasks     chan func()
+	tasks     chan *task
 	mu        sync.Mutex // guards refs, quit
 	refs      int
 	quit      chan struct{}
@@ -41,7 +41,7 @@ func (p *Pool) SetMaxQueueWait(maxWait func() time.Duration) { p.maxWait = maxWa
 func NewPool(name string, workers, queueSize int) *Pool {
 	workers = max(workers, 1)
 	queueSize = max(queueSize, 0)
-	return &Pool{name: name, workers: workers, queueSize: queueSize, tasks: make(chan func(), queueSize)}
+	return &Pool{name: name, workers: workers, queueSize: queueSize, tasks: make(chan *task, queueSize)}
 }
 
 // Name returns the pool's name.
@@ -50,10 +50,10 @@ func (p *Pool) Name() string { return p.name }
 // Queued returns the number of tasks waiting for a worker.
 func (p *Pool) Queued() int { return len(p.tasks) }
 
-// trySubmit queues f without blocking and reports whether it was queued.
-func (p *Pool) trySubmit(f func()) bool {
+// trySubmit queues t without blocking and reports whether it was queued.
+func (p *Pool) trySubmit(t *task) bool {
 	select {
-	case p.tasks <- f:
+	case p.tasks <- t:
 		return true
 	default:
 		return false
@@ -79,7 +79,8 @@ func (p *Pool) acquire() {
 }
 
 // release stops the workers if this was the last user, waits for them and drops
-// the tasks still queued.
+// the tasks still queued (their connections are closed by then), giving back
+// what they hold.
 func (p *Pool) release() {
 	p.mu.Lock()
 	p.refs--
@@ -91,7 +92,8 @@ func (p *Pool) release() {
 	p.wg.Wait() // under mu: a concurrent acquire waits until the old workers are gone
 	for {
 		select {
-		case <-p.tasks:
+		case t := <-p.tasks:
+			t.finish()
 		default:
 			p.mu.Unlock()
 			return
@@ -103,8 +105,8 @@ func (p *Pool) release() {
 func (p *Pool) work(quit <-chan struct{}) {
 	for {
 		select {
-		case f := <-p.tasks:
-			f()
+		case t := <-p.tasks:
+			t.run()
 		case <-quit:
 			return
 		}

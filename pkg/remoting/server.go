@@ -24,10 +24,35 @@ type ServerConfig struct {
 	// Default 16 MiB (protocol.DefaultMaxFrameSize). Larger frames close the
 	// connection (incoming) or fail to send (outgoing).
 	MaxFrameSize int
-	// MaxInflightPerConn caps the requests of one connection that are queued or
-	// running on a worker. Beyond it requests are answered SYSTEM_BUSY. Requests
-	// whose processor returned (nil, nil) no longer count. Default 256.
+	// MaxInflightPerConn caps the requests of one connection that are queued,
+	// waiting (see MemoryBudget) or running on a worker. Beyond it requests are
+	// answered SYSTEM_BUSY "[OVERLOAD] too many requests in flight on this
+	// connection" and a warning names the peer (at most one line per 10s).
+	// Requests whose processor returned (nil, nil) no longer count. Default
+	// 4096: above the 1,024 asynchronous sends Petrel's SDK keeps in flight per
+	// broker (RocketMQ has no such cap); MemoryBudget bounds the memory whatever
+	// the count. Broker and name server key: serverMaxInflightPerConnection.
 	MaxInflightPerConn int
+	// MemoryBudget caps, in bytes, the memory all connections of the server hold
+	// for frames being read, requests queued or running, and answers waiting to
+	// be written (see Budget for how). When it is used up, connections stop
+	// being read until memory comes back; the server logs it (at most one line
+	// per 10s). 0 means DefaultMemoryBudget(): a quarter of the memory
+	// available, at most 1 GiB and at least 64 MiB. It must be at least twice
+	// MaxFrameSize. Ignored when Budget is set. Broker and name server key:
+	// serverMemoryBudgetBytes.
+	MemoryBudget int64
+	// Budget, if not nil, is the budget the server draws on instead of one of
+	// MemoryBudget bytes of its own: servers given the same Budget (a broker's
+	// client and VIP ports) share it. Default nil.
+	Budget *Budget
+	// WriteHighWater pauses a connection whose answers wait to be written: while
+	// its write queue holds this many bytes, no more requests are read from it
+	// and its requests already queued do not start, until the peer reads.
+	// Default 4 MiB; 0 means the default. A Reply that would take a queue past
+	// max(64 MiB, 16 × WriteHighWater, 2 × MaxFrameSize) closes the
+	// connection instead (the peer is not reading at all).
+	WriteHighWater int64
 	// FrameReadTimeout is how long a frame may take to arrive once its first byte
 	// has. Default 30s; 0 means no limit.
 	FrameReadTimeout time.Duration
@@ -45,13 +70,21 @@ type ServerConfig struct {
 	Listener net.Listener
 }
 
+// Defaults of ServerConfig fields.
+const (
+	DefaultMaxInflightPerConn = 4096
+	DefaultWriteHighWater     = 4 << 20
+)
+
 // DefaultServerConfig returns the defaults described on ServerConfig, listening on
 // 0.0.0.0:9876.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		ListenAddr:         "0.0.0.0:9876",
 		MaxFrameSize:       protocol.DefaultMaxFrameSize,
-		MaxInflightPerConn: 256,
+		MaxInflightPerConn: DefaultMaxInflightPerConn,
+		MemoryBudget:       DefaultMemoryBudget(),
+		WriteHighWater:     DefaultWriteHighWater,
 		FrameReadTimeout:   30 * time.Second,
 		IdleTimeout:        120 * time.Second,
 		WriteTimeout:       30 * time.Second,
@@ -76,8 +109,26 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("remoting: ServerConfig.WriteTimeout %s is negative", c.WriteTimeout)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("remoting: ServerConfig.DrainTimeout %s is negative", c.DrainTimeout)
+	case c.MemoryBudget < 0:
+		return fmt.Errorf("remoting: ServerConfig.MemoryBudget %d is negative", c.MemoryBudget)
+	case c.WriteHighWater < 0:
+		return fmt.Errorf("remoting: ServerConfig.WriteHighWater %d is negative", c.WriteHighWater)
+	}
+	if b := c.budgetLimit(); b < 2*int64(c.MaxFrameSize) {
+		return fmt.Errorf("remoting: ServerConfig.MemoryBudget %d is less than twice MaxFrameSize (%d)", b, c.MaxFrameSize)
 	}
 	return nil
+}
+
+// budgetLimit returns the size of the budget the server will use.
+func (c ServerConfig) budgetLimit() int64 {
+	switch {
+	case c.Budget != nil:
+		return c.Budget.Limit()
+	case c.MemoryBudget == 0:
+		return DefaultMemoryBudget()
+	}
+	return c.MemoryBudget
 }
 
 type registration struct {
@@ -97,8 +148,15 @@ type regTable struct {
 // waited for by Close), plus the workers of the registered pools (started by Start,
 // stopped by Close). All methods are safe for concurrent use.
 type Server struct {
-	cfg ServerConfig
-	h   host
+	cfg    ServerConfig
+	h      host
+	budget *Budget
+	// closing is set when Close begins: requests read or taken by a worker from
+	// then on are answered SERVICE_NOT_AVAILABLE.
+	closing atomic.Bool
+	// accepted counts requests queued, parked or running on a worker, so Close
+	// can wait for them to be answered.
+	accepted atomic.Int64
 	// regs is replaced whole (copy on write) by Register, so the per-request
 	// lookup takes no lock.
 	regs atomic.Pointer[regTable]
@@ -116,7 +174,14 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, pools: map[*Pool]bool{}}
+	if cfg.WriteHighWater == 0 {
+		cfg.WriteHighWater = DefaultWriteHighWater
+	}
+	budget := cfg.Budget
+	if budget == nil {
+		budget = NewBudget(cfg.budgetLimit())
+	}
+	s := &Server{cfg: cfg, pools: map[*Pool]bool{}, budget: budget}
 	s.regs.Store(&regTable{byCode: map[protocol.RequestCode]registration{}})
 	s.h.init(log, "server", connConfig{
 		maxFrameSize:     cfg.MaxFrameSize,
@@ -124,6 +189,9 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 		idleTimeout:      cfg.IdleTimeout,
 		writeTimeout:     cfg.WriteTimeout,
 		drainTimeout:     cfg.DrainTimeout,
+		budget:           budget,
+		highWater:        cfg.WriteHighWater,
+		maxQueued:        max(16*cfg.WriteHighWater, 2*int64(cfg.MaxFrameSize)),
 	})
 	s.h.handle = s.handle
 	return s, nil
@@ -202,6 +270,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.h.log.Info("remoting: server listening", "addr", ln.Addr().String(),
 		"max_frame_size", s.cfg.MaxFrameSize, "max_inflight_per_conn", s.cfg.MaxInflightPerConn,
+		"memory_budget", s.budget.Limit(), "write_high_water", s.cfg.WriteHighWater,
 		"frame_read_timeout", s.cfg.FrameReadTimeout, "idle_timeout", s.cfg.IdleTimeout, "write_timeout", s.cfg.WriteTimeout)
 	return nil
 }
@@ -219,10 +288,26 @@ func (s *Server) Addr() net.Addr {
 // ConnCount returns the number of open connections.
 func (s *Server) ConnCount() int { return s.h.connCount() }
 
-// Close stops accepting, closes every connection (pending server-to-client calls
-// fail with ErrConnClosed), cancels the context processors run with, waits for
-// every goroutine the server started, and stops the pools no other running server
-// uses. It is idempotent and safe before Start.
+// Budget returns the memory budget the server draws on.
+func (s *Server) Budget() *Budget { return s.budget }
+
+// Close shuts the server down in this order, and is idempotent and safe before
+// Start:
+//
+//  1. Stop accepting. Requests read from now on are answered
+//     SERVICE_NOT_AVAILABLE (14) with the remark "[SHUTDOWN] server is shutting
+//     down", and so are requests still queued for a worker or waiting for
+//     memory when their turn comes (none is dropped unanswered).
+//  2. Cancel the context processors run with; a processor that then fails is
+//     answered 14 too, with its error in the remark.
+//  3. Wait until every request accepted before Close has been answered, then
+//     until every queued answer has been written, both within DrainTimeout.
+//  4. Close every connection (pending server-to-client calls fail with
+//     ErrConnClosed), wait for every goroutine the server started, and stop the
+//     pools no other running server uses.
+//
+// Requests whose processor returned (nil, nil) are the processor's to answer
+// (before Close, as the broker does for held pulls and sends).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -230,6 +315,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.closing.Store(true)
 	running := s.running
 	ln := s.ln
 	s.mu.Unlock()
@@ -238,7 +324,7 @@ func (s *Server) Close() error {
 	if ln != nil {
 		err = ln.Close()
 	}
-	s.h.stop()
+	s.h.stop(s.settle)
 	if running {
 		s.mu.Lock()
 		pools := make([]*Pool, 0, len(s.pools))
@@ -298,37 +384,62 @@ func (s *Server) lookup(code protocol.RequestCode) (registration, bool) {
 	return registration{}, false
 }
 
-// handle runs on a connection's reader goroutine for every request.
-func (s *Server) handle(c *Conn, req *protocol.Command) {
+// settle runs in Close after the processors' context is cancelled: it answers
+// the parked requests and waits until every accepted request has been answered,
+// or deadline.
+func (s *Server) settle(conns []*Conn, deadline time.Time) {
+	for _, c := range conns {
+		for _, t := range c.takeParked(false) {
+			t.answerShutdown()
+		}
+	}
+	for s.accepted.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// handle runs on a connection's reader goroutine for every request, with the
+// bytes reserved for it from the budget.
+func (s *Server) handle(c *Conn, req *protocol.Command, charge int64) {
+	// Counted before closing is checked: Close sets closing, then waits for
+	// accepted to reach 0, so it either waits for this request or this request
+	// sees closing.
+	s.accepted.Add(1)
+	refuse := func(code protocol.ResponseCode, remark string) {
+		s.accepted.Add(-1)
+		c.release(charge)
+		if code == protocol.SystemBusy {
+			s.busy(c, req, remark)
+		} else if code == protocol.RequestCodeNotSupported || !req.IsOneway() {
+			// Unsupported codes are answered even when oneway, as the Java
+			// server does.
+			replyDirect(c, req, code, remark)
+		}
+	}
+	if s.closing.Load() {
+		refuse(protocol.ServiceNotAvailable, s.h.shutdownRemark())
+		return
+	}
 	reg, ok := s.lookup(req.RequestCode())
 	if !ok {
-		// Answered even when oneway, as the Java server does.
-		replyDirect(c, req, protocol.RequestCodeNotSupported, " request type "+strconv.Itoa(int(req.Code))+" not supported")
+		refuse(protocol.RequestCodeNotSupported, " request type "+strconv.Itoa(int(req.Code))+" not supported")
 		return
 	}
 	if n := c.inflight.Add(1); int(n) > s.cfg.MaxInflightPerConn {
 		c.inflight.Add(-1)
-		s.busy(c, req, "[OVERLOAD] too many requests in flight on this connection (max "+strconv.Itoa(s.cfg.MaxInflightPerConn)+"), try again later")
+		s.h.rlog.warn("remoting: request refused: too many requests in flight on one connection",
+			"peer", c.remote, "conn", c.id, "code", req.RequestCode(), "max", s.cfg.MaxInflightPerConn)
+		refuse(protocol.SystemBusy, "[OVERLOAD] too many requests in flight on this connection (max "+
+			strconv.Itoa(s.cfg.MaxInflightPerConn)+"), try again later")
 		return
 	}
-	var queued time.Time
+	t := &task{s: s, c: c, req: req, reg: reg, charge: charge}
 	if reg.pool.maxWait != nil {
-		queued = time.Now()
+		t.queued = time.Now()
 	}
-	ok = reg.pool.trySubmit(func() {
-		defer c.inflight.Add(-1)
-		if reg.pool.maxWait != nil {
-			if waited := time.Since(queued); waited > reg.pool.maxWait() {
-				s.busy(c, req, "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: "+
-					strconv.FormatInt(waited.Milliseconds(), 10)+"ms, size of queue: "+strconv.Itoa(reg.pool.Queued()))
-				return
-			}
-		}
-		s.h.process(reg.p, c, req)
-	})
-	if !ok {
-		c.inflight.Add(-1)
-		s.busy(c, req, "[OVERLOAD] request queue of pool "+reg.pool.name+" is full, try again later")
+	if !reg.pool.trySubmit(t) {
+		t.finish()
+		s.poolFull(c, req, reg.pool, replyDirect)
 	}
 }
 
@@ -338,4 +449,96 @@ func (s *Server) busy(c *Conn, req *protocol.Command, remark string) {
 		return
 	}
 	replyDirect(c, req, protocol.SystemBusy, remark)
+}
+
+// poolFull refuses req because its pool's queue is full, answering with reply.
+func (s *Server) poolFull(c *Conn, req *protocol.Command, p *Pool, reply func(*Conn, *protocol.Command, protocol.ResponseCode, string)) {
+	s.h.rlog.warn("remoting: request refused: pool queue full", "peer", c.remote, "conn", c.id,
+		"code", req.RequestCode(), "pool", p.name, "queue", p.queueSize)
+	if req.IsOneway() {
+		return
+	}
+	reply(c, req, protocol.SystemBusy, "[OVERLOAD] request queue of pool "+p.name+" is full, try again later")
+}
+
+// task is one accepted request: queued on its pool, parked on its connection, or
+// running. It holds one in-flight slot of its connection, its frame's budget
+// reservation and one count of Server.accepted, all given back by finish.
+type task struct {
+	s      *Server
+	c      *Conn
+	req    *protocol.Command
+	reg    registration
+	charge int64
+	queued time.Time // when it was first queued, for Pool.SetMaxQueueWait
+}
+
+// run is what a pool worker does with the task.
+func (t *task) run() {
+	switch {
+	case t.c.isClosed():
+		t.finish()
+	case t.s.closing.Load():
+		t.answerShutdown()
+	case t.expired():
+		t.finish()
+	case t.c.park(t):
+		// resume submits it again, or Close answers it
+	default:
+		t.s.h.process(t.reg.p, t.c, t.req)
+		t.finish()
+	}
+}
+
+// expired answers SYSTEM_BUSY "[TIMEOUT_CLEAN_QUEUE]" when the task waited
+// longer than its pool's max queue wait (RocketMQ's send-queue cleaning) and
+// reports whether it did; the caller then finishes the task.
+func (t *task) expired() bool {
+	p := t.reg.pool
+	if p.maxWait == nil {
+		return false
+	}
+	waited := time.Since(t.queued)
+	if waited <= p.maxWait() {
+		return false
+	}
+	t.s.h.rlog.warn("remoting: request refused: it waited too long in its pool's queue", "peer", t.c.remote,
+		"code", t.req.RequestCode(), "pool", p.name, "waited", waited)
+	if !t.req.IsOneway() {
+		replyNoWait(t.c, t.req, protocol.SystemBusy, "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: "+
+			strconv.FormatInt(waited.Milliseconds(), 10)+"ms, size of queue: "+strconv.Itoa(p.Queued()))
+	}
+	return true
+}
+
+// resubmit queues a parked task again, without blocking (it runs on writer and
+// budget-release paths).
+func (t *task) resubmit() {
+	if t.s.closing.Load() {
+		t.answerShutdown()
+		return
+	}
+	if !t.reg.pool.trySubmit(t) {
+		t.finish()
+		t.s.poolFull(t.c, t.req, t.reg.pool, replyNoWait)
+	}
+}
+
+// answerShutdown answers SERVICE_NOT_AVAILABLE (unless oneway) and finishes.
+func (t *task) answerShutdown() {
+	if !t.req.IsOneway() {
+		replyNoWait(t.c, t.req, protocol.ServiceNotAvailable, t.s.h.shutdownRemark())
+	}
+	t.finish()
+}
+
+func (t *task) finish() {
+	t.c.inflight.Add(-1)
+	t.c.release(t.charge)
+	t.s.accepted.Add(-1)
+}
+
+// replyNoWait answers req with Reply, which never blocks.
+func replyNoWait(c *Conn, req *protocol.Command, code protocol.ResponseCode, remark string) {
+	_ = c.Reply(protocol.NewResponse(req, code, remark))
 }

@@ -3,7 +3,6 @@ package remoting
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +70,7 @@ func TestCloseWritesQueuedAnswers(t *testing.T) {
 // TestReplyNeverBlocksOnAPeerThatDoesNotRead checks that answering a peer that
 // never reads does not block the answering goroutine (in the broker that is the
 // store's flusher or a long-poll runner, shared by every client), and that the
-// peer is disconnected once its unread answers pass maxOverflowBytes.
+// peer is disconnected once its unread answers pass the hard cap (64 MiB).
 func TestReplyNeverBlocksOnAPeerThatDoesNotRead(t *testing.T) {
 	var mu sync.Mutex
 	var held []*protocol.Command
@@ -87,10 +86,9 @@ func TestReplyNeverBlocksOnAPeerThatDoesNotRead(t *testing.T) {
 			return nil, nil
 		}), NewPool("test", 2, 4096))
 	})
-	raw := dialRaw(t, srv.Addr())
-	// The peer shrinks its receive buffer and never reads.
-	require.NoError(t, raw.nc.(*net.TCPConn).SetReadBuffer(4096))
-	const n = 2000 // 2000 answers of 64 KiB: twice maxOverflowBytes
+	// The peer has a small receive buffer and never reads.
+	raw := dialRawSmallBuffer(t, srv.Addr(), 4096)
+	const n = 2000 // 2000 answers of 64 KiB: twice the hard cap
 	for i := range n {
 		req := protocol.NewRequest(10, nil)
 		req.Opaque = int32(i + 1)
