@@ -133,7 +133,7 @@ type Client struct {
 	cfg   ClientConfig
 	h     host
 	procs atomic.Pointer[map[protocol.RequestCode]Processor] // copy on write
-	sem   chan struct{}                       // bounds server requests in progress
+	sem   chan struct{}                                      // bounds server requests in progress
 
 	mu struct {
 		sync.Mutex
