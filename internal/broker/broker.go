@@ -63,6 +63,7 @@ type Broker struct {
 	srv, fast  *remoting.Server // fast: the VIP channel; nil when off
 	pools      pools
 	advertised netip.AddrPort
+	repl       replication // replication.go
 	bootTime   time.Time
 
 	mu      sync.Mutex // guards started, closed, addr
@@ -214,9 +215,13 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := b.repl.listen(ctx, &lc, &b.cfg, b.advertised); err != nil {
+		return err
+	}
+	undo = append(undo, b.repl.closeListener)
 	b.reg = registrar.New(registrar.Config{
 		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID,
-		BrokerAddr: b.advertised.String(), HAServerAddr: b.haAddr(), NameServers: b.cfg.NameServers,
+		BrokerAddr: b.advertised.String(), HAServerAddr: b.repl.advertised, NameServers: b.cfg.NameServers,
 		Period: b.cfg.RegisterNameServerPeriod, Timeout: b.cfg.RegisterTimeout,
 	}, b.log, b.clk, b.registrationBody)
 	if err := b.buildRooms(); err != nil {
@@ -249,8 +254,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		return err
 	}
 	undo = append(undo, b.run.Stop)
-	b.run.Go("offset-flusher", b.flushOffsets)
-	b.run.Go("stats-sampler", b.sampleStats)
+	b.run.Go("housekeeping", b.housekeep)
 
 	b.addr = b.advertised.String()
 	b.bootTime = b.clk.Now()
@@ -301,11 +305,6 @@ func (b *Broker) openStore() error {
 	return b.offsets.Load(st)
 }
 
-// haAddr is the advertised HA address (brokerIP1:listenPort+1).
-func (b *Broker) haAddr() string {
-	return netip.AddrPortFrom(b.advertised.Addr(), b.advertised.Port()+1).String()
-}
-
 // registrationBody encodes the topic table for REGISTER_BROKER. When the
 // broker permission lacks read or write, every topic's perm is narrowed by
 // it, so routes stop offering what the broker refuses.
@@ -320,32 +319,23 @@ func (b *Broker) registrationBody() ([]byte, error) {
 	return body.EncodeRegisterBody(&body.RegisterBody{Topics: w}, false)
 }
 
-// flushOffsets writes changed consumer offsets every
-// flushConsumerOffsetInterval (Close flushes once more).
-func (b *Broker) flushOffsets(ctx context.Context) {
-	t := b.clk.NewTicker(b.cfg.FlushConsumerOffsetInterval)
-	defer t.Stop()
+// housekeep writes changed consumer offsets every
+// flushConsumerOffsetInterval (Close flushes once more) and samples the rates
+// every stats.SampleInterval.
+func (b *Broker) housekeep(ctx context.Context) {
+	flush := b.clk.NewTicker(b.cfg.FlushConsumerOffsetInterval)
+	defer flush.Stop()
+	sample := b.clk.NewTicker(stats.SampleInterval)
+	defer sample.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C():
+		case <-flush.C():
 			if err := b.offsets.Flush(); err != nil {
 				b.log.Error("broker: persist consumer offsets", "err", err)
 			}
-		}
-	}
-}
-
-// sampleStats samples the rates every stats.SampleInterval.
-func (b *Broker) sampleStats(ctx context.Context) {
-	t := b.clk.NewTicker(stats.SampleInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
+		case <-sample.C():
 			b.stats.SampleAll(b.clk.Now(), b.store.Stats().PutCount)
 		}
 	}
@@ -383,6 +373,7 @@ func (b *Broker) Close() error {
 		errs = append(errs, b.fast.Close())
 	}
 	errs = append(errs, b.clients.Close())
+	b.repl.stop(b.cfg.ShutdownTimeout)
 	b.run.Stop()
 	errs = append(errs, b.stopRooms())
 	errs = append(errs, b.offsets.Flush(), b.topics.Persist(), b.groups.Persist())

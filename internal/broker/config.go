@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker/clients"
+	"github.com/petrelmq/petrel/internal/broker/ha"
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/internal/vfs"
@@ -166,6 +167,37 @@ type Config struct {
 	// MsgTraceTopicName is msgTraceTopicName. Default "RMQ_SYS_TRACE_TOPIC".
 	MsgTraceTopicName string
 
+	// HAListenPort is haListenPort: the replication port a master serves
+	// slaves on. 0 (default) means the bound client port + 1, as RocketMQ
+	// 4.9 always uses (it ignores the key).
+	HAListenPort int
+	// HAMasterAddress is haMasterAddress: a slave's fixed master HA address
+	// "ip:port"; empty (default) means the one the name servers answer.
+	HAMasterAddress string
+	// HASendHeartbeatInterval is haSendHeartbeatInterval, ms. Default 5 s.
+	HASendHeartbeatInterval time.Duration
+	// HAHousekeepingInterval is haHousekeepingInterval, ms: an HA connection
+	// with nothing received for this long is closed. Default 20 s.
+	HAHousekeepingInterval time.Duration
+	// HATransferBatchSize is haTransferBatchSize, bytes per frame. Default
+	// 32 KiB.
+	HATransferBatchSize int
+	// HASlaveFallbehindMax is haSlaveFallbehindMax, bytes: a slave further
+	// behind does not count for SYNC_MASTER. Default 256 MiB.
+	HASlaveFallbehindMax int64
+	// SlaveTimeout is slaveTimeout, ms: how long a SYNC_MASTER send waits for
+	// a slave before FLUSH_SLAVE_TIMEOUT. Default 3 s (RocketMQ 4.9.3+).
+	SlaveTimeout time.Duration
+	// SlaveReadEnable is slaveReadEnable: a master suggests a slave to
+	// consumers whose data is no longer in memory. Default false.
+	SlaveReadEnable bool
+	// HAMaxTruncateBytes bounds how much a slave drops on its own to follow a
+	// master whose log is shorter or diverged (a master restarted from an
+	// older or empty store would otherwise take the slave's copy with it);
+	// above it the slave keeps its data, logs an ERROR and retries until an
+	// operator acts. Petrel only (haMaxTruncateBytes); default 0: no limit.
+	HAMaxTruncateBytes int64
+
 	// Store configures the message store; Store.StoreHost is set by Start from
 	// BrokerIP1 and the listening port. FlushDiskType, maxMessageSize and the
 	// store paths are bound here too.
@@ -217,6 +249,11 @@ func DefaultConfig() Config {
 		TransactionCheckMax:         15,
 		TransactionCheckInterval:    60 * time.Second,
 		StoreReplyMessageEnable:     true,
+		HASendHeartbeatInterval:     ha.DefaultHeartbeatInterval,
+		HAHousekeepingInterval:      ha.DefaultHousekeepingInterval,
+		HATransferBatchSize:         ha.DefaultTransferBatchSize,
+		HASlaveFallbehindMax:        ha.DefaultSlaveFallbehindMax,
+		SlaveTimeout:                ha.DefaultSlaveTimeout,
 		ClusterTopicEnable:          true,
 		BrokerTopicEnable:           true,
 		MsgTraceTopicName:           meta.TopicTrace,

@@ -261,10 +261,24 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		"osPageCacheBusyTimeOutMills", "commitIntervalCommitLog", "commitCommitLogLeastPages",
 		"commitCommitLogThoroughInterval", "flushConsumeQueueLeastPages",
 		"flushConsumeQueueThoroughInterval", "startAcceptSendRequestTimeStamp", "brokerFastFailureEnable")
-	b.Ignore("replication (HA) is not implemented yet",
-		"brokerIP2", "haListenPort", "haSendHeartbeatInterval", "haHousekeepingInterval",
-		"haTransferBatchSize", "haMasterAddress", "haSlaveFallbehindMax", "slaveReadEnable",
-		"offsetCheckInSlave", "duplicationEnable")
+	b.Func("haListenPort", func(v string) error {
+		port, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || port > 65535 {
+			return fmt.Errorf("want a TCP port, or 0 for listenPort+1, got %q", v)
+		}
+		c.HAListenPort = int(port)
+		return nil
+	})
+	b.String("haMasterAddress", &c.HAMasterAddress)
+	b.Millis("haSendHeartbeatInterval", &c.HASendHeartbeatInterval)
+	b.Millis("haHousekeepingInterval", &c.HAHousekeepingInterval)
+	b.Int("haTransferBatchSize", &c.HATransferBatchSize)
+	b.Int64("haSlaveFallbehindMax", &c.HASlaveFallbehindMax)
+	b.Millis("slaveTimeout", &c.SlaveTimeout)
+	b.Bool("slaveReadEnable", &c.SlaveReadEnable)
+	b.Int64("haMaxTruncateBytes", &c.HAMaxTruncateBytes)
+	b.Ignore("a slave never moves a consumer's offset in Petrel (RocketMQ's default)", "offsetCheckInSlave")
+	b.Ignore("replication (HA) setting not implemented", "brokerIP2", "duplicationEnable")
 	b.Ignore("not implemented in Petrel",
 		"filterSupportRetry", "enableCalcFilterBitMap",
 		"compressedRegister", "forceRegister")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/petrelmq/petrel/internal/broker/admin"
 	"github.com/petrelmq/petrel/internal/broker/delay"
+	"github.com/petrelmq/petrel/internal/broker/ha"
+	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/broker/offset"
 	"github.com/petrelmq/petrel/internal/broker/pull"
 	"github.com/petrelmq/petrel/internal/broker/query"
@@ -40,17 +42,17 @@ type pools struct {
 	send, pull, admin, heartbeat, light *remoting.Pool
 }
 
-func (b *Broker) newPools() pools {
+func newPools(cfg *Config, live *meta.Live) pools {
 	p := pools{
-		send:      remoting.NewPool("send", b.cfg.SendWorkers, b.cfg.SendQueueCapacity),
-		pull:      remoting.NewPool("pull", b.cfg.PullWorkers, b.cfg.PullQueueCapacity),
-		admin:     remoting.NewPool("admin", b.cfg.AdminWorkers, adminQueue),
-		heartbeat: remoting.NewPool("heartbeat", b.cfg.HeartbeatWorkers, hbQueue),
+		send:      remoting.NewPool("send", cfg.SendWorkers, cfg.SendQueueCapacity),
+		pull:      remoting.NewPool("pull", cfg.PullWorkers, cfg.PullQueueCapacity),
+		admin:     remoting.NewPool("admin", cfg.AdminWorkers, adminQueue),
+		heartbeat: remoting.NewPool("heartbeat", cfg.HeartbeatWorkers, hbQueue),
 		light:     remoting.NewPool("light", lightWorkers, lightQueue),
 	}
 	// waitTimeMillsInSendQueue: a send that waited longer for a worker is
 	// answered SYSTEM_BUSY [TIMEOUT_CLEAN_QUEUE], as RocketMQ cleans its queue.
-	p.send.SetMaxQueueWait(func() time.Duration { return b.live.Get().WaitTimeInSendQueue })
+	p.send.SetMaxQueueWait(func() time.Duration { return live.Get().WaitTimeInSendQueue })
 	return p
 }
 
@@ -100,6 +102,8 @@ func (b *Broker) routes() []route {
 		{[]protocol.RequestCode{protocol.UpdateBrokerConfig}, r.admin.ProcessUpdateBrokerConfig, p.admin},
 
 		{[]protocol.RequestCode{protocol.CheckClientConfig}, b.subs.ProcessCheckClientConfig, p.heartbeat},
+		// Petrel-only: a slave compares its records with its master's.
+		{[]protocol.RequestCode{ha.RequestCodeCommitLogDigest}, ha.DigestProcessor(b.store), p.admin},
 	}
 }
 
@@ -141,7 +145,8 @@ func (b *Broker) buildRooms() error {
 		StoreReplyMessage: cfg.StoreReplyMessageEnable, StoreHost: b.advertised, Slave: !master,
 	}, send.Deps{Store: st, Topics: b.topics, Runtime: b.live, Gate: &b.gate, Delay: r.delay, Retry: r.retry,
 		Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log})
-	r.pull = pull.New(pull.Config{BrokerName: cfg.BrokerName, MaxHeldPulls: cfg.MaxHeldPulls, Slave: !master},
+	r.pull = pull.New(pull.Config{BrokerName: cfg.BrokerName, MaxHeldPulls: cfg.MaxHeldPulls, Slave: !master,
+		SlaveReadEnable: cfg.SlaveReadEnable},
 		pull.Deps{Store: st, Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Runtime: b.live,
 			Consumers: b.clients, Subscriptions: b.subs, Stats: b.stats, Clock: b.clk, Log: b.log})
 	r.query = query.New(st, b.topics, b.offsets, cfg.BrokerName)
@@ -150,8 +155,9 @@ func (b *Broker) buildRooms() error {
 		Consumers: b.clients, Stats: b.stats, Registrar: b.reg, Config: b.configProperties, Extra: b.runtimeExtra,
 		RegisterTimeout: cfg.RegisterTimeout, BrokerName: cfg.BrokerName, ClusterName: cfg.ClusterName,
 		BootTime: b.clk.Now(), Clock: b.clk, Log: b.log})
-	b.pools = b.newPools()
-	return nil
+	b.pools = newPools(&b.cfg, b.live)
+	return b.repl.build(&b.cfg, b.store, b.reg, replicationDeps{topics: b.topics, groups: b.groups,
+		offsets: b.offsets, delay: r.delay, self: b.advertised.String(), clk: b.clk, log: b.log})
 }
 
 // startRooms starts the rooms that own goroutines and the client manager; the
@@ -173,6 +179,7 @@ func (b *Broker) startRooms(ctx context.Context) (stop func(), err error) {
 		{r.pull.Start, r.pull.Close},
 		{r.delay.Start, func() error { return nil }}, // Close persists: the undo of buildRooms closes it
 		{r.txn.Start, r.txn.Close},
+		{b.repl.start, func() error { b.repl.stop(0); return nil }},
 		{b.clients.Start, b.clients.Close},
 	} {
 		if err := c.start(ctx); err != nil {
@@ -261,6 +268,7 @@ func (b *Broker) runtimeExtra(kv map[string]string) {
 	kv["pullThreadPoolQueueSize"] = strconv.Itoa(b.pools.pull.Queued())
 	kv["pullThreadPoolQueueCapacity"] = strconv.Itoa(b.cfg.PullQueueCapacity)
 	kv["heldPullCount"] = strconv.Itoa(b.rooms.pull.Held())
+	b.repl.info(kv)
 }
 
 // configProperties renders the effective configuration with broker.conf key
@@ -277,6 +285,8 @@ func (b *Broker) configProperties() map[string]string {
 		"listenPort":                     strconv.Itoa(int(b.advertised.Port())),
 		"brokerIP1":                      c.BrokerIP1,
 		"brokerRole":                     c.BrokerRole,
+		"slaveReadEnable":                strconv.FormatBool(c.SlaveReadEnable),
+		"haMasterAddress":                c.HAMasterAddress,
 		"defaultTopicQueueNums":          strconv.Itoa(c.DefaultTopicQueueNums),
 		"registerNameServerPeriod":       ms(c.RegisterNameServerPeriod),
 		"flushConsumerOffsetInterval":    ms(c.FlushConsumerOffsetInterval),

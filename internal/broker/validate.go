@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/petrelmq/petrel/internal/broker/meta"
@@ -99,6 +100,24 @@ func (c *Config) validate() error {
 			return inv(v.key, "%v is below %v", v.d, v.min)
 		}
 	}
+	switch {
+	case c.HAListenPort < 0 || c.HAListenPort > 65535:
+		return inv("haListenPort", "%d is outside [0, 65535] (0: listenPort+1)", c.HAListenPort)
+	case c.HAMasterAddress != "" && !validHostPort(c.HAMasterAddress):
+		return inv("haMasterAddress", "%q is not host:port", c.HAMasterAddress)
+	case c.HASendHeartbeatInterval <= 0:
+		return inv("haSendHeartbeatInterval", "%v must be positive", c.HASendHeartbeatInterval)
+	case c.HAHousekeepingInterval <= c.HASendHeartbeatInterval:
+		return inv("haHousekeepingInterval", "%v must exceed haSendHeartbeatInterval %v", c.HAHousekeepingInterval, c.HASendHeartbeatInterval)
+	case c.HATransferBatchSize < 1 || c.HATransferBatchSize > 16<<20:
+		return inv("haTransferBatchSize", "%d is outside [1, 16 MiB]", c.HATransferBatchSize)
+	case c.HASlaveFallbehindMax < 0:
+		return inv("haSlaveFallbehindMax", "%d is negative", c.HASlaveFallbehindMax)
+	case c.SlaveTimeout <= 0:
+		return inv("slaveTimeout", "%v must be positive", c.SlaveTimeout)
+	case c.HAMaxTruncateBytes < 0:
+		return inv("haMaxTruncateBytes", "%d is negative", c.HAMaxTruncateBytes)
+	}
 	if c.TransactionCheckMax < 0 {
 		return inv("transactionCheckMax", "%d is negative", c.TransactionCheckMax)
 	}
@@ -139,11 +158,10 @@ func (c *Config) validate() error {
 }
 
 // replicationSupported says whether this build replicates the commit log to
-// slaves. While it is false, checkRole refuses every configuration that needs
-// replication, so that a broker never acknowledges what its role promises and
-// it cannot keep: SYNC_MASTER (a send must not be answered SEND_OK before a
-// slave has it) and SLAVE. Set it to true when replication lands.
-const replicationSupported = false
+// slaves (internal/broker/ha). While it was false, checkRole refused every
+// configuration that needs replication, so that a broker never acknowledged
+// what its role promised and it could not keep.
+const replicationSupported = true
 
 // checkRole checks brokerRole and brokerId together, as RocketMQ's
 // BrokerStartup does (a slave has an id above 0), but refuses a master whose id
@@ -224,4 +242,14 @@ func validateRemotingKeys(rc remoting.ServerConfig) error {
 		}
 	}
 	return nil
+}
+
+// validHostPort reports whether s is host:port with a numeric port.
+func validHostPort(s string) bool {
+	_, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(p, 10, 16)
+	return err == nil
 }

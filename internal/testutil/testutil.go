@@ -112,3 +112,48 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	})
 	return &Cluster{NameServer: ns, Broker: b, NameServerAddr: nsAddr, BrokerAddr: b.Addr(), StoreDir: bcfg.Store.RootDir}
 }
+
+// Slave is a slave broker started by StartSlave.
+type Slave struct {
+	Broker   *broker.Broker
+	Addr     string
+	StoreDir string
+}
+
+// StartSlave starts a slave (brokerRole=SLAVE, the given id > 0) of c's
+// broker on 127.0.0.1, registered with c's name server; it finds its master
+// through the name server as RocketMQ's slaves do. opts' broker changes apply
+// after the harness's (the master's brokerName and cluster are copied from
+// WithBrokerConfig options passed here, so pass the same ones the master got).
+// The slave is closed by t.Cleanup.
+func StartSlave(t testing.TB, c *Cluster, id int64, opts ...Option) *Slave {
+	t.Helper()
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, f := range opts {
+		f(&o)
+	}
+	bcfg := broker.DefaultConfig()
+	bcfg.ListenAddr = "127.0.0.1:0"
+	bcfg.BrokerIP1 = "127.0.0.1"
+	bcfg.NameServers = []string{c.NameServerAddr}
+	bcfg.Store.RootDir = filepath.Join(t.TempDir(), "slave-store")
+	bcfg.FS = vfs.OS
+	for _, f := range o.brokerCfg {
+		f(&bcfg)
+	}
+	bcfg.BrokerRole = broker.RoleSlave
+	bcfg.BrokerID = id
+	b, err := broker.New(bcfg, o.log.With("server", "slave"), clock.Real{})
+	if err != nil {
+		t.Fatalf("testutil: slave config: %v", err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatalf("testutil: start slave: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("testutil: close slave: %v", err)
+		}
+	})
+	return &Slave{Broker: b, Addr: b.Addr(), StoreDir: bcfg.Store.RootDir}
+}

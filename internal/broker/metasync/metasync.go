@@ -70,7 +70,7 @@ func New(cfg Config, d Deps) *Service {
 	return &Service{cfg: cfg, d: d, client: remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.Timeout}, d.Log)}
 }
 
-// Start launches the loop; the first sync runs at once.
+// Start launches the loop; the first sync runs as soon as the master is known.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.grp.Start(ctx, "metasync"); err != nil {
 		return err
@@ -92,25 +92,33 @@ func (s *Service) LastSync() time.Time {
 	return s.last
 }
 
+// retryInterval is how soon a sync is tried again while the master is
+// unknown (the first registration has not answered yet) or the last attempt
+// failed.
+const retryInterval = time.Second
+
 func (s *Service) loop(ctx context.Context) {
-	t := s.d.Clock.NewTicker(s.cfg.Period)
-	defer t.Stop()
 	for {
-		s.SyncOnce(ctx)
+		wait := s.cfg.Period
+		if !s.SyncOnce(ctx) {
+			wait = min(retryInterval, wait)
+		}
+		t := s.d.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C():
 		}
 	}
 }
 
-// SyncOnce runs one sync now. A failure is logged (once per outage) and
-// retried at the next period.
-func (s *Service) SyncOnce(ctx context.Context) {
+// SyncOnce runs one sync now and reports whether it completed. A failure is
+// logged (once per outage) and retried soon.
+func (s *Service) SyncOnce(ctx context.Context) bool {
 	master := s.d.Master()
 	if master == "" || master == s.cfg.Self {
-		return
+		return false
 	}
 	err := s.sync(ctx, master)
 	s.mu.Lock()
@@ -126,6 +134,7 @@ func (s *Service) SyncOnce(ctx context.Context) {
 	case err == nil && wasFailed:
 		s.d.Log.Info("metasync: syncing metadata from the master again", "master", master)
 	}
+	return err == nil
 }
 
 func (s *Service) call(ctx context.Context, addr string, code protocol.RequestCode) ([]byte, error) {
