@@ -32,7 +32,6 @@ type Config struct {
 	// container with a random host name, keeps the same routes).
 	BrokerName string
 	// BrokerID is brokerId: 0 for a master, above 0 for a slave. Default 0.
-	// Only masters are supported for now (see checkRole).
 	BrokerID int64
 	// NameServers is namesrvAddr, "a:9876;b:9876" in broker.conf. Empty means
 	// the broker registers nowhere (clients cannot find it). Default empty.
@@ -57,9 +56,8 @@ type Config struct {
 	// defaults to 127.0.0.1 so that a development broker works out of the box:
 	// set it to a reachable address for anything else.
 	BrokerIP1 string
-	// BrokerRole is brokerRole: ASYNC_MASTER (default), SYNC_MASTER or SLAVE.
-	// SYNC_MASTER and SLAVE need replication: Validate refuses them while
-	// replicationSupported is false (checkRole).
+	// BrokerRole is brokerRole: ASYNC_MASTER (default), SYNC_MASTER (a send
+	// is answered once a slave has it) or SLAVE (with BrokerID > 0).
 	BrokerRole string
 	// AutoCreateTopicEnable is autoCreateTopicEnable: register TBW102 and let a
 	// send create an unknown topic from it. Default true. Runtime-changeable.

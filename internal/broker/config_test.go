@@ -56,14 +56,7 @@ somethingUnknown=1
 	require.Equal(t, []string{"somethingUnknown"}, res.Unknown)
 	require.EqualError(t, res.Err(), "broker.conf:22: unknown key somethingUnknown (neither a Petrel nor a RocketMQ key)")
 	require.Contains(t, res.Ignored, "serverWorkerThreads")
-	if replicationSupported {
-		require.NoError(t, c.Validate())
-	} else {
-		require.EqualError(t, c.Validate(), "broker: config: brokerRole=SYNC_MASTER needs replication, which this build does not have")
-		c.BrokerRole = RoleAsyncMaster
-		require.NoError(t, c.Validate())
-		c.BrokerRole = RoleSyncMaster
-	}
+	require.NoError(t, c.Validate())
 
 	require.Equal(t, "C1", c.ClusterName)
 	require.Equal(t, "broker-b", c.BrokerName)
@@ -158,15 +151,8 @@ func TestCheckRole(t *testing.T) {
 	f(RoleSyncMaster, 2, "brokerId", "key brokerId: 2 with brokerRole=SYNC_MASTER: a master has brokerId 0 (a slave needs brokerRole=SLAVE)")
 	f(RoleSlave, 0, "brokerId", "key brokerId: 0 with brokerRole=SLAVE: a slave has a brokerId above 0")
 	f("MASTER", 0, "brokerRole", `key brokerRole: "MASTER": want ASYNC_MASTER, SYNC_MASTER or SLAVE`)
-	if replicationSupported {
-		f(RoleSyncMaster, 0, "", "")
-		f(RoleSlave, 1, "", "")
-	} else {
-		// Until replication exists, a SYNC_MASTER must not answer SEND_OK with
-		// no slave, and a slave has nothing to copy from.
-		f(RoleSyncMaster, 0, "brokerRole", "brokerRole=SYNC_MASTER needs replication, which this build does not have")
-		f(RoleSlave, 1, "brokerRole", "brokerRole=SLAVE needs replication, which this build does not have")
-	}
+	f(RoleSyncMaster, 0, "", "")
+	f(RoleSlave, 1, "", "")
 }
 
 // bind returns a default Config with conf applied, and the binder.

@@ -157,16 +157,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// replicationSupported says whether this build replicates the commit log to
-// slaves (internal/broker/ha). While it was false, checkRole refused every
-// configuration that needs replication, so that a broker never acknowledged
-// what its role promised and it could not keep.
-const replicationSupported = true
-
 // checkRole checks brokerRole and brokerId together, as RocketMQ's
 // BrokerStartup does (a slave has an id above 0), but refuses a master whose id
-// is not 0 where RocketMQ silently resets it. It is the one place that refuses
-// roles this build cannot honour (replicationSupported).
+// is not 0 where RocketMQ silently resets it.
 func checkRole(c *Config) error {
 	switch c.BrokerRole {
 	case RoleAsyncMaster, RoleSyncMaster:
@@ -180,10 +173,6 @@ func checkRole(c *Config) error {
 		}
 	default:
 		return properties.Invalid("brokerRole", "%q: want ASYNC_MASTER, SYNC_MASTER or SLAVE", c.BrokerRole)
-	}
-	if !replicationSupported && c.BrokerRole != RoleAsyncMaster {
-		return &properties.KeyError{Key: "brokerRole", Also: []string{"brokerId"},
-			Err: fmt.Errorf("brokerRole=%s needs replication, which this build does not have", c.BrokerRole)}
 	}
 	return nil
 }
