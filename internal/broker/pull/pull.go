@@ -40,6 +40,7 @@ type Store interface {
 		maxMsgs int, filter store.MessageFilter, dst []byte) (store.GetResult, error)
 	MaxOffsetInQueue(topic string, queueID int32) message.QueueOffset
 	AddDispatchQueue(q *store.DispatchQueue)
+	QueueIDs(topic string) []int32
 }
 
 // Consumers is what pulls need from client management.
@@ -199,7 +200,7 @@ func (s *Service) pull(ctx context.Context, conn *remoting.Conn, req *protocol.C
 	if !group.ConsumeEnable {
 		return answer.Respond(req, protocol.NoPermission, "subscription group no permission, %s", h.ConsumerGroup)
 	}
-	tc, ok := s.d.Topics.Get(h.Topic)
+	tc, ok := s.topic(h.Topic)
 	if !ok {
 		return answer.Respond(req, protocol.TopicNotExist, "topic[%s] not exist, apply first please!", h.Topic)
 	}
@@ -267,6 +268,23 @@ func (s *Service) pull(ctx context.Context, conn *remoting.Conn, req *protocol.C
 		resp.Body = res.Body
 	}
 	return resp
+}
+
+// topic returns the topic's config. A slave whose metadata sync has not yet
+// brought a topic (it syncs every 10 s, and its master may be gone) still
+// serves the topic's replicated queues: it answers as for a readable topic
+// with as many queues as it has. RocketMQ's slave refuses such pulls, which
+// can hide acknowledged messages until the master returns.
+func (s *Service) topic(name string) (body.TopicConfig, bool) {
+	if tc, ok := s.d.Topics.Get(name); ok || !s.cfg.Slave {
+		return tc, ok
+	}
+	ids := s.d.Store.QueueIDs(name)
+	if len(ids) == 0 {
+		return body.TopicConfig{}, false
+	}
+	n := ids[len(ids)-1] + 1
+	return body.TopicConfig{TopicName: name, ReadQueueNums: n, WriteQueueNums: n, Perm: body.PermRead | body.PermWrite}, true
 }
 
 // suggest is the pull answer's suggestWhichBrokerId (RocketMQ 4.9's rule):
