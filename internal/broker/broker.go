@@ -205,7 +205,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		undo = append(undo, func() { _ = ln.Close() })
 		port = ln.Addr().(*net.TCPAddr).Port
 	}
-	b.advertised = netip.AddrPortFrom(netip.MustParseAddr(b.cfg.BrokerIP1), uint16(port))
+	b.advertised = netip.AddrPortFrom(b.resolveAdvertisedIP(), uint16(port))
 
 	err = b.openStore()
 	if b.store != nil {
@@ -295,9 +295,35 @@ func (b *Broker) openStore() error {
 	return b.offsets.Load(st)
 }
 
-// haAddr is the advertised HA address (brokerIP1:listenPort+1).
+// resolveAdvertisedIP picks brokerIP1 (Config.advertisedIP) and logs it when
+// it was not configured, so an operator sees what clients are told.
+func (b *Broker) resolveAdvertisedIP() netip.Addr {
+	var ifs []ifaceAddrs
+	if b.cfg.BrokerIP1 == "" {
+		var err error
+		if ifs, err = hostAddrs(); err != nil {
+			b.log.Warn("broker: listing network interfaces for brokerIP1", "err", err)
+		}
+	}
+	ip, how := b.cfg.advertisedIP(ifs)
+	if b.cfg.BrokerIP1 == "" {
+		b.log.Info("broker: brokerIP1 not set; advertising "+ip.String(), "brokerIP1", ip.String(), "chosen", how)
+	}
+	return ip
+}
+
+// haIP is the address advertised to slaves: brokerIP2, by default the
+// advertised brokerIP1.
+func (b *Broker) haIP() netip.Addr {
+	if b.cfg.BrokerIP2 != "" {
+		return netip.MustParseAddr(b.cfg.BrokerIP2)
+	}
+	return b.advertised.Addr()
+}
+
+// haAddr is the advertised HA address, brokerIP2:listenPort+1.
 func (b *Broker) haAddr() string {
-	return netip.AddrPortFrom(b.advertised.Addr(), b.advertised.Port()+1).String()
+	return netip.AddrPortFrom(b.haIP(), b.advertised.Port()+1).String()
 }
 
 // registrationBody encodes the topic table for REGISTER_BROKER. When the

@@ -65,6 +65,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	})
 	b.Getter("fastListenPort", func() string { return strconv.Itoa(c.FastListenPort) })
 	b.String("brokerIP1", &c.BrokerIP1)
+	b.String("brokerIP2", &c.BrokerIP2)
 	b.Enum("brokerRole", &c.BrokerRole, RoleAsyncMaster, RoleSyncMaster, RoleSlave)
 	b.Bool(meta.KeyAutoCreateTopicEnable, &c.AutoCreateTopicEnable)
 	b.Bool(meta.KeyAutoCreateSubscriptionGroup, &c.AutoCreateSubscriptionGroup)
@@ -256,7 +257,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		"commitCommitLogThoroughInterval", "flushConsumeQueueLeastPages",
 		"flushConsumeQueueThoroughInterval", "startAcceptSendRequestTimeStamp", "brokerFastFailureEnable")
 	b.Ignore("replication (HA) is not implemented yet",
-		"brokerIP2", "haListenPort", "haSendHeartbeatInterval", "haHousekeepingInterval",
+		"haListenPort", "haSendHeartbeatInterval", "haHousekeepingInterval",
 		"haTransferBatchSize", "haMasterAddress", "haSlaveFallbehindMax", "slaveReadEnable",
 		"offsetCheckInSlave", "duplicationEnable")
 	b.Ignore("not implemented in Petrel",
