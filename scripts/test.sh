@@ -6,6 +6,11 @@
 #
 #   FUZZTIME=30s ./scripts/test.sh   # fuzz longer (default 10000 executions per target)
 #   SKIP_FUZZ=1  ./scripts/test.sh   # skip the fuzz runs
+#   SKIP_DOCKER=1 ./scripts/test.sh  # skip the container image and compose cluster test
+#
+# Where Docker is available (`docker info` answers and `docker compose` or
+# `docker-compose` is installed), it also builds the container image and runs
+# deploy/cluster.yml against it (test/docker); elsewhere that step skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +32,7 @@ if [ -n "$unformatted" ]; then
 fi
 
 echo "== go vet"
-go vet -tags e2e ./...
+go vet -tags e2e,docker ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m -tags e2e ./...
@@ -38,6 +43,25 @@ go test -race -count=1 -timeout 20m -tags e2e ./...
 echo "== official-client tests (no -race)"
 compat_pkgs=$(grep -rl --include='*_test.go' 'rocketmq-client-go/v2' . | xargs -n1 dirname | sort -u)
 go test -count=1 -timeout 20m -tags e2e $compat_pkgs
+
+if [ "${SKIP_DOCKER:-}" != "1" ]; then
+	# The image, from a binary built here (scripts/build.sh image-local: no
+	# registry needed), and deploy/cluster.yml brought up, used with the official
+	# client, a broker stopped and one killed, and torn down. The tests skip when
+	# there is no Docker daemon or compose command. Without -race: the official
+	# client races internally.
+	echo "== docker: image and compose cluster (skips without Docker)"
+	docker_log=$(mktemp)
+	if go test -count=1 -timeout 15m -tags docker -v ./test/docker >"$docker_log" 2>&1; then
+		grep -E '^(--- |ok )|SKIP|(cluster|helpers)_test.go:[0-9]+: ' "$docker_log" || true
+		rm -f "$docker_log"
+	else
+		cat "$docker_log" >&2
+		rm -f "$docker_log"
+		echo "docker tests failed" >&2
+		exit 1
+	fi
+fi
 
 if [ "${SKIP_FUZZ:-}" != "1" ]; then
 	# A fixed number of executions by default: a wall-clock budget makes the Go

@@ -1,56 +1,58 @@
 // Command petrel is Petrel's single binary: the name server, the broker, both in one
 // process (standalone), and the operator tools.
 //
-// Each subcommand loads its configuration (a RocketMQ-style properties file, then
-// flags, which win), wires the components, and waits for SIGINT or SIGTERM.
+// Each server subcommand loads its configuration (a RocketMQ-style properties file,
+// then flags, which win), wires the components, and waits for SIGINT or SIGTERM.
+// `petrel health` asks a running server whether it is ready (for container health
+// checks); `petrel version` (or --version) prints the release details.
 package main
 
 import (
 	"fmt"
 	"os"
+	_ "time/tzdata" // deleteWhen and log times work in images without zoneinfo (TZ=...)
 
 	"github.com/spf13/cobra"
 )
 
-// version is the release version; builds may set it with
-// -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
+	root, logs := newRoot()
+	err := root.Execute()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "petrel:", err)
+		logs.logFailure(err)
+	}
+	_ = logs.Close()
+	if err != nil {
 		os.Exit(1)
 	}
 }
 
 func newRootCmd() *cobra.Command {
-	var logLevel string
+	root, _ := newRoot()
+	return root
+}
+
+// newRoot builds the command tree and the log setup its commands share.
+func newRoot() (*cobra.Command, *logSetup) {
 	root := &cobra.Command{
 		Use:   "petrel",
 		Short: "Petrel: a RocketMQ-compatible messaging and streaming platform",
 		Long: "Petrel speaks Apache RocketMQ 4.x's remoting protocol, so RocketMQ clients work\n" +
 			"against it unchanged. One binary runs the name server, the broker, or both.",
+		Version:       readBuildInfo().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	logs := &logSetup{level: &logLevel}
+	root.SetVersionTemplate("{{.Version}}")
+	logs := newLogSetup()
+	logs.addFlags(root)
 	root.AddCommand(
 		newVersionCmd(),
+		newHealthCmd(),
 		newNamesrvCmd(logs),
 		newStandaloneCmd(logs),
 		newBrokerCmd(logs),
 	)
-	return root
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "petrel %s\n", version)
-		},
-	}
+	return root, logs
 }

@@ -15,17 +15,6 @@ import (
 	"github.com/petrelmq/petrel/internal/properties"
 )
 
-// logSetup builds the process logger from the persistent --log-level flag.
-type logSetup struct{ level *string }
-
-func (l *logSetup) logger() (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*l.level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *l.level)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), nil
-}
-
 // loaded is what loadConfig read: where the configuration came from, for the
 // start line, and the binder, which remembers where each key was set.
 type loaded struct {
@@ -207,6 +196,7 @@ func (l *loggedStart) Start(ctx context.Context) error {
 	if err := l.component.Start(ctx); err != nil {
 		return fmt.Errorf("start %s: %w", l.what, err)
 	}
-	l.log.Info("petrel "+l.what+" listening", "addr", l.addr(), "version", version, "config", l.source)
+	bi := readBuildInfo()
+	l.log.Info("petrel "+l.what+" listening", "addr", l.addr(), "version", bi.Version, "commit", bi.Commit, "config", l.source)
 	return nil
 }

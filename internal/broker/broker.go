@@ -206,7 +206,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		undo = append(undo, func() { _ = ln.Close() })
 		port = ln.Addr().(*net.TCPAddr).Port
 	}
-	b.advertised = netip.AddrPortFrom(netip.MustParseAddr(b.cfg.BrokerIP1), uint16(port))
+	b.advertised = netip.AddrPortFrom(b.resolveAdvertisedIP(), uint16(port))
 
 	err = b.openStore()
 	if b.store != nil {
@@ -303,6 +303,23 @@ func (b *Broker) openStore() error {
 		return err
 	}
 	return b.offsets.Load(st)
+}
+
+// resolveAdvertisedIP picks brokerIP1 (Config.advertisedIP) and logs it when
+// it was not configured, so an operator sees what clients are told.
+func (b *Broker) resolveAdvertisedIP() netip.Addr {
+	var ifs []ifaceAddrs
+	if b.cfg.BrokerIP1 == "" {
+		var err error
+		if ifs, err = hostAddrs(); err != nil {
+			b.log.Warn("broker: listing network interfaces for brokerIP1", "err", err)
+		}
+	}
+	ip, how := b.cfg.advertisedIP(ifs)
+	if b.cfg.BrokerIP1 == "" {
+		b.log.Info("broker: brokerIP1 not set; advertising "+ip.String(), "brokerIP1", ip.String(), "chosen", how)
+	}
+	return ip
 }
 
 // registrationBody encodes the topic table for REGISTER_BROKER. When the

@@ -52,10 +52,16 @@ type Config struct {
 	FastListenPort int
 	// BrokerIP1 is brokerIP1, the IP address advertised to name servers and
 	// clients, and written as the store host into every message (it is part of
-	// each offset message id). RocketMQ guesses a local address; Petrel
-	// defaults to 127.0.0.1 so that a development broker works out of the box:
-	// set it to a reachable address for anything else.
+	// each offset message id). Default "" (unset): the host of ListenAddr when
+	// it names one address, else, as RocketMQ does, the first IPv4 address of
+	// an up, non-loopback interface (in a container, its address on its
+	// network), else 127.0.0.1; Start logs the choice. Set it when clients
+	// reach the broker through another address (NAT, published ports).
 	BrokerIP1 string
+	// BrokerIP2 is brokerIP2, the IP address advertised to slaves for
+	// replication (the HA address, BrokerIP2:haListenPort). Default "": the
+	// advertised BrokerIP1.
+	BrokerIP2 string
 	// BrokerRole is brokerRole: ASYNC_MASTER (default), SYNC_MASTER (a send
 	// is answered once a slave has it) or SLAVE (with BrokerID > 0).
 	BrokerRole string
@@ -217,7 +223,6 @@ func DefaultConfig() Config {
 		BrokerName:                  "broker-a",
 		BrokerID:                    body.MasterID,
 		ListenPort:                  10911,
-		BrokerIP1:                   "127.0.0.1",
 		BrokerRole:                  RoleAsyncMaster,
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,

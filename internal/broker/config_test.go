@@ -31,6 +31,7 @@ namesrvAddr=10.0.0.1:9876; 10.0.0.2:9876
 listenPort=10921
 fastListenPort=10919
 brokerIP1=10.0.0.9
+brokerIP2=10.1.0.9
 brokerRole=SYNC_MASTER
 flushDiskType=SYNC_FLUSH
 deleteWhen=01;02
@@ -54,13 +55,15 @@ somethingUnknown=1
 	res, err := b.Apply(f)
 	require.NoError(t, err)
 	require.Equal(t, []string{"somethingUnknown"}, res.Unknown)
-	require.EqualError(t, res.Err(), "broker.conf:22: unknown key somethingUnknown (neither a Petrel nor a RocketMQ key)")
+	require.EqualError(t, res.Err(), "broker.conf:23: unknown key somethingUnknown (neither a Petrel nor a RocketMQ key)")
 	require.Contains(t, res.Ignored, "serverWorkerThreads")
 	require.NoError(t, c.Validate())
 
 	require.Equal(t, "C1", c.ClusterName)
 	require.Equal(t, "broker-b", c.BrokerName)
 	require.Equal(t, []string{"10.0.0.1:9876", "10.0.0.2:9876"}, c.NameServers)
+	require.Equal(t, "10.0.0.9", c.BrokerIP1)
+	require.Equal(t, "10.1.0.9", c.BrokerIP2)
 	require.Equal(t, "0.0.0.0:10921", c.listenAddr())
 	addr, explicit, on := c.fastListenAddr(10921)
 	require.Equal(t, "0.0.0.0:10919", addr)
@@ -106,6 +109,7 @@ func TestValidateNamesKey(t *testing.T) {
 	f(func(c *Config) { c.BrokerID = -1 }, "brokerId", "negative")
 	f(func(c *Config) { c.BrokerIP1 = "0.0.0.0" }, "brokerIP1", "cannot be dialled")
 	f(func(c *Config) { c.BrokerIP1 = "host" }, "brokerIP1", "not an IP address")
+	f(func(c *Config) { c.BrokerIP2 = "::" }, "brokerIP2", "cannot be dialled")
 	f(func(c *Config) { c.NameServers = []string{"nohost"} }, "namesrvAddr", `entry "nohost" is not host:port`)
 	f(func(c *Config) { c.BrokerName = "a b" }, "brokerName", "a b")
 	f(func(c *Config) { c.ListenPort = 0 }, "listenPort", "outside")

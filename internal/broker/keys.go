@@ -65,6 +65,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	})
 	b.Getter("fastListenPort", func() string { return strconv.Itoa(c.FastListenPort) })
 	b.String("brokerIP1", &c.BrokerIP1)
+	b.String("brokerIP2", &c.BrokerIP2)
 	b.Enum("brokerRole", &c.BrokerRole, RoleAsyncMaster, RoleSyncMaster, RoleSlave)
 	b.Bool(meta.KeyAutoCreateTopicEnable, &c.AutoCreateTopicEnable)
 	b.Bool(meta.KeyAutoCreateSubscriptionGroup, &c.AutoCreateSubscriptionGroup)
@@ -278,7 +279,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Bool("slaveReadEnable", &c.SlaveReadEnable)
 	b.Int64("haMaxTruncateBytes", &c.HAMaxTruncateBytes)
 	b.Ignore("a slave never moves a consumer's offset in Petrel (RocketMQ's default)", "offsetCheckInSlave")
-	b.Ignore("replication (HA) setting not implemented", "brokerIP2", "duplicationEnable")
+	b.Ignore("replication (HA) setting not implemented", "duplicationEnable")
 	b.Ignore("not implemented in Petrel",
 		"filterSupportRetry", "enableCalcFilterBitMap",
 		"compressedRegister", "forceRegister")

@@ -72,8 +72,17 @@ func (r *replication) listen(ctx context.Context, lc *net.ListenConfig, cfg *Con
 		return fmt.Errorf("broker: listen on haListenPort: %w", err)
 	}
 	r.listener = ln
-	r.advertised = netip.AddrPortFrom(advertised.Addr(), uint16(ln.Addr().(*net.TCPAddr).Port)).String()
+	r.advertised = netip.AddrPortFrom(haIP(cfg, advertised), uint16(ln.Addr().(*net.TCPAddr).Port)).String()
 	return nil
+}
+
+// haIP is the address advertised to slaves: brokerIP2, by default the
+// advertised brokerIP1.
+func haIP(cfg *Config, advertised netip.AddrPort) netip.Addr {
+	if cfg.BrokerIP2 != "" {
+		return netip.MustParseAddr(cfg.BrokerIP2)
+	}
+	return advertised.Addr()
 }
 
 // closeListener closes the HA listener after a failed start.

@@ -124,12 +124,17 @@ func (c *Config) validate() error {
 	if c.Store.MaxMessageSize <= 0 {
 		return inv("maxMessageSize", "%d must be positive", c.Store.MaxMessageSize)
 	}
-	ip, err := netip.ParseAddr(c.BrokerIP1)
-	if err != nil {
-		return inv("brokerIP1", "%q is not an IP address", c.BrokerIP1)
-	}
-	if ip.IsUnspecified() {
-		return inv("brokerIP1", "%q cannot be dialled by clients", c.BrokerIP1)
+	for _, v := range []struct{ key, ip string }{{"brokerIP1", c.BrokerIP1}, {"brokerIP2", c.BrokerIP2}} {
+		if v.ip == "" { // unset: derived at Start (advertisedIP)
+			continue
+		}
+		ip, err := netip.ParseAddr(v.ip)
+		if err != nil {
+			return inv(v.key, "%q is not an IP address", v.ip)
+		}
+		if ip.IsUnspecified() {
+			return inv(v.key, "%q cannot be dialled", v.ip)
+		}
 	}
 	for _, ns := range c.NameServers {
 		if _, _, err := net.SplitHostPort(ns); err != nil {

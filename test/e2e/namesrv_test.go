@@ -124,8 +124,12 @@ func TestPortInUseFailsClearly(t *testing.T) {
 	require.True(t, strings.Contains(out, "address already in use"), out)
 }
 
+// `petrel version` and `petrel --version` print the same release details.
 func TestVersion(t *testing.T) {
 	out, code := run(t, 10*time.Second, "version")
 	require.Equal(t, 0, code)
-	require.Regexp(t, `^petrel \S+\n$`, out)
+	require.Regexp(t, `^petrel \S+\ncommit: \S+.*\nbuilt:  \S+\ngo:     go\S+ \S+/\S+\n$`, out)
+	flag, code := run(t, 10*time.Second, "--version")
+	require.Equal(t, 0, code)
+	require.Equal(t, out, flag)
 }
