@@ -144,7 +144,10 @@ func (c *Client) loop(ctx context.Context) {
 		addr := c.cfg.MasterAddress()
 		progress := false
 		if addr == "" {
-			wait = c.cfg.RetryInterval
+			// The name servers have not answered yet (the broker registers
+			// once it serves): ask again soon rather than after a full retry
+			// interval, so a new slave starts copying at once.
+			wait = min(masterPoll, c.cfg.RetryInterval)
 		} else {
 			var err error
 			progress, err = c.session(ctx, addr)
@@ -168,11 +171,15 @@ func (c *Client) loop(ctx context.Context) {
 			t.Stop()
 			return
 		}
-		if !progress {
+		if !progress && addr != "" {
 			wait = min(wait*2, c.cfg.RetryInterval)
 		}
 	}
 }
+
+// masterPoll is how often a slave asks for its master's address while it is
+// not known.
+const masterPoll = 100 * time.Millisecond
 
 // session checks the log, connects, and streams until something fails. It
 // reports whether it appended anything.
