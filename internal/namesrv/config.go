@@ -230,8 +230,6 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
-	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
-	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
 	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",
