@@ -480,8 +480,8 @@ func TestGracefulLeaderStop(t *testing.T) {
 	tc := startCluster(t, 3, nil)
 	b0 := newTestBroker(t, tc.addrs(), 0)
 	ctx := ctxTimeout(t, time.Minute)
-	_, err := b0.c.Register(ctx, client.Progress{})
-	require.NoError(t, err)
+	b0.start()
+	b0.waitView("master", func(v client.View) bool { return v.IsMaster(0) })
 	old := tc.leader()
 	tc.stopNode(old)
 	nl := tc.leader()
@@ -490,4 +490,28 @@ func TestGracefulLeaderStop(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, v.IsMaster(0))
 	require.Equal(t, tc.peers[nl].Addr, b0.c.Leader())
+
+	// An operator forgets a replica: refused while it is alive (unless
+	// forced) and for the master; done once it is silent.
+	b1 := newTestBroker(t, tc.addrs(), 1)
+	_, err = b1.c.Register(ctx, client.Progress{})
+	require.NoError(t, err)
+	adm := newTestAdmin(t)
+	_, err = adm.CleanBrokerData(ctx, tc.addrs(), "c", "b", []int64{1}, false)
+	require.ErrorIs(t, err, protocol.ErrControllerInvalidCleanBrokerData)
+	_, err = adm.CleanBrokerData(ctx, tc.addrs(), "c", "b", []int64{0}, true)
+	require.ErrorIs(t, err, protocol.ErrControllerInvalidCleanBrokerData)
+	poll.Until(t, waitLong, "broker 1 counted dead", func() bool {
+		ri, err := adm.BrokerSetInfo(ctx, tc.addrs(), "", "b")
+		require.NoError(t, err)
+		m, _ := ri.Member(1)
+		return !m.Alive
+	})
+	ri, err := adm.CleanBrokerData(ctx, tc.addrs(), "c", "b", []int64{1}, false)
+	require.NoError(t, err)
+	require.Len(t, ri.Replicas, 1)
+	sets, err := adm.SyncStateData(ctx, tc.addrs(), "c", "")
+	require.NoError(t, err)
+	require.Len(t, sets, 1)
+	require.Equal(t, int64(0), sets[0].MasterBrokerID)
 }
