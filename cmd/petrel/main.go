@@ -1,5 +1,5 @@
 // Command petrel is Petrel's single binary: the name server, the broker, both in one
-// process (standalone), and the operator tools.
+// process (standalone), the controller, and the operator tools.
 //
 // Each subcommand loads its configuration (a RocketMQ-style properties file, then
 // flags, which win), wires the components, and waits for SIGINT or SIGTERM.
@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newNamesrvCmd(logs),
 		newStandaloneCmd(logs),
 		newBrokerCmd(logs),
+		newControllerCmd(logs),
 	)
 	return root
 }

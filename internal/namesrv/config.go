@@ -44,6 +44,12 @@ type Config struct {
 	Remoting remoting.ServerConfig
 	// FS is the filesystem of the KV file. Default vfs.OS.
 	FS vfs.FS
+	// EnableControllerInNamesrv runs a controller in the name server's
+	// process (enableControllerInNamesrv, RocketMQ 5.x's key), configured by
+	// the controller keys of the same file. The name server does not use it:
+	// the command that starts the name server starts the controller too.
+	// Default false.
+	EnableControllerInNamesrv bool
 }
 
 // DefaultConfig returns the RocketMQ defaults.
@@ -198,7 +204,8 @@ func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
 // BindProperties binds the keys of a namesrv.conf file to c: RocketMQ's
 // listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
 // Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
-// scanFirstDelayMillis and maxFrameSize. Every other RocketMQ 4.9 key
+// scanFirstDelayMillis and maxFrameSize, and RocketMQ 5.x's
+// enableControllerInNamesrv. Every other RocketMQ 4.9 key
 // (properties.AcceptRocketMQ) is accepted with no effect; any other key is
 // unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
@@ -225,6 +232,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Millis(keyScanFirstDelay, &c.ScanFirstDelay)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
+	b.Bool("enableControllerInNamesrv", &c.EnableControllerInNamesrv)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
 	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",
