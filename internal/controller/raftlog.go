@@ -6,22 +6,67 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
 
 // raftLogger adapts slog to hclog.Logger, the logger hashicorp/raft takes,
 // so that Raft's lines go to the controller's log with its fields. Raft's
-// Info lines (elections, role changes) stay Info; its Trace is Debug.
+// Info lines (elections, role changes) stay Info; its Trace is Debug. A
+// warning or error repeated within repeatWindow (a peer that is down makes
+// Raft log several a second) is logged once, then once a window with the
+// number left out.
 type raftLogger struct {
-	log  *slog.Logger
-	name string
-	args []any
+	log   *slog.Logger
+	name  string
+	args  []any
+	limit *repeatLimiter
 }
 
 var _ hclog.Logger = (*raftLogger)(nil)
 
-func newRaftLogger(log *slog.Logger) *raftLogger { return &raftLogger{log: log, name: "raft"} }
+func newRaftLogger(log *slog.Logger) *raftLogger {
+	return &raftLogger{log: log, name: "raft", limit: &repeatLimiter{last: map[string]*repeat{}}}
+}
+
+// repeatWindow is how often one repeated warning or error is logged.
+const repeatWindow = 10 * time.Second
+
+// repeatLimiter counts repeated messages. It is shared by a logger's
+// copies (With, Named).
+type repeatLimiter struct {
+	mu   sync.Mutex
+	last map[string]*repeat
+}
+
+type repeat struct {
+	at      time.Time
+	dropped int
+}
+
+// allow reports whether msg may be logged now, and how many were left out
+// since it last was.
+func (r *repeatLimiter) allow(msg string, now time.Time) (bool, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.last[msg]
+	if !ok {
+		if len(r.last) > 1024 { // raft's messages are constants; bound it anyway
+			clear(r.last)
+		}
+		r.last[msg] = &repeat{at: now}
+		return true, 0
+	}
+	if now.Sub(e.at) < repeatWindow {
+		e.dropped++
+		return false, 0
+	}
+	n := e.dropped
+	e.at, e.dropped = now, 0
+	return true, n
+}
 
 func slogLevel(l hclog.Level) slog.Level {
 	switch l {
@@ -43,8 +88,17 @@ func (l *raftLogger) Log(level hclog.Level, msg string, args ...any) {
 	if !l.log.Enabled(context.Background(), lv) {
 		return
 	}
-	all := make([]any, 0, len(l.args)+len(args)+2)
+	all := make([]any, 0, len(l.args)+len(args)+4)
 	all = append(all, "component", l.name)
+	if lv >= slog.LevelWarn {
+		ok, dropped := l.limit.allow(l.name+": "+msg, time.Now())
+		if !ok {
+			return
+		}
+		if dropped > 0 {
+			all = append(all, "repeatsNotLogged", dropped)
+		}
+	}
 	all = append(all, l.args...)
 	all = append(all, args...)
 	l.log.Log(context.Background(), lv, msg, all...)
