@@ -1,5 +1,5 @@
 // Command petrel is Petrel's single binary: the name server, the broker, both in one
-// process (standalone), and the operator tools.
+// process (standalone), the controller, and the operator tools.
 //
 // Each server subcommand loads its configuration (a RocketMQ-style properties file,
 // then flags, which win), wires the components, and waits for SIGINT or SIGTERM.
@@ -53,6 +53,7 @@ func newRoot() (*cobra.Command, *logSetup) {
 		newNamesrvCmd(logs),
 		newStandaloneCmd(logs),
 		newBrokerCmd(logs),
+		newControllerCmd(logs),
 	)
 	return root, logs
 }

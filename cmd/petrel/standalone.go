@@ -79,7 +79,7 @@ func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagO
 	if err != nil {
 		return bcfg, namesrv.Config{}, nil, nil, err
 	}
-	nscfg, nsld, err := loadNamesrvConfig(log, "", nsovs)
+	nscfg, _, nsld, err := loadNamesrvConfig(log, "", nsovs)
 	if err != nil {
 		return bcfg, nscfg, nil, nil, err
 	}

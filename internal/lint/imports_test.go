@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -117,6 +118,21 @@ var rules = []rule{
 		allowed: []string{"pkg/remoting", "pkg/protocol", "pkg/clock"},
 	},
 	{
+		// The broker imports the controller client; it speaks the wire
+		// protocol only and never reaches into the controller itself.
+		name:    "the controller client uses only the public packages",
+		applies: func(p string) bool { return under(p, "internal/controller/client") },
+		allowed: []string{"pkg/"},
+	},
+	{
+		// Raft is the controller's only third-party dependency: hashicorp/raft
+		// with its bbolt log store and hclog logger interface.
+		name:     "the controller uses properties, lifecycle, the public packages and Raft",
+		applies:  func(p string) bool { return under(p, "internal/controller") && !under(p, "internal/controller/client") },
+		allowed:  []string{"internal/controller", "internal/properties", "internal/lifecycle", "pkg/"},
+		external: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog", "go.etcd.io/bbolt"},
+	},
+	{
 		// The codecs are the SDK's only third-party code: RocketMQ 5.x marks
 		// LZ4 and ZSTD bodies and the standard library has neither.
 		name:     "the client SDK never reaches into servers or storage",
@@ -152,7 +168,7 @@ var brokerRooms = map[string][]string{
 
 // brokerLeaves are the packages any broker room may import.
 var brokerLeaves = []string{"internal/store", "internal/lifecycle", "internal/filter", "internal/properties",
-	"pkg/"}
+	"internal/controller/client", "pkg/"}
 
 // brokerRoomOf returns the room a package belongs to, or "" for the broker
 // root and packages outside the broker.
@@ -197,15 +213,20 @@ func roomViolation(pkg, imp string) string {
 	return "broker room " + room + " may import only other rooms and " + strings.Join(brokerLeaves, ", ")
 }
 
-// forbidden lists packages nothing may import, except the listed importers.
+// forbidden lists packages nothing may import, except the listed importers;
+// packages under target listed in open may be imported by anyone.
 var forbidden = []struct {
 	target  string
 	exempt  []string
 	comment string
+	open    []string
 }{
-	{"internal/broker", []string{"cmd", "internal/broker", "internal/testutil", "test"}, "only cmd and the test harness wire the broker"},
-	{"internal/namesrv", []string{"cmd", "internal/namesrv", "internal/testutil", "test"}, "only cmd and the test harness wire the name server"},
-	{"cmd", []string{"cmd"}, "nothing imports a command"},
+	{"internal/broker", []string{"cmd", "internal/broker", "internal/testutil", "test"}, "only cmd and the test harness wire the broker", nil},
+	{"internal/namesrv", []string{"cmd", "internal/namesrv", "internal/testutil", "test"}, "only cmd and the test harness wire the name server", nil},
+	{"internal/controller", []string{"cmd", "internal/controller", "internal/testutil", "test"},
+		"only cmd and the test harness wire the controller (brokers use internal/controller/client)",
+		[]string{"internal/controller/client"}},
+	{"cmd", []string{"cmd"}, "nothing imports a command", nil},
 }
 
 // violations returns why importing imp from pkg breaks the rules, if it does.
@@ -243,7 +264,7 @@ func violations(pkg, imp string) []string {
 		}
 	}
 	for _, f := range forbidden {
-		if !under(imp, f.target) {
+		if !under(imp, f.target) || slices.ContainsFunc(f.open, func(o string) bool { return under(imp, o) }) {
 			continue
 		}
 		exempt := false
@@ -314,6 +335,15 @@ func TestRulesCatchViolations(t *testing.T) {
 		{mod + "/internal/broker/newroom", mod + "/pkg/clock", true},
 		{mod + "/internal/store", mod + "/pkg/remoting", true},
 		{mod + "/internal/store", mod + "/internal/broker/meta", true},
+		{mod + "/internal/broker/ha", mod + "/internal/controller/client", false},
+		{mod + "/internal/broker/ha", mod + "/internal/controller", true},
+		{mod + "/internal/namesrv", mod + "/internal/controller", true},
+		{mod + "/cmd/petrel", mod + "/internal/controller", false},
+		{mod + "/internal/controller/client", mod + "/internal/controller", true},
+		{mod + "/internal/controller/client", mod + "/pkg/remoting", false},
+		{mod + "/internal/controller", "github.com/hashicorp/raft", false},
+		{mod + "/internal/controller", mod + "/internal/store", true},
+		{mod + "/pkg/admin", "github.com/hashicorp/raft", true},
 	}
 	for _, c := range cases {
 		if bad := len(violations(c.pkg, c.imp)) > 0; bad != c.bad {

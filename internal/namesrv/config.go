@@ -44,6 +44,12 @@ type Config struct {
 	Remoting remoting.ServerConfig
 	// FS is the filesystem of the KV file. Default vfs.OS.
 	FS vfs.FS
+	// EnableControllerInNamesrv runs a controller in the name server's
+	// process (enableControllerInNamesrv, RocketMQ 5.x's key), configured by
+	// the controller keys of the same file. The name server does not use it:
+	// the command that starts the name server starts the controller too.
+	// Default false.
+	EnableControllerInNamesrv bool
 }
 
 // DefaultConfig returns the RocketMQ defaults.
@@ -201,7 +207,8 @@ func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
 // listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
 // Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
 // scanFirstDelayMillis, maxFrameSize, serverMemoryBudgetBytes and
-// serverMaxInflightPerConnection. Every other RocketMQ 4.9 key
+// serverMaxInflightPerConnection, and RocketMQ 5.x's
+// enableControllerInNamesrv. Every other RocketMQ 4.9 key
 // (properties.AcceptRocketMQ) is accepted with no effect; any other key is
 // unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
@@ -230,6 +237,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
+	b.Bool("enableControllerInNamesrv", &c.EnableControllerInNamesrv)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
 	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",

@@ -20,7 +20,9 @@ const (
 	NettyClientConfig  Class = "NettyClientConfig"
 	NamesrvConfig      Class = "NamesrvConfig"
 	// Controller holds RocketMQ 5.x's controller-mode keys (DLedger controller,
-	// SyncStateSet replication), which Petrel does not implement yet.
+	// SyncStateSet replication). The controller binds its own
+	// (internal/controller); brokers in controller mode are not implemented
+	// yet.
 	Controller Class = "Controller"
 )
 

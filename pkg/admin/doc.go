@@ -2,7 +2,10 @@
 // built on the SDK core (package client): create, update and delete topics on
 // brokers or whole clusters, list topics, read routes and cluster info, list
 // consumer groups, read consumer offsets, consume stats and lag, read queues
-// (Pull) and look messages up by key.
+// (Pull) and look messages up by key; and, given the controllers' addresses,
+// read the controller group's metadata and every broker set's master, epoch
+// and SyncStateSet, elect a master by hand and forget replicas
+// (controller.go).
 //
 // Broker refusals are *protocol.Error values (errors.Is(err,
 // protocol.ErrTopicNotExist), ...). Methods are safe for concurrent use; Close

@@ -42,6 +42,21 @@ var (
 	ErrQueryNotFound           = &Error{Code: QueryNotFound}
 	ErrSubscriptionNotExist    = &Error{Code: SubscriptionNotExist}
 	ErrConsumerNotOnline       = &Error{Code: ConsumerNotOnline}
+
+	// The controller's refusals (RocketMQ 5.x codes).
+	ErrControllerFencedMasterEpoch        = &Error{Code: ControllerFencedMasterEpoch}
+	ErrControllerFencedSyncStateSetEpoch  = &Error{Code: ControllerFencedSyncStateSetEpoch}
+	ErrControllerInvalidMaster            = &Error{Code: ControllerInvalidMaster}
+	ErrControllerInvalidReplicas          = &Error{Code: ControllerInvalidReplicas}
+	ErrControllerMasterNotAvailable       = &Error{Code: ControllerMasterNotAvailable}
+	ErrControllerInvalidRequest           = &Error{Code: ControllerInvalidRequest}
+	ErrControllerBrokerNotAlive           = &Error{Code: ControllerBrokerNotAlive}
+	ErrControllerNotLeader                = &Error{Code: ControllerNotLeader}
+	ErrControllerBrokerMetadataNotExist   = &Error{Code: ControllerBrokerMetadataNotExist}
+	ErrControllerInvalidCleanBrokerData   = &Error{Code: ControllerInvalidCleanBrokerMetadata}
+	ErrControllerBrokerNeedToBeRegistered = &Error{Code: ControllerBrokerNeedToBeRegistered}
+	ErrControllerElectMasterFailed        = &Error{Code: ControllerElectMasterFailed}
+	ErrControllerAlterSyncStateSetFailed  = &Error{Code: ControllerAlterSyncStateSetFailed}
 )
 
 // ResponseError turns a response into an *Error, or nil if its code is Success.

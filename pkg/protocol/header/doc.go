@@ -7,7 +7,8 @@
 // ROCKETMQ): the codec in package protocol carries the map either way.
 //
 // It owns the field names, types and required-ness of each header, checked
-// against RocketMQ 4.9.8's common/protocol/header classes. It imports only the
+// against RocketMQ 4.9.8's common/protocol/header classes (and, for the
+// controller's headers in controller.go, RocketMQ 5.x's). It imports only the
 // standard library and package protocol (the import rule is in internal/lint).
 //
 // # The schema
@@ -39,7 +40,8 @@
 // Boolean.parseBoolean: "true" in any case is true, anything else false.
 // Decoding allocates nothing unless it fails; it is fuzzed per family
 // (FuzzDecodeSendHeaders, FuzzDecodePullHeaders, FuzzDecodeBrokerHeaders,
-// FuzzDecodeClientHeaders, FuzzDecodeNamesrvHeaders).
+// FuzzDecodeClientHeaders, FuzzDecodeNamesrvHeaders,
+// FuzzDecodeControllerHeaders).
 //
 // # Encoding
 //

@@ -42,12 +42,17 @@ var (
 		new(WipeWritePermOfBroker), new(WipeWritePermOfBrokerResponse), new(AddWritePermOfBroker),
 		new(AddWritePermOfBrokerResponse), new(GetTopicsByCluster),
 	}
+	controllerFamily = []Header{
+		new(ControllerRegisterBroker), new(BrokerHeartbeat), new(BrokerSetState), new(ControllerAlterSyncStateSet),
+		new(ControllerElectMaster), new(ControllerGetReplicaInfo), new(ControllerGetSyncStateData),
+		new(ControllerMetadata), new(CleanBrokerData),
+	}
 )
 
 func TestFuzzFamiliesCoverEveryHeader(t *testing.T) {
 	t.Parallel()
 	seen := map[reflect.Type]int{}
-	for _, fam := range [][]Header{sendFamily, pullFamily, brokerFamily, clientFamily, namesrvFamily} {
+	for _, fam := range [][]Header{sendFamily, pullFamily, brokerFamily, clientFamily, namesrvFamily, controllerFamily} {
 		for _, h := range fam {
 			seen[reflect.TypeOf(h)]++
 		}
@@ -161,3 +166,5 @@ func FuzzDecodePullHeaders(f *testing.F)    { fuzzFamily(f, pullFamily) }
 func FuzzDecodeBrokerHeaders(f *testing.F)  { fuzzFamily(f, brokerFamily) }
 func FuzzDecodeClientHeaders(f *testing.F)  { fuzzFamily(f, clientFamily) }
 func FuzzDecodeNamesrvHeaders(f *testing.F) { fuzzFamily(f, namesrvFamily) }
+
+func FuzzDecodeControllerHeaders(f *testing.F) { fuzzFamily(f, controllerFamily) }
