@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/failover"
 	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/pkg/clock"
 )
@@ -37,6 +38,15 @@ func newBrokerCmd(logs *logSetup) *cobra.Command {
 			if len(cfg.NameServers) == 0 {
 				log.Warn("broker: no name server configured (namesrvAddr, --namesrv or NAMESRV_ADDR); clients will not find this broker")
 			}
+			if cfg.Failover.Enable {
+				// Controller mode: the supervisor starts the broker as the
+				// controllers decide, and restarts it on role changes.
+				sup, err := failover.New(cfg, log, clock.Real{})
+				if err != nil {
+					return err
+				}
+				return runServers(log, startLogged(log, sup, "broker (controller mode)", ld.source, sup.Addr))
+			}
 			b, err := broker.New(cfg, log, clock.Real{})
 			if err != nil {
 				return err
@@ -53,7 +63,7 @@ func newBrokerCmd(logs *logSetup) *cobra.Command {
 // at their defaults: what decides where data goes and what an acknowledgement
 // means.
 var brokerAlwaysLogged = []string{"brokerClusterName", "brokerName", "brokerId", "brokerRole",
-	"flushDiskType", "storePathRootDir", "namesrvAddr", "listenPort", "brokerIP1"}
+	"flushDiskType", "storePathRootDir", "namesrvAddr", "listenPort", "brokerIP1", "enableControllerMode"}
 
 // loadBrokerConfig builds and validates the broker config: defaults, then
 // NAMESRV_ADDR, then the file, then flags, as RocketMQ does (the environment

@@ -180,6 +180,9 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	if b.started {
 		return errors.New("broker: already started")
 	}
+	if b.cfg.Failover.Enable && b.cfg.Controller == nil {
+		return errors.New("broker: enableControllerMode=true: start the broker through internal/failover (petrel broker does)")
+	}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -287,6 +290,9 @@ func (b *Broker) openStore() error {
 		return fmt.Errorf("broker: open store: %w", err)
 	}
 	b.store = st
+	if cm := b.cfg.Controller; cm != nil && cm.StartFenced {
+		st.SetWriteFence(fmt.Errorf("%w: becoming master, the epoch is not recorded yet", store.ErrFenced))
+	}
 	st.SetConsumerProgress(b.offsets) // forced deletions name the groups that lose messages
 	sys := meta.SystemTopics{
 		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName,
@@ -390,7 +396,13 @@ func (b *Broker) Close() error {
 		errs = append(errs, b.fast.Close())
 	}
 	errs = append(errs, b.clients.Close())
-	b.repl.stop(b.cfg.ShutdownTimeout)
+	wait := b.cfg.ShutdownTimeout
+	if b.cfg.Controller != nil {
+		// Controller mode: acknowledged puts are on the SyncStateSet already,
+		// and after a demotion the slaves follow another master.
+		wait = 0
+	}
+	b.repl.stop(wait)
 	b.run.Stop()
 	errs = append(errs, b.stopRooms())
 	errs = append(errs, b.offsets.Flush(), b.topics.Persist(), b.groups.Persist())

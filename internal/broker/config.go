@@ -202,6 +202,13 @@ type Config struct {
 	// operator acts. Petrel only (haMaxTruncateBytes); default 0: no limit.
 	HAMaxTruncateBytes int64
 
+	// Failover is controller mode (enableControllerMode and its keys; see
+	// docs/design/failover.md). The supervisor in internal/failover reads it.
+	Failover FailoverConfig
+	// Controller is set by that supervisor for each broker it starts; nil
+	// outside controller mode.
+	Controller *ControllerMode
+
 	// Store configures the message store; Store.StoreHost is set by Start from
 	// BrokerIP1 and the listening port. FlushDiskType, maxMessageSize and the
 	// store paths are bound here too.
@@ -257,6 +264,7 @@ func DefaultConfig() Config {
 		HATransferBatchSize:         ha.DefaultTransferBatchSize,
 		HASlaveFallbehindMax:        ha.DefaultSlaveFallbehindMax,
 		SlaveTimeout:                ha.DefaultSlaveTimeout,
+		Failover:                    DefaultFailoverConfig(),
 		ClusterTopicEnable:          true,
 		BrokerTopicEnable:           true,
 		MsgTraceTopicName:           meta.TopicTrace,

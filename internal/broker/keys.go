@@ -278,6 +278,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Millis("slaveTimeout", &c.SlaveTimeout)
 	b.Bool("slaveReadEnable", &c.SlaveReadEnable)
 	b.Int64("haMaxTruncateBytes", &c.HAMaxTruncateBytes)
+	bindFailover(b, &c.Failover)
 	b.Ignore("a slave never moves a consumer's offset in Petrel (RocketMQ's default)", "offsetCheckInSlave")
 	b.Ignore("replication (HA) setting not implemented", "duplicationEnable")
 	b.Ignore("not implemented in Petrel",
@@ -319,4 +320,38 @@ func parseDeleteWhen(v string) ([]int, error) {
 		return nil, fmt.Errorf("want hours 00-23 separated by ';', got %q", v)
 	}
 	return hours, nil
+}
+
+// bindFailover binds the controller-mode keys (docs/design/failover.md).
+func bindFailover(b *properties.Binder, f *FailoverConfig) {
+	b.Bool("enableControllerMode", &f.Enable)
+	b.Func("controllerAddr", func(v string) error {
+		var addrs []string
+		for _, a := range strings.Split(v, ";") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		f.ControllerAddrs = addrs
+		return nil
+	})
+	b.Getter("controllerAddr", func() string { return strings.Join(f.ControllerAddrs, ";") })
+	b.Func("brokerElectionPriority", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", v)
+		}
+		f.ElectionPriority = int32(n)
+		return nil
+	})
+	b.Getter("brokerElectionPriority", func() string { return strconv.Itoa(int(f.ElectionPriority)) })
+	b.Millis("controllerHeartBeatTimeoutMills", &f.HeartbeatTimeout)
+	b.Millis("brokerHeartbeatInterval", &f.HeartbeatInterval)
+	b.Millis("syncBrokerMetadataPeriod", &f.SyncMetadataPeriod)
+	b.Millis("checkSyncStateSetPeriod", &f.CheckSyncStateSetPeriod)
+	b.Millis("haMaxTimeSlaveNotCatchup", &f.MaxTimeNotCatchup)
+	b.Bool("allAckInSyncStateSet", &f.AllAck)
+	b.Int("inSyncReplicas", &f.InSyncReplicas)
+	b.Int("minInSyncReplicas", &f.MinInSyncReplicas)
+	b.String("storePathEpochFile", &f.EpochFile)
 }

@@ -96,20 +96,32 @@ func (r *replication) closeListener() {
 // (slave) over the opened store.
 func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registrar, d replicationDeps) error {
 	r.log = d.log
+	cm := cfg.Controller
 	if cfg.BrokerRole != RoleSlave {
-		srv, err := ha.NewServer(ha.ServerConfig{
+		scfg := ha.ServerConfig{
 			Listener:             r.listener,
 			HeartbeatInterval:    cfg.HASendHeartbeatInterval,
 			HousekeepingInterval: cfg.HAHousekeepingInterval,
 			TransferBatchSize:    cfg.HATransferBatchSize,
 			SlaveFallbehindMax:   cfg.HASlaveFallbehindMax,
 			SlaveTimeout:         cfg.SlaveTimeout,
-		}, st, d.log, d.clk)
+		}
+		if cm != nil {
+			scfg.Controller = &ha.ControllerMode{Epoch: cm.Epoch, Entries: cm.Epochs.Entries,
+				LeaseValid: cm.LeaseValid, OnConfirm: dispatchLimit(st)}
+		}
+		srv, err := ha.NewServer(scfg, st, d.log, d.clk)
 		if err != nil {
 			return fmt.Errorf("broker: replication: %w", err)
 		}
 		r.server = srv
-		if cfg.BrokerRole == RoleSyncMaster {
+		switch {
+		case cm != nil:
+			// Every put waits for the SyncStateSet the supervisor sets (none
+			// at first) and is fenced by the lease.
+			srv.SetSyncStateSet(cm.Members, cm.Need)
+			st.SetReplicator(srv)
+		case cfg.BrokerRole == RoleSyncMaster:
 			st.SetReplicator(srv) // a send is answered once a slave has it
 		}
 		return nil
@@ -121,12 +133,23 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 		return reg.Master().HAAddr
 	}
 	masterAddr := func() string { return reg.Master().Addr }
+	var id *ha.ClientIdentity
+	if cm != nil {
+		masterHA, masterAddr = cm.MasterHAAddr, cm.MasterAddr
+		epochs := cm.Epochs
+		id = &ha.ClientIdentity{BrokerID: cm.ReplicaID, Epoch: cm.MasterEpoch,
+			OnWelcome: func(w ha.Welcome) error { return epochs.Replace(w.Entries) }}
+		// What the log holds now is readable already (recovery dispatched
+		// it); from here on the master's confirm frames move the limit.
+		st.SetDispatchLimit(st.CommitLogMaxOffset())
+	}
 	r.peers = remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.RegisterTimeout}, d.log)
 	cl, err := ha.NewClient(ha.ClientConfig{
 		MasterAddress:        masterHA,
 		HeartbeatInterval:    cfg.HASendHeartbeatInterval,
 		HousekeepingInterval: cfg.HAHousekeepingInterval,
 		MaxTruncateBytes:     cfg.HAMaxTruncateBytes,
+		Identity:             id,
 	}, st, ha.RemoteMaster{Invoker: r.peers, Addr: masterAddr}, d.log, d.clk)
 	if err != nil {
 		return fmt.Errorf("broker: replication: %w", err)

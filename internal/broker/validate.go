@@ -166,6 +166,14 @@ func (c *Config) validate() error {
 // BrokerStartup does (a slave has an id above 0), but refuses a master whose id
 // is not 0 where RocketMQ silently resets it.
 func checkRole(c *Config) error {
+	if c.Failover.Enable && c.Controller == nil {
+		// Controller mode as configured: the supervisor picks the role and
+		// the name-server id; brokerId is the id in the set.
+		if c.BrokerID < 1 {
+			return properties.Invalid("brokerId", "%d with enableControllerMode=true: in controller mode brokerId is the broker's id in its set and must be 1 or more (the master registers with the name servers as 0)", c.BrokerID)
+		}
+		return validateFailover(&c.Failover)
+	}
 	switch c.BrokerRole {
 	case RoleAsyncMaster, RoleSyncMaster:
 		if c.BrokerID != body.MasterID {
@@ -178,6 +186,36 @@ func checkRole(c *Config) error {
 		}
 	default:
 		return properties.Invalid("brokerRole", "%q: want ASYNC_MASTER, SYNC_MASTER or SLAVE", c.BrokerRole)
+	}
+	return nil
+}
+
+// validateFailover checks the controller-mode keys.
+func validateFailover(f *FailoverConfig) error {
+	inv := properties.Invalid
+	if len(f.ControllerAddrs) == 0 {
+		return inv("controllerAddr", "is empty: enableControllerMode=true needs the controllers' addresses, host:port;host:port")
+	}
+	for _, a := range f.ControllerAddrs {
+		if !validHostPort(a) {
+			return inv("controllerAddr", "entry %q is not host:port", a)
+		}
+	}
+	switch {
+	case f.HeartbeatInterval <= 0:
+		return inv("brokerHeartbeatInterval", "%v must be positive", f.HeartbeatInterval)
+	case f.HeartbeatTimeout < 2*f.HeartbeatInterval:
+		return inv("controllerHeartBeatTimeoutMills", "%v must be at least twice brokerHeartbeatInterval %v", f.HeartbeatTimeout, f.HeartbeatInterval)
+	case f.SyncMetadataPeriod <= 0:
+		return inv("syncBrokerMetadataPeriod", "%v must be positive", f.SyncMetadataPeriod)
+	case f.CheckSyncStateSetPeriod <= 0:
+		return inv("checkSyncStateSetPeriod", "%v must be positive", f.CheckSyncStateSetPeriod)
+	case f.MaxTimeNotCatchup <= 0:
+		return inv("haMaxTimeSlaveNotCatchup", "%v must be positive", f.MaxTimeNotCatchup)
+	case f.InSyncReplicas < 1:
+		return inv("inSyncReplicas", "%d must be at least 1 (the master)", f.InSyncReplicas)
+	case f.MinInSyncReplicas < 1:
+		return inv("minInSyncReplicas", "%d must be at least 1 (the master)", f.MinInSyncReplicas)
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ type Config struct {
 	// true.
 	NotifyBrokerRoleChanged bool
 	// ScanInterval is how often the leader checks for masters that stopped
-	// heartbeating (scanNotActiveBrokerInterval). Default 5 s; the failover
+	// heartbeating (scanNotActiveBrokerInterval). Default 1 s (RocketMQ: 5 s); the failover
 	// time is about the broker's heartbeat timeout plus up to one interval.
 	ScanInterval time.Duration
 	// HeartbeatTimeout is how long a broker may stay silent before it counts
@@ -114,7 +114,7 @@ func DefaultConfig() Config {
 	return Config{
 		StorePath:               filepath.Join(home, "PetrelController"),
 		NotifyBrokerRoleChanged: true,
-		ScanInterval:            5 * time.Second,
+		ScanInterval:            time.Second,
 		HeartbeatTimeout:        10 * time.Second,
 		RequestTimeout:          5 * time.Second,
 		Workers:                 16,

@@ -168,7 +168,7 @@ var brokerRooms = map[string][]string{
 
 // brokerLeaves are the packages any broker room may import.
 var brokerLeaves = []string{"internal/store", "internal/lifecycle", "internal/filter", "internal/properties",
-	"internal/controller/client", "pkg/"}
+	"internal/controller/client", "internal/vfs", "pkg/"}
 
 // brokerRoomOf returns the room a package belongs to, or "" for the broker
 // root and packages outside the broker.
@@ -221,7 +221,8 @@ var forbidden = []struct {
 	comment string
 	open    []string
 }{
-	{"internal/broker", []string{"cmd", "internal/broker", "internal/testutil", "test"}, "only cmd and the test harness wire the broker", nil},
+	{"internal/broker", []string{"cmd", "internal/broker", "internal/failover", "internal/testutil", "test"},
+		"only cmd, the failover supervisor and the test harness wire the broker", nil},
 	{"internal/namesrv", []string{"cmd", "internal/namesrv", "internal/testutil", "test"}, "only cmd and the test harness wire the name server", nil},
 	{"internal/controller", []string{"cmd", "internal/controller", "internal/testutil", "test"},
 		"only cmd and the test harness wire the controller (brokers use internal/controller/client)",

@@ -196,6 +196,10 @@ const (
 	PutFlushDiskTimeout                   // stored; the sync flush did not finish in time (FLUSH_DISK_TIMEOUT)
 	PutFlushSlaveTimeout                  // stored; a sync slave did not confirm in time (FLUSH_SLAVE_TIMEOUT)
 	PutSlaveNotAvailable                  // stored; no sync slave (SLAVE_NOT_AVAILABLE)
+	// PutFenced: stored here, but this broker stopped being a master (its
+	// lease ended) before the put was confirmed: the message may be lost and
+	// must be sent again (SERVICE_NOT_AVAILABLE; controller mode only).
+	PutFenced
 )
 
 // PutResult describes a stored message (or the first of a batch).
@@ -222,6 +226,12 @@ var (
 	// ErrBadMessage: the message cannot be encoded as a record (topic longer than
 	// 127 bytes, a property with a separator byte, properties over 32767 bytes).
 	ErrBadMessage = errors.New("store: message cannot be stored") // MESSAGE_ILLEGAL
+	// ErrFenced: puts are refused because the broker is not (or no longer)
+	// a master allowed to acknowledge (SetWriteFence; SERVICE_NOT_AVAILABLE).
+	ErrFenced = errors.New("store: not accepting writes: not the master (fenced)")
+	// ErrInSyncReplicas: puts are refused because fewer replicas are in sync
+	// than minInSyncReplicas asks (SetWriteFence; SYSTEM_ERROR).
+	ErrInSyncReplicas = errors.New("store: in-sync replicas not enough")
 )
 
 // GetStatus is the outcome of GetMessages (RocketMQ's GetMessageStatus); the

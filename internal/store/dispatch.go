@@ -139,11 +139,15 @@ func (d *dispatcher) run(force bool) {
 	}
 	for {
 		from := message.PhysOffset(s.dispatched.Load())
-		if from >= s.clog.MaxOffset() {
+		upTo := s.clog.MaxOffset()
+		if lim := message.PhysOffset(s.dispatchLimit.Load()); lim >= 0 && lim < upTo {
+			upTo = lim
+		}
+		if from >= upTo {
 			d.readWorks()
 			return
 		}
-		next, err := s.clog.ScanWith(&d.sb, from, d.fn)
+		next, err := s.clog.ScanUpTo(&d.sb, from, upTo, d.fn)
 		if int64(next) > s.dispatched.Load() {
 			s.dispatched.Store(int64(next))
 		}

@@ -138,6 +138,9 @@ func (s *Store) admit() error {
 	if s.diskFull.Load() {
 		return s.refuseForSpace()
 	}
+	if f := s.fence.Load(); f != nil {
+		return *f
+	}
 	return nil
 }
 

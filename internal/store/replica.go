@@ -471,3 +471,29 @@ func (s *Store) finishDispatch() {
 	defer s.repl.dispMu.Unlock()
 	s.disp.finish()
 }
+
+// SetWriteFence makes every new put fail with err (wrapping ErrFenced or
+// ErrInSyncReplicas) until it is called with nil. Puts already appended are
+// not affected; a broker in controller mode fences its store when it stops
+// being a master, before it knows whether anything is still in flight.
+func (s *Store) SetWriteFence(err error) {
+	if err == nil {
+		s.fence.Store(nil)
+		return
+	}
+	s.fence.Store(&err)
+}
+
+// SetDispatchLimit makes the dispatcher stop before the first record that
+// does not end at or below off, so only records below off become readable
+// through consume queues (a controller-mode master's confirm offset: what
+// every replica it needs has). A negative off removes the limit. Recovery at
+// Open is not limited. Raising the limit wakes the dispatcher.
+func (s *Store) SetDispatchLimit(off message.PhysOffset) {
+	if off < 0 {
+		off = -1
+	}
+	if old := s.dispatchLimit.Swap(int64(off)); old != int64(off) {
+		s.wakeDispatcher()
+	}
+}

@@ -86,6 +86,11 @@ type Store struct {
 	disp      dispatcher // owned by Open's recovery, then by the dispatcher goroutine
 
 	repl replicaState // replication support (replica.go)
+	// fence, if set, is the error every new put is refused with
+	// (SetWriteFence); dispatchLimit, if not negative, is the offset the
+	// dispatcher stops before (SetDispatchLimit).
+	fence         atomic.Pointer[error]
+	dispatchLimit atomic.Int64
 
 	// Disk guard (clean.go). diskRatio and cqDiskRatio: math.Float64bits of
 	// the last measured used ratio of the commit-log and consume-queue
@@ -172,6 +177,7 @@ func Open(fsys vfs.FS, cfg Config, log *slog.Logger, clk clock.Clock) (*Store, e
 	s.cq.m = make(map[string]map[int32]*consumequeue.Queue)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.disp.s = s
+	s.dispatchLimit.Store(-1)
 	if err := fsys.MkdirAll(cfg.RootDir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", cfg.RootDir, err)
 	}

@@ -71,23 +71,7 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	}
 	dir := t.TempDir()
 	ctx := context.Background()
-
-	ncfg := namesrv.DefaultConfig()
-	ncfg.ListenAddr = "127.0.0.1:0"
-	ncfg.KVConfigPath = filepath.Join(dir, "namesrv", "kvConfig.json")
-	ncfg.FS = vfs.OS
-	for _, f := range o.namesrvCfg {
-		f(&ncfg)
-	}
-	ns, err := namesrv.New(ncfg, o.log.With("server", "namesrv"), clock.Real{})
-	if err != nil {
-		t.Fatalf("testutil: name server config: %v", err)
-	}
-	if err := ns.Start(ctx); err != nil {
-		t.Fatalf("testutil: start name server: %v", err)
-	}
-	t.Cleanup(func() { _ = ns.Close() })
-	nsAddr := ns.Addr().String()
+	ns, nsAddr := startNameServer(t, &o, dir)
 
 	bcfg := broker.DefaultConfig()
 	bcfg.ListenAddr = "127.0.0.1:0"
@@ -111,6 +95,37 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 		}
 	})
 	return &Cluster{NameServer: ns, Broker: b, NameServerAddr: nsAddr, BrokerAddr: b.Addr(), StoreDir: bcfg.Store.RootDir}
+}
+
+// StartNameServer starts a name server alone on a 127.0.0.1 ephemeral port
+// and returns it with its address; it is closed by t.Cleanup.
+func StartNameServer(t testing.TB, opts ...Option) (*namesrv.Server, string) {
+	t.Helper()
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, f := range opts {
+		f(&o)
+	}
+	return startNameServer(t, &o, t.TempDir())
+}
+
+func startNameServer(t testing.TB, o *options, dir string) (*namesrv.Server, string) {
+	t.Helper()
+	ncfg := namesrv.DefaultConfig()
+	ncfg.ListenAddr = "127.0.0.1:0"
+	ncfg.KVConfigPath = filepath.Join(dir, "namesrv", "kvConfig.json")
+	ncfg.FS = vfs.OS
+	for _, f := range o.namesrvCfg {
+		f(&ncfg)
+	}
+	ns, err := namesrv.New(ncfg, o.log.With("server", "namesrv"), clock.Real{})
+	if err != nil {
+		t.Fatalf("testutil: name server config: %v", err)
+	}
+	if err := ns.Start(context.Background()); err != nil {
+		t.Fatalf("testutil: start name server: %v", err)
+	}
+	t.Cleanup(func() { _ = ns.Close() })
+	return ns, ns.Addr().String()
 }
 
 // Slave is a slave broker started by StartSlave.

@@ -47,6 +47,10 @@ func Put(res store.PutResult, err error) (code protocol.ResponseCode, remark str
 				"service not available now: the store is read-only after an I/O error (" + err.Error() + ")", false
 		case errors.Is(err, store.ErrClosed):
 			return protocol.ServiceNotAvailable, "service not available now: broker is shutting down", false
+		case errors.Is(err, store.ErrFenced):
+			return protocol.ServiceNotAvailable, "service not available now: this broker is not the master (" + err.Error() + ")", false
+		case errors.Is(err, store.ErrInSyncReplicas):
+			return protocol.SystemError, "in-sync replicas not enough (" + err.Error() + ")", false
 		}
 		return protocol.SystemError, err.Error(), true
 	}
@@ -57,6 +61,9 @@ func Put(res store.PutResult, err error) (code protocol.ResponseCode, remark str
 		return protocol.FlushSlaveTimeout, "", false
 	case store.PutSlaveNotAvailable:
 		return protocol.SlaveNotAvailable, "", false
+	case store.PutFenced:
+		return protocol.ServiceNotAvailable,
+			"service not available now: this broker stopped being the master before the message was confirmed; it may be lost, send it again", false
 	}
 	return protocol.Success, "", false
 }
@@ -70,6 +77,8 @@ func StatusName(s store.PutStatus) string {
 		return "FLUSH_SLAVE_TIMEOUT"
 	case store.PutSlaveNotAvailable:
 		return "SLAVE_NOT_AVAILABLE"
+	case store.PutFenced:
+		return "SERVICE_NOT_AVAILABLE"
 	}
 	return "PUT_OK"
 }

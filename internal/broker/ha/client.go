@@ -37,10 +37,12 @@ type Client struct {
 
 	mu struct {
 		sync.Mutex
-		st      ClientStatus
-		started bool
-		closed  bool
+		st         ClientStatus
+		started    bool
+		closed     bool
+		endSession context.CancelFunc // ends the current session (Reconnect)
 	}
+	kick chan struct{} // cap 1: Reconnect skips the wait before the next session
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -61,6 +63,10 @@ type ClientStatus struct {
 	// ended.
 	Sessions  int
 	LastError string
+	// Epoch is the master epoch of the current or last session, and
+	// ConfirmOffset the master's last confirm offset (controller mode).
+	Epoch         int32
+	ConfirmOffset message.PhysOffset
 }
 
 // NewClient builds a slave's Client. master may be nil: the client then
@@ -80,7 +86,8 @@ func NewClient(cfg ClientConfig, sink LogSink, master Master, log *slog.Logger, 
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Client{cfg: cfg.withDefaults(), sink: sink, master: master, log: log.With("component", "ha-slave"), clk: clk}, nil
+	return &Client{cfg: cfg.withDefaults(), sink: sink, master: master, log: log.With("component", "ha-slave"), clk: clk,
+		kick: make(chan struct{}, 1)}, nil
 }
 
 // Start launches the session loop. ctx only supplies values (pprof labels).
@@ -120,6 +127,46 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// Reconnect ends the current session, if any, and starts the next one at
+// once, asking MasterAddress (and the identity's Epoch) again: the broker
+// calls it when its master changed.
+func (c *Client) Reconnect() {
+	c.mu.Lock()
+	end := c.mu.endSession
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	if end != nil {
+		end()
+	}
+}
+
+// greet sends the hello and checks the welcome (controller mode).
+func (c *Client) greet(nc net.Conn, id *ClientIdentity) error {
+	epoch := id.Epoch()
+	_ = nc.SetWriteDeadline(time.Now().Add(c.cfg.HousekeepingInterval))
+	if _, err := nc.Write(AppendHello(nil, Hello{BrokerID: id.BrokerID, Epoch: epoch})); err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(c.cfg.HousekeepingInterval))
+	w, err := ReadWelcome(nc)
+	if err != nil {
+		return fmt.Errorf("welcome (the master refuses a slave of another epoch): %w", err)
+	}
+	if w.Epoch != epoch {
+		return fmt.Errorf("%w: the master is at epoch %d, this slave expects %d", errBadHandshake, w.Epoch, epoch)
+	}
+	if id.OnWelcome != nil {
+		if err := id.OnWelcome(w); err != nil {
+			return fmt.Errorf("taking the master's epochs: %w", err)
+		}
+	}
+	c.update(func(st *ClientStatus) { st.Epoch = epoch })
+	return nil
+}
+
 // Status returns the client's state.
 func (c *Client) Status() ClientStatus {
 	c.mu.Lock()
@@ -142,6 +189,9 @@ func (c *Client) loop(ctx context.Context) {
 	var lastErr string
 	for ctx.Err() == nil {
 		addr := c.cfg.MasterAddress()
+		if id := c.cfg.Identity; id != nil && id.Epoch() <= 0 {
+			addr = "" // no master elected yet
+		}
 		progress := false
 		if addr == "" {
 			// The name servers have not answered yet (the broker registers
@@ -167,6 +217,9 @@ func (c *Client) loop(ctx context.Context) {
 		t := c.clk.NewTimer(wait)
 		select {
 		case <-t.C():
+		case <-c.kick:
+			t.Stop()
+			wait = minWait
 		case <-ctx.Done():
 			t.Stop()
 			return
@@ -196,6 +249,9 @@ func (c *Client) session(ctx context.Context, addr string) (progress bool, err e
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	sctx, stop := context.WithCancel(ctx)
+	c.mu.Lock()
+	c.mu.endSession = stop
+	c.mu.Unlock()
 	var swg sync.WaitGroup
 	defer func() {
 		stop()
@@ -208,6 +264,12 @@ func (c *Client) session(ctx context.Context, addr string) (progress bool, err e
 		<-sctx.Done()
 		_ = nc.Close()
 	}()
+
+	if id := c.cfg.Identity; id != nil {
+		if err := c.greet(nc, id); err != nil {
+			return false, err
+		}
+	}
 
 	// Report at once (a RocketMQ slave waits haSendHeartbeatInterval).
 	var acked atomic.Int64
@@ -228,7 +290,7 @@ func (c *Client) session(ctx context.Context, addr string) (progress bool, err e
 	}()
 
 	seg := message.PhysOffset(c.sink.CommitLogSegmentSize())
-	fr := &frameReader{r: nc, max: c.cfg.MaxFrameSize}
+	fr := &frameReader{r: nc, max: c.cfg.MaxFrameSize, confirms: c.cfg.Identity != nil}
 	expect := report
 	// A new log (report 0) takes whatever segment boundary the master starts
 	// at (its last segment's).
@@ -251,6 +313,11 @@ func (c *Client) session(ctx context.Context, addr string) (progress bool, err e
 			return progress, fmt.Errorf("read: %w", err)
 		}
 		now := c.clk.Now()
+		if fr.confirm {
+			c.sink.SetDispatchLimit(off)
+			c.update(func(st *ClientStatus) { st.LastReceive, st.ConfirmOffset = now, off })
+			continue
+		}
 		if anyStart {
 			if off%seg != 0 {
 				return progress, fmt.Errorf("%w: an empty slave needs a segment start, master sent offset %d", errBadFrame, off)

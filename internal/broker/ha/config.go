@@ -54,6 +54,10 @@ type ServerConfig struct {
 	SlaveTimeout time.Duration
 	// MaxSlaves bounds the HA connections; more are refused. Default 16.
 	MaxSlaves int
+	// Controller, if set, is controller mode: slaves must identify
+	// themselves, puts wait for the SyncStateSet (SetSyncStateSet) instead
+	// of any one slave, and the lease fences answers.
+	Controller *ControllerMode
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -95,6 +99,8 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("ha: ServerConfig.SlaveFallbehindMax %d is negative", c.SlaveFallbehindMax)
 	case c.MaxSlaves < 0:
 		return fmt.Errorf("ha: ServerConfig.MaxSlaves %d is negative", c.MaxSlaves)
+	case c.Controller != nil && c.Controller.Epoch <= 0:
+		return fmt.Errorf("ha: ServerConfig.Controller.Epoch %d must be positive", c.Controller.Epoch)
 	}
 	return nil
 }
@@ -130,6 +136,24 @@ type ClientConfig struct {
 	MaxTruncateBytes int64
 	// Dial connects to the master; default net.Dialer.DialContext.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Identity, if set, is controller mode: the slave says who it is and
+	// which master epoch it expects before streaming (hello), checks the
+	// master's answer, and takes the master's confirm frames as its
+	// dispatch limit.
+	Identity *ClientIdentity
+}
+
+// ClientIdentity is a controller-mode slave's side of the handshake.
+type ClientIdentity struct {
+	// BrokerID is the slave's id in its broker set.
+	BrokerID int64
+	// Epoch returns the epoch of the master to follow; 0 while unknown (the
+	// client waits, as for an unknown address).
+	Epoch func() int32
+	// OnWelcome, if set, gets the master's welcome before streaming starts
+	// (the broker writes the master's epoch entries to its epoch file); an
+	// error ends the session.
+	OnWelcome func(Welcome) error
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
@@ -161,6 +185,8 @@ func (c ClientConfig) Validate() error {
 	switch {
 	case c.MasterAddress == nil:
 		return fmt.Errorf("ha: ClientConfig.MasterAddress is nil")
+	case c.Identity != nil && c.Identity.Epoch == nil:
+		return fmt.Errorf("ha: ClientConfig.Identity.Epoch is nil")
 	case c.HeartbeatInterval < 0 || c.HousekeepingInterval < 0 || c.RetryInterval < 0 || c.DialTimeout < 0:
 		return fmt.Errorf("ha: ClientConfig: negative interval")
 	case c.HousekeepingInterval <= c.HeartbeatInterval:

@@ -45,6 +45,9 @@ type LogSink interface {
 	TruncateCommitLog(ctx context.Context, to message.PhysOffset) error
 	// ResetCommitLog empties the log; it continues at base.
 	ResetCommitLog(ctx context.Context, base message.PhysOffset) error
+	// SetDispatchLimit makes only records below off readable (controller
+	// mode: the master's confirm offset); negative: no limit.
+	SetDispatchLimit(off message.PhysOffset)
 }
 
 // Master is a slave's view of its master's broker port (not the HA port),

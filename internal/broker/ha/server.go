@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/petrelmq/petrel/internal/store"
@@ -42,7 +43,14 @@ type Server struct {
 		timerAt time.Time
 		started bool
 		closed  bool
+		q       quorum             // controller mode
+		confirm message.PhysOffset // controller mode: last confirm offset (-1: none needed)
 	}
+	// confirmSig is closed (and replaced) when the confirm offset moves, so
+	// writers send it to their slaves (controller mode).
+	confirmSig atomic.Pointer[chan struct{}]
+	notifyMu   sync.Mutex         // serialises publishConfirm
+	published  message.PhysOffset // the confirm offset last published (under notifyMu)
 	ln        net.Listener
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -53,6 +61,7 @@ type Server struct {
 // side. Either closes the connection (close), which stops the other.
 type slaveConn struct {
 	id        SlaveID
+	brokerID  int64 // controller mode: the replica's id from its hello; -1 before
 	nc        net.Conn
 	addr      string
 	start     chan message.PhysOffset // capacity 1: the first report's start, for the writer
@@ -86,8 +95,14 @@ func NewServer(cfg ServerConfig, src LogSource, log *slog.Logger, clk clock.Cloc
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, src: src, log: log.With("component", "ha-master"), clk: clk}
-	s.mu.tr = NewTracker(TrackerConfig{FallbehindMax: cfg.SlaveFallbehindMax, Timeout: cfg.SlaveTimeout})
+	s.mu.tr = NewTracker(TrackerConfig{FallbehindMax: cfg.SlaveFallbehindMax, Timeout: cfg.SlaveTimeout,
+		Quorum: cfg.Controller != nil})
 	s.mu.conns = make(map[SlaveID]*slaveConn)
+	s.mu.q = newQuorum(clk.Now())
+	s.mu.confirm = -1
+	s.published = -1
+	sig := make(chan struct{})
+	s.confirmSig.Store(&sig)
 	return s, nil
 }
 
@@ -162,7 +177,7 @@ func (s *Server) Close() error {
 			s.mu.timer.Stop()
 		}
 		s.mu.Unlock()
-		release(rel)
+		s.release(rel)
 	})
 	return nil
 }
@@ -171,6 +186,20 @@ func release(rel []Release) {
 	for _, r := range rel {
 		r.Done(r.Status)
 	}
+}
+
+// release completes waiters; in controller mode a put decided outside the
+// lease answers PutFenced, whatever the replicas did.
+func (s *Server) release(rel []Release) {
+	if len(rel) == 0 {
+		return
+	}
+	if cm := s.cfg.Controller; cm != nil && cm.LeaseValid != nil && !cm.LeaseValid(s.clk.Now()) {
+		for i := range rel {
+			rel[i].Status = store.PutFenced
+		}
+	}
+	release(rel)
 }
 
 // acceptLoop is the accept goroutine, started by Start and stopped by Close
@@ -206,7 +235,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		s.mu.next++
-		c := &slaveConn{id: s.mu.next, nc: nc, addr: addr, start: make(chan message.PhysOffset, 1), done: make(chan struct{})}
+		c := &slaveConn{id: s.mu.next, brokerID: -1, nc: nc, addr: addr, start: make(chan message.PhysOffset, 1), done: make(chan struct{})}
 		s.mu.conns[c.id] = c
 		s.mu.tr.Connect(c.id, addr, s.clk.Now())
 		s.mu.Unlock()
@@ -225,8 +254,16 @@ func (s *Server) readLoop(c *slaveConn) {
 		s.mu.Lock()
 		delete(s.mu.conns, c.id)
 		s.mu.tr.Disconnect(c.id)
+		if c.brokerID >= 0 {
+			if s.mu.q.conns[c.brokerID]--; s.mu.q.conns[c.brokerID] <= 0 {
+				delete(s.mu.q.conns, c.brokerID)
+			}
+		}
 		s.mu.Unlock()
 	}()
+	if s.cfg.Controller != nil && !s.handshake(c) {
+		return
+	}
 	var b [ReportSize]byte
 	first := true
 	var rel []Release
@@ -263,13 +300,21 @@ func (s *Server) readLoop(c *slaveConn) {
 				first = false
 				c.start <- start
 				s.log.Info("slave requests offset", "peer", c.addr, "report", report, "start", start, "master_max", bounds.Max)
+				if c.brokerID >= 0 {
+					rel = s.acked(c.brokerID, report, bounds.Max, now, rel[:0])
+					s.release(rel)
+					clear(rel)
+				}
 			}
 		} else {
 			max := s.src.CommitLogMaxOffset()
 			s.mu.Lock()
 			rel, err = s.mu.tr.Report(c.id, report, max, now, rel[:0])
 			s.mu.Unlock()
-			release(rel)
+			if err == nil && c.brokerID >= 0 {
+				rel = s.acked(c.brokerID, report, max, now, rel)
+			}
+			s.release(rel)
 			clear(rel)
 		}
 		if err != nil {
@@ -314,8 +359,21 @@ func (s *Server) writeLoop(c *slaveConn) {
 		lastWrite = s.clk.Now()
 		return true
 	}
+	lastConfirm := message.PhysOffset(-2) // controller mode: the confirm offset last sent
+	var confirmed <-chan struct{}
 	for {
 		written := s.src.CommitLogWritten() // before the max: no lost wake-up
+		if s.cfg.Controller != nil {
+			var cm message.PhysOffset
+			cm, confirmed = s.confirmOffset()
+			if cm != lastConfirm {
+				PutHeader(buf, cm, ConfirmFrameSize)
+				if !write(buf[:HeaderSize]) {
+					return
+				}
+				lastConfirm = cm
+			}
+		}
 		if next < s.src.CommitLogMaxOffset() {
 			frame, err := s.src.ReadCommitLog(next, s.cfg.TransferBatchSize, buf[:HeaderSize])
 			if err != nil {
@@ -362,6 +420,13 @@ func (s *Server) writeLoop(c *slaveConn) {
 				default:
 				}
 			}
+		case <-confirmed: // nil outside controller mode
+			if !timer.Stop() {
+				select {
+				case <-timer.C():
+				default:
+				}
+			}
 		case <-timer.C():
 		case <-c.done:
 			return
@@ -381,6 +446,10 @@ func (s *Server) WaitReplicated(upTo message.PhysOffset, w *store.ReplicaWait) {
 // wait is WaitReplicated with a plain completion function.
 func (s *Server) wait(upTo message.PhysOffset, done func(store.PutStatus)) {
 	now := s.clk.Now()
+	if s.cfg.Controller != nil {
+		s.waitQuorum(upTo, now, done)
+		return
+	}
 	s.mu.Lock()
 	if s.mu.closed || !s.mu.started {
 		s.mu.Unlock()
@@ -422,7 +491,7 @@ func (s *Server) expire() {
 		s.armLocked(now)
 	}
 	s.mu.Unlock()
-	release(rel)
+	s.release(rel)
 }
 
 // Status is a master's replication state for runtime info and admin tools.

@@ -32,6 +32,11 @@ type TrackerConfig struct {
 	// Timeout is slaveTimeout: how long a SYNC_MASTER put waits for a slave
 	// before it answers FLUSH_SLAVE_TIMEOUT. Default 3 s.
 	Timeout time.Duration
+	// Quorum is controller mode: reports do not release waiters (the Server
+	// releases them by its confirm offset, ReleaseThrough), and a first
+	// report of 0 (an empty slave) starts at the master's min offset, so a
+	// replica that may be elected holds the master's whole log.
+	Quorum bool
 }
 
 // Release is a replication waiter to complete, with its status. A Tracker
@@ -143,6 +148,8 @@ func (t *Tracker) First(id SlaveID, report message.PhysOffset, b Bounds, segSize
 	}
 	start := report
 	switch {
+	case report == 0 && t.cfg.Quorum:
+		start = b.Min
 	case report == 0:
 		// A new slave: from the start of the segment holding the end, as
 		// RocketMQ does (not the whole history).
@@ -191,6 +198,9 @@ func (t *Tracker) Report(id SlaveID, report, masterMax message.PhysOffset, now t
 	if s.ack >= masterMax {
 		s.caughtUp = now
 	}
+	if t.cfg.Quorum {
+		return rel, nil
+	}
 	return t.releaseBy(s, rel), nil
 }
 
@@ -237,13 +247,32 @@ func (t *Tracker) Wait(upTo message.PhysOffset, now time.Time, done func(store.P
 	if !inSync {
 		return store.PutSlaveNotAvailable, false
 	}
+	t.Enqueue(upTo, now, done)
+	return store.PutOK, true
+}
+
+// Enqueue queues done for a put ending at upTo with a deadline of now +
+// Timeout, without looking at the slaves (controller mode: the Server decides
+// by its confirm offset).
+func (t *Tracker) Enqueue(upTo message.PhysOffset, now time.Time, done func(store.PutStatus)) {
 	w := waiter{upTo: upTo, deadline: now.Add(t.cfg.Timeout), done: done}
 	i := len(t.waiters)
 	if i > 0 && t.waiters[i-1].upTo > upTo {
 		i = sort.Search(len(t.waiters), func(i int) bool { return t.waiters[i].upTo > upTo })
 	}
 	t.waiters = slices.Insert(t.waiters, i, w)
-	return store.PutOK, true
+}
+
+// ReleaseThrough removes the waiters whose upTo is at or below off and
+// appends them to rel as PutOK.
+func (t *Tracker) ReleaseThrough(off message.PhysOffset, rel []Release) []Release {
+	hi := sort.Search(len(t.waiters), func(i int) bool { return t.waiters[i].upTo > off })
+	for _, w := range t.waiters[:hi] {
+		rel = append(rel, Release{Done: w.done, Status: store.PutOK})
+	}
+	clear(t.waiters[:hi])
+	t.waiters = t.waiters[hi:]
+	return rel
 }
 
 // Expire completes the waiters at the front of the queue whose deadline has

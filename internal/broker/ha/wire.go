@@ -63,6 +63,10 @@ var errBadFrame = errors.New("ha: bad transfer frame")
 type frameReader struct {
 	r    io.Reader
 	max  int
+	// confirms: controller mode; a frame of size ConfirmFrameSize is a
+	// confirm frame (next reports it with confirm set and no body).
+	confirms bool
+	confirm  bool
 	hdr  [HeaderSize]byte
 	body []byte
 }
@@ -74,6 +78,14 @@ func (fr *frameReader) next() (off message.PhysOffset, body []byte, err error) {
 		return 0, nil, err
 	}
 	off, size := ParseHeader(fr.hdr[:])
+	fr.confirm = false
+	if fr.confirms && size == ConfirmFrameSize {
+		if off < -1 {
+			return off, nil, fmt.Errorf("%w: confirm offset %d", errBadFrame, off)
+		}
+		fr.confirm = true
+		return off, nil, nil
+	}
 	if off < 0 || size < 0 || int(size) > fr.max {
 		return off, nil, fmt.Errorf("%w: offset %d, size %d (max %d)", errBadFrame, off, size, fr.max)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/petrelmq/petrel/pkg/message"
 )
@@ -91,13 +92,20 @@ type ScanBuffer struct {
 // so bytes cached by an earlier call (for example zeros read past a then
 // smaller MaxOffset) are never returned.
 func (l *Log) ScanWith(sb *ScanBuffer, off message.PhysOffset, fn func(off message.PhysOffset, rec []byte) error) (message.PhysOffset, error) {
+	return l.ScanUpTo(sb, off, math.MaxInt64, fn)
+}
+
+// ScanUpTo is ScanWith that stops before the first record that does not end
+// at or below upTo (a record cut by upTo is left for a later scan, as one
+// cut by the written end is).
+func (l *Log) ScanUpTo(sb *ScanBuffer, off, upTo message.PhysOffset, fn func(off message.PhysOffset, rec []byte) error) (message.PhysOffset, error) {
 	size := message.PhysOffset(l.cfg.SegmentSize)
 	var local ScanBuffer
 	if sb == nil {
 		sb = &local
 	}
 	for {
-		limit := message.PhysOffset(l.written.Load())
+		limit := min(message.PhysOffset(l.written.Load()), upTo)
 		if off >= limit {
 			return off, nil
 		}
