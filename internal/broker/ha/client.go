@@ -42,7 +42,7 @@ type Client struct {
 		closed     bool
 		endSession context.CancelFunc // ends the current session (Reconnect)
 	}
-	kick chan struct{} // cap 1: Reconnect skips the wait before the next session
+	kick      chan struct{} // cap 1: Reconnect skips the wait before the next session
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once

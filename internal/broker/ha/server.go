@@ -51,9 +51,9 @@ type Server struct {
 	confirmSig atomic.Pointer[chan struct{}]
 	notifyMu   sync.Mutex         // serialises publishConfirm
 	published  message.PhysOffset // the confirm offset last published (under notifyMu)
-	ln        net.Listener
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	ln         net.Listener
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
 }
 
 // slaveConn is one accepted HA connection. Its reader goroutine owns the

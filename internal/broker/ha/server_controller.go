@@ -3,8 +3,8 @@ package ha
 import (
 	"cmp"
 	"io"
-	"slices"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/petrelmq/petrel/internal/store"

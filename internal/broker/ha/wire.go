@@ -61,14 +61,14 @@ var errBadFrame = errors.New("ha: bad transfer frame")
 // frameReader reads transfer frames from a master. Its body buffer grows to at
 // most max bytes, so a hostile size field costs nothing.
 type frameReader struct {
-	r    io.Reader
-	max  int
+	r   io.Reader
+	max int
 	// confirms: controller mode; a frame of size ConfirmFrameSize is a
 	// confirm frame (next reports it with confirm set and no body).
 	confirms bool
 	confirm  bool
-	hdr  [HeaderSize]byte
-	body []byte
+	hdr      [HeaderSize]byte
+	body     []byte
 }
 
 // next reads one frame. body aliases the reader's buffer until the next call.
