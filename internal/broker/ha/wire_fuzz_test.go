@@ -30,9 +30,16 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add(make([]byte, 11))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 1024
-		fr := &frameReader{r: bytes.NewReader(data), max: limit}
+		// Odd first byte: controller mode, where confirm frames are allowed.
+		fr := &frameReader{r: bytes.NewReader(data), max: limit, confirms: len(data) > 0 && data[0]&1 == 1}
 		for {
 			off, body, err := fr.next()
+			if err == nil && fr.confirm {
+				if off < -1 || body != nil {
+					t.Fatalf("confirm frame off %d body %d", off, len(body))
+				}
+				continue
+			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errBadFrame) {
 					t.Fatalf("unexpected error %v", err)
