@@ -114,6 +114,23 @@ func (p *proc) waitLog(re *regexp.Regexp, timeout time.Duration) string {
 	return ""
 }
 
+// tryWaitLog is waitLog that reports false (instead of failing) when the
+// process exits or the time runs out.
+func (p *proc) tryWaitLog(re *regexp.Regexp, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if re.MatchString(p.output()) {
+			return true
+		}
+		select {
+		case <-p.done:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
 // stop sends sig and returns the exit error (nil for exit 0).
 func (p *proc) stop(sig syscall.Signal, timeout time.Duration) error {
 	p.t.Helper()
