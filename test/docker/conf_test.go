@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/controller"
 	"github.com/petrelmq/petrel/internal/namesrv"
 	"github.com/petrelmq/petrel/internal/properties"
 )
@@ -22,6 +23,10 @@ func TestDeployConfigsLoad(t *testing.T) {
 	files, err := filepath.Glob("../../deploy/conf/*.conf")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
+	fo, err := filepath.Glob("../../deploy/conf/failover/*.conf")
+	require.NoError(t, err)
+	require.Len(t, fo, 6)
+	files = append(files, fo...)
 	for _, file := range files {
 		f, err := properties.Load(file)
 		require.NoError(t, err, file)
@@ -30,7 +35,16 @@ func TestDeployConfigsLoad(t *testing.T) {
 		if strings.HasPrefix(filepath.Base(file), "namesrv") {
 			cfg := namesrv.DefaultConfig()
 			cfg.BindProperties(b)
-			validate = cfg.Validate
+			ctl := controller.DefaultConfig()
+			ctl.BindProperties(b)
+			validate = func() error {
+				if cfg.EnableControllerInNamesrv {
+					if err := ctl.Validate(); err != nil {
+						return err
+					}
+				}
+				return cfg.Validate()
+			}
 		} else {
 			cfg := broker.DefaultConfig()
 			cfg.BindProperties(b)

@@ -20,6 +20,12 @@
 //     what the master sends through the store.
 //   - DigestProcessor: the master's handler for COMMITLOG_DIGEST, which the
 //     broker registers on its remoting server.
+//   - Controller mode (ServerConfig.Controller, ClientConfig.Identity;
+//     docs/design/failover.md): a hello/welcome handshake names the replica
+//     and checks the master epoch, acknowledgements count per replica id,
+//     puts wait for a confirm offset over the SyncStateSet (SetSyncStateSet)
+//     and are fenced outside the lease, confirm frames carry that offset to
+//     the slaves; EpochFile is the broker's epoch file.
 //
 // It must not import internal/broker: the broker wires it (config keys,
 // routes, the master's addresses from the name server). It reads and writes
