@@ -53,7 +53,7 @@ type Registration struct {
 	HAServerAddr string
 	// Topics is the broker's topic table. Queue data is taken from it only for a
 	// master (BrokerID 0), and only when its DataVersion differs from the stored
-	// one or this is the address's first registration under this id.
+	// one or id 0 had no address or another address before.
 	Topics TopicConfigWrapper
 	// FilterServers replaces the address's filter-server list; nil or empty
 	// removes it.
@@ -76,9 +76,14 @@ type RegisterResult struct {
 
 // Register records a broker registration at time now.
 //
-// The same address registered under a new id replaces its old id (a slave
-// switched to master). Topics absent from r.Topics keep their queue data, so a
-// broker may register incrementally.
+// One address holds one id per broker name: the same address registered under
+// a new id loses its old id first (a slave promoted to master, a master
+// demoted to slave), as RocketMQ's RouteInfoManager does. An id registered
+// from a new address replaces the old address (a new master registering id 0);
+// the old address's liveness stays until it expires, its connection closes or
+// it registers again, and dropping it then removes only entries that still
+// name it. Topics absent from r.Topics keep their queue data, so a broker may
+// register incrementally.
 func (t *RouteTable) Register(r Registration, now time.Time) RegisterResult {
 	names := t.clusters[r.Cluster]
 	if names == nil {
@@ -102,7 +107,11 @@ func (t *RouteTable) Register(r Registration, now time.Time) RegisterResult {
 	}
 	old, had := bd.Addrs[r.BrokerID]
 	bd.Addrs[r.BrokerID] = r.BrokerAddr
-	first = first || !had || old == ""
+	// A master at a new address (a failover) counts as a first registration,
+	// so its topic table is taken whatever its data version: a promoted slave
+	// registers the version it copied from the old master. RocketMQ 4.9 counts
+	// only an id that had no address.
+	first = first || !had || old != r.BrokerAddr
 
 	if r.BrokerID == MasterID && (first || t.versionChanged(r.BrokerAddr, r.Topics.DataVersion)) {
 		for name, tc := range r.Topics.TopicConfigTable {
@@ -162,18 +171,27 @@ func (t *RouteTable) updateQueueData(brokerName string, tc TopicConfig) {
 	m[brokerName] = qd
 }
 
-// Unregister removes the id brokerID of brokerName and the liveness of addr
-// (UNREGISTER_BROKER). A broker name with no address left goes away together with
-// its queue data; topics left without queue data disappear.
+// Unregister removes the id brokerID of brokerName if it still maps to addr, and
+// the liveness and filter servers of addr unless a broker name still lists addr
+// under another id (UNREGISTER_BROKER). A broker name with no address left goes
+// away together with its queue data; topics left without queue data disappear.
+//
+// The address check is Petrel's (RocketMQ removes the id whatever its address):
+// when a master changes, the old master's broker closes and unregisters as id 0
+// possibly after the new master registered id 0 from its own address, and that
+// late request must not take the new master out of the routes. Likewise an
+// address that has since registered under another id (a demoted master now a
+// slave) keeps that entry and its liveness.
 func (t *RouteTable) Unregister(cluster, addr, brokerName string, brokerID int64) {
-	delete(t.live, addr)
-	delete(t.filters, addr)
 	bd := t.brokers[brokerName]
-	if bd == nil {
-		return
+	if bd != nil && bd.Addrs[brokerID] == addr {
+		delete(bd.Addrs, brokerID)
 	}
-	delete(bd.Addrs, brokerID)
-	if len(bd.Addrs) > 0 {
+	if !t.listed(addr) {
+		delete(t.live, addr)
+		delete(t.filters, addr)
+	}
+	if bd == nil || len(bd.Addrs) > 0 {
 		return
 	}
 	delete(t.brokers, brokerName)
@@ -184,6 +202,18 @@ func (t *RouteTable) Unregister(cluster, addr, brokerName string, brokerID int64
 		}
 	}
 	t.removeQueueDataOf(brokerName)
+}
+
+// listed reports whether any broker name lists addr under some id.
+func (t *RouteTable) listed(addr string) bool {
+	for _, bd := range t.brokers {
+		for _, a := range bd.Addrs {
+			if a == addr {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // removeQueueDataOf drops brokerName's queue data from every topic, and topics

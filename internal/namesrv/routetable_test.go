@@ -194,6 +194,12 @@ func checkInvariants(t *testing.T, rt *RouteTable) {
 	for n, bd := range rt.brokers {
 		require.NotEmpty(t, bd.Addrs, "broker %s has no address", n)
 		require.Equal(t, n, bd.BrokerName)
+		seen := map[string]int64{}
+		for id, a := range bd.Addrs {
+			prev, dup := seen[a]
+			require.False(t, dup, "broker %s lists %s under ids %d and %d", n, a, prev, id)
+			seen[a] = id
+		}
 	}
 	for tp, m := range rt.topics {
 		require.NotEmpty(t, m, "topic %s has no queue data", tp)

@@ -297,3 +297,69 @@ func TestServerDropsBrokerOnConnClose(t *testing.T) {
 	require.NoError(t, broker.Close())
 	poll.WaitFor(t, 10*time.Second, func() bool { return routeCode(t, cl, addr, "T") == protocol.TopicNotExist })
 }
+
+// TestServerMasterSwitch drives a failover over TCP: the slave B registers as
+// id 0 from its own address, the old master A's connection closes, a late
+// UNREGISTER_BROKER of A's master incarnation arrives, and A comes back as a
+// slave. The route names B as id 0 throughout, once.
+func TestServerMasterSwitch(t *testing.T) {
+	t.Parallel()
+	s, addr := startServer(t, testConfig(t.TempDir()), clock.Real{})
+	const a, b = "10.0.0.1:10911", "10.0.0.2:10911"
+	topics := topicBody(1, TopicConfig{TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6})
+	brokerA := remoting.NewClient(remoting.DefaultClientConfig(), discardLogger())
+	t.Cleanup(func() { _ = brokerA.Close() })
+	brokerB := newClient(t)
+	cl := newClient(t)
+	route := func() string {
+		t.Helper()
+		var rd struct {
+			BrokerDatas []struct {
+				BrokerAddrs map[string]string `json:"brokerAddrs"`
+			} `json:"brokerDatas"`
+		}
+		r := req(protocol.GetRouteInfoByTopic, map[string]string{"topic": "T"}, nil)
+		r.Version = 409 // standard JSON
+		resp := call(t, cl, addr, r)
+		requireCode(t, resp, protocol.Success)
+		require.NoError(t, json.Unmarshal(resp.Body, &rd))
+		require.Len(t, rd.BrokerDatas, 1)
+		out, err := json.Marshal(rd.BrokerDatas[0].BrokerAddrs)
+		require.NoError(t, err)
+		return string(out)
+	}
+
+	requireCode(t, call(t, brokerA, addr, registerReq(t, "broker-a", a, 0, topics, false)), protocol.Success)
+	resp := call(t, brokerB, addr, registerReq(t, "broker-a", b, 1, topics, false))
+	requireCode(t, resp, protocol.Success)
+	require.Equal(t, a, resp.Ext("masterAddr"))
+	require.Equal(t, `{"0":"10.0.0.1:10911","1":"10.0.0.2:10911"}`, route())
+
+	// B is promoted: it registers id 0 from its own address.
+	requireCode(t, call(t, brokerB, addr, registerReq(t, "broker-a", b, 0, topics, false)), protocol.Success)
+	require.Equal(t, `{"0":"10.0.0.2:10911"}`, route())
+
+	// A's connection closes; once the name server has dropped A's liveness,
+	// B is still id 0.
+	require.NoError(t, brokerA.Close())
+	poll.WaitFor(t, 10*time.Second, func() bool {
+		s.svc.mu.RLock()
+		defer s.svc.mu.RUnlock()
+		return s.svc.mu.rt.live[a] == nil
+	})
+	require.Equal(t, `{"0":"10.0.0.2:10911"}`, route())
+
+	// A late UNREGISTER_BROKER of A as id 0 leaves B alone.
+	requireCode(t, call(t, cl, addr, req(protocol.UnregisterBroker, map[string]string{
+		"brokerName": "broker-a", "brokerAddr": a, "clusterName": "DefaultCluster", "brokerId": "0",
+	}, nil)), protocol.Success)
+	require.Equal(t, `{"0":"10.0.0.2:10911"}`, route())
+
+	// A returns as slave 2 and is told B is the master, with B's HA address.
+	brokerA2 := newClient(t)
+	resp = call(t, brokerA2, addr, registerReq(t, "broker-a", a, 2, topics, false))
+	requireCode(t, resp, protocol.Success)
+	require.Equal(t, b, resp.Ext("masterAddr"))
+	require.Equal(t, b+"1", resp.Ext("haServerAddr"))
+	require.Equal(t, `{"0":"10.0.0.2:10911","2":"10.0.0.1:10911"}`, route())
+}

@@ -12,6 +12,10 @@ import (
 	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/clock"
+	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // WaitFor calls fn every few milliseconds until it returns true, and fails the
@@ -171,4 +175,79 @@ func StartSlave(t testing.TB, c *Cluster, id int64, opts ...Option) *Slave {
 		}
 	})
 	return &Slave{Broker: b, Addr: b.Addr(), StoreDir: bcfg.Store.RootDir}
+}
+
+// Registration is a REGISTER_BROKER that RegisterBroker sends on a broker's
+// behalf, to stage route changes a test cannot get from a real broker (a
+// slave promoted to master registering as brokerId 0 from its own address).
+type Registration struct {
+	Cluster      string // default "DefaultCluster"
+	BrokerName   string
+	BrokerAddr   string
+	BrokerID     int64
+	HAServerAddr string
+	// Topics maps each topic to its read and write queue count (perm 6).
+	Topics      map[string]int32
+	DataVersion int64
+}
+
+// Registrar sends REGISTER_BROKER to one name server on a connection of its
+// own, which stays open until the test ends (the name server drops the
+// addresses registered on a connection when it closes).
+type Registrar struct {
+	t      testing.TB
+	nsAddr string
+	cl     *remoting.Client
+}
+
+// NewRegistrar returns a Registrar for the name server at nsAddr; t.Cleanup
+// closes its connection.
+func NewRegistrar(t testing.TB, nsAddr string) *Registrar {
+	t.Helper()
+	cl := remoting.NewClient(remoting.DefaultClientConfig(), slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = cl.Close() })
+	return &Registrar{t: t, nsAddr: nsAddr, cl: cl}
+}
+
+// Register sends r and returns the master address the name server answered
+// (for a slave whose master is registered). Failures end the test.
+func (g *Registrar) Register(r Registration) string {
+	g.t.Helper()
+	if r.Cluster == "" {
+		r.Cluster = "DefaultCluster"
+	}
+	rb := &body.RegisterBody{Topics: body.TopicConfigWrapper{
+		DataVersion:      body.DataVersion{Counter: r.DataVersion, Timestamp: time.Now().UnixMilli()},
+		TopicConfigTable: map[string]body.TopicConfig{},
+	}}
+	for topic, n := range r.Topics {
+		rb.Topics.TopicConfigTable[topic] = body.TopicConfig{TopicName: topic, ReadQueueNums: n, WriteQueueNums: n,
+			Perm: body.PermRead | body.PermWrite, TopicFilterType: "SINGLE_TAG"}
+	}
+	data, err := body.EncodeRegisterBody(rb, false)
+	if err != nil {
+		g.t.Fatalf("testutil: encode registration: %v", err)
+	}
+	req := header.NewRequest(protocol.RegisterBroker, &header.RegisterBroker{
+		BrokerName:   r.BrokerName,
+		BrokerAddr:   r.BrokerAddr,
+		ClusterName:  r.Cluster,
+		HAServerAddr: r.HAServerAddr,
+		BrokerID:     r.BrokerID,
+	})
+	req.Body = data
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := g.cl.Invoke(ctx, g.nsAddr, req)
+	if err == nil {
+		err = protocol.ResponseError(resp)
+	}
+	if err != nil {
+		g.t.Fatalf("testutil: register %s as %s/%d: %v", r.BrokerAddr, r.BrokerName, r.BrokerID, err)
+	}
+	var rh header.RegisterBrokerResponse
+	if err := rh.Decode(resp); err != nil {
+		g.t.Fatalf("testutil: registration answer: %v", err)
+	}
+	return rh.MasterAddr
 }

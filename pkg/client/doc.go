@@ -14,7 +14,9 @@
 //     client starts on a name server picked at random, sticks to the one that
 //     answered last and moves to the next on failure), with a cache refreshed
 //     every 30s that keeps serving cached routes while every name server is
-//     down;
+//     down, and refreshed at once, shared and rate-limited per topic, after a
+//     call fails in a way that suggests the route is stale, such as a master
+//     change (SuggestsStaleRoute, RefreshStaleRoute, MarkRouteStale);
 //   - route decoding of both encodings name servers use (DecodeRoute);
 //   - heartbeats every 30s to the brokers of cached routes, for the producer
 //     and consumer groups registered with RegisterProducer / RegisterConsumer;
@@ -29,7 +31,8 @@
 // # Lifecycle and concurrency
 //
 // New validates options and does no I/O. Start launches two goroutines, the
-// route refresher and the heartbeat loop; Close stops them, closes every
+// route refresher and the heartbeat loop (and, for a moment each, the
+// refreshes failures trigger); Close stops them, closes every
 // connection (calls in flight fail), waits for every goroutine the client
 // started (callbacks included) and makes later calls return ErrClosed. Close is
 // idempotent and safe before Start. All methods are safe for concurrent use.

@@ -40,6 +40,15 @@ func (h *heartbeats) forgetExcept(live map[string]bool) {
 	}
 }
 
+// forget drops addrs from the addresses that accepted a heartbeat.
+func (h *heartbeats) forget(addrs []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range addrs {
+		delete(h.ok, a)
+	}
+}
+
 // RegisterProducer adds a producer group (wire name) to the heartbeats and
 // returns the function that removes it. Brokers use producer registrations
 // to find the client for transaction checks and request/reply.
@@ -114,18 +123,7 @@ func (c *Client) HeartbeatData() (*body.HeartbeatData, bool) {
 
 // heartbeatTargets returns the addresses to heartbeat: masters only, or every
 // address when the client has consumers.
-func (c *Client) heartbeatTargets(all bool) []string {
-	var out []string
-	for _, bd := range c.Brokers() {
-		for id, a := range bd.Addrs {
-			if a != "" && (all || id == body.MasterID) {
-				out = append(out, a)
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
+func (c *Client) heartbeatTargets(all bool) []string { return c.brokerAddrs(all) }
 
 // SendHeartbeat sends HEART_BEAT now to every broker of every cached route (only
 // masters unless a consumer is registered), in parallel, and returns the joined

@@ -74,6 +74,9 @@ const (
 	DefaultCallTimeout          = 3 * time.Second
 	DefaultNameServerTimeout    = 3 * time.Second
 	DefaultDialTimeout          = 3 * time.Second
+	// DefaultStaleRouteRefreshInterval is the default of
+	// StaleRouteRefreshInterval.
+	DefaultStaleRouteRefreshInterval = 500 * time.Millisecond
 )
 
 // config is the shared configuration built from Options.
@@ -92,6 +95,7 @@ type config struct {
 	callTimeout          time.Duration
 	nameServerTimeout    time.Duration
 	dialTimeout          time.Duration
+	staleRouteInterval   time.Duration
 	clk                  clock.Clock
 	randIntN             func(n int) int // picks the first name server; math/rand/v2 unless a test sets it
 }
@@ -104,6 +108,7 @@ func defaultConfig() config {
 		callTimeout:          DefaultCallTimeout,
 		nameServerTimeout:    DefaultNameServerTimeout,
 		dialTimeout:          DefaultDialTimeout,
+		staleRouteInterval:   DefaultStaleRouteRefreshInterval,
 		clk:                  clock.Real{},
 		randIntN:             rand.IntN,
 	}
@@ -249,4 +254,16 @@ func NameServerTimeout(d time.Duration) SharedOption {
 // DialTimeout bounds connecting to a broker or name server. Default 3s.
 func DialTimeout(d time.Duration) SharedOption {
 	return positive("DialTimeout", d, func(c *config) { c.dialTimeout = d })
+}
+
+// StaleRouteRefreshInterval sets the least time between two refreshes of one
+// topic's route that failures trigger (see Client.RefreshStaleRoute): a call
+// to a broker that fails for a connection reason, a timeout, or an answer
+// meaning the broker is not (or no longer) a writable master refreshes the
+// topic's route at once, but at most once per this interval per topic,
+// whatever the number of failing calls. Default 500ms. It bounds how soon
+// after a name server learns of a new master the client follows it, and how
+// many route requests a failing broker costs the name servers.
+func StaleRouteRefreshInterval(d time.Duration) SharedOption {
+	return positive("StaleRouteRefreshInterval", d, func(c *config) { c.staleRouteInterval = d })
 }

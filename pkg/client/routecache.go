@@ -19,6 +19,14 @@ type routeCache struct {
 		sync.Mutex
 		entries map[string]*routeEntry
 		addrs   map[string]bool // every broker address in a cached route
+		// latest holds, by broker name, the broker data of the route stored
+		// last that lists it: the freshest addresses known, when routes of
+		// several topics disagree (one refreshed after a failover, another
+		// not yet).
+		latest map[string]*body.BrokerData
+		// stale holds, by topic, the last refresh a failure triggered
+		// (RefreshStaleRoute): in flight, or finished and rate-limiting.
+		stale map[string]*staleFetch
 	}
 }
 
@@ -33,6 +41,8 @@ func (rc *routeCache) init(c *Client) {
 	rc.c = c
 	rc.mu.entries = map[string]*routeEntry{}
 	rc.mu.addrs = map[string]bool{}
+	rc.mu.latest = map[string]*body.BrokerData{}
+	rc.mu.stale = map[string]*staleFetch{}
 }
 
 // Route returns the topic's route (wire name, namespace already applied): the
@@ -86,6 +96,7 @@ func (c *Client) ForgetRoute(topic string) {
 	c.routes.mu.Lock()
 	defer c.routes.mu.Unlock()
 	delete(c.routes.mu.entries, topic)
+	delete(c.routes.mu.stale, topic)
 }
 
 // Topics returns the topics with a cached route, sorted.
@@ -96,20 +107,36 @@ func (c *Client) Topics() []string {
 }
 
 // Brokers returns every broker (name, addresses by id) in a cached route, by
-// broker name. The BrokerData values are shared; do not modify them.
+// broker name. When the routes of several topics list a broker name with
+// different addresses, the route stored last wins. The BrokerData values are
+// shared; do not modify them.
 func (c *Client) Brokers() map[string]*body.BrokerData {
 	c.routes.mu.Lock()
 	defer c.routes.mu.Unlock()
-	out := map[string]*body.BrokerData{}
-	for _, e := range c.routes.mu.entries {
-		for _, bd := range e.route.data.BrokerDatas {
-			out[bd.BrokerName] = bd
-		}
-	}
-	return out
+	return maps.Clone(c.routes.mu.latest)
 }
 
-// MasterAddr finds the master address of a broker name in the cached routes.
+// brokerAddrs returns every address any cached route lists, masters only
+// unless all, sorted.
+func (c *Client) brokerAddrs(all bool) []string {
+	c.routes.mu.Lock()
+	defer c.routes.mu.Unlock()
+	var out []string
+	for _, e := range c.routes.mu.entries {
+		for _, bd := range e.route.data.BrokerDatas {
+			for id, a := range bd.Addrs {
+				if a != "" && (all || id == body.MasterID) {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// MasterAddr finds the master address of a broker name in the cached routes
+// (the route stored last that lists the name, see Brokers).
 func (c *Client) MasterAddr(brokerName string) (string, bool) {
 	bd, ok := c.Brokers()[brokerName]
 	if !ok {
@@ -134,11 +161,24 @@ func (rc *routeCache) store(topic string, r *Route, provisional bool) {
 		rc.mu.entries[topic] = &routeEntry{route: r, provisional: provisional}
 	}
 	newAddr := false
+	kept := rc.mu.entries[topic].route == r // not a provisional route refused above
+	var moved []string                      // addresses that now hold another role (id) than in the old route
 	for _, bd := range r.data.BrokerDatas {
-		for _, a := range bd.Addrs {
+		if kept {
+			rc.mu.latest[bd.BrokerName] = bd
+		}
+		var was map[int64]string
+		if old != nil {
+			if obd, ok := old.route.Broker(bd.BrokerName); ok {
+				was = obd.Addrs
+			}
+		}
+		for id, a := range bd.Addrs {
 			if !rc.mu.addrs[a] {
 				rc.mu.addrs[a] = true
 				newAddr = true
+			} else if was != nil && was[id] != a {
+				moved = append(moved, a)
 			}
 		}
 	}
@@ -146,7 +186,13 @@ func (rc *routeCache) store(topic string, r *Route, provisional bool) {
 	if old == nil || old.route != r {
 		EachHook(rc.c, func(h HookRouteUpdated) { h.OnRouteUpdated(topic, r) })
 	}
-	if newAddr {
+	if len(moved) > 0 {
+		// A broker that changed role restarted in controller mode (a
+		// promoted slave, a demoted master): it has forgotten this client's
+		// groups, so heartbeat it again now rather than at the next round.
+		rc.c.hb.forget(moved)
+	}
+	if newAddr || len(moved) > 0 {
 		rc.c.TriggerHeartbeat()
 	}
 }
@@ -178,14 +224,21 @@ func (rc *routeCache) refreshAll(ctx context.Context) {
 	}
 	rc.mu.Lock()
 	live := map[string]bool{}
+	names := map[string]bool{}
 	for _, e := range rc.mu.entries {
 		for _, bd := range e.route.data.BrokerDatas {
+			names[bd.BrokerName] = true
 			for _, a := range bd.Addrs {
 				live[a] = true
 			}
 		}
 	}
 	rc.mu.addrs = live
+	for name := range rc.mu.latest {
+		if !names[name] {
+			delete(rc.mu.latest, name)
+		}
+	}
 	rc.mu.Unlock()
 	rc.c.hb.forgetExcept(live)
 }

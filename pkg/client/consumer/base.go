@@ -460,6 +460,9 @@ func (b *base) members(ctx context.Context, r *client.Route) ([]string, error) {
 		}
 		resp, err := b.cli.Call(ctx, addr, header.NewRequest(protocol.GetConsumerListByGroup, &header.GetConsumerListByGroup{ConsumerGroup: b.group}))
 		if err != nil {
+			if client.SuggestsStaleRoute(err) {
+				b.cli.MarkRouteStale(r.Topic())
+			}
 			errs = append(errs, err)
 			continue
 		}
@@ -634,6 +637,7 @@ func (b *base) lock(ctx context.Context, qs []message.MessageQueue) (map[message
 		req.Body, _ = json.Marshal(body.LockBatchRequestBody{ConsumerGroup: b.group, ClientID: b.cli.ID(), MQSet: group})
 		resp, err := b.cli.Call(ctx, addr, req)
 		if err != nil {
+			b.ops.failed(group[0], err)
 			errs = append(errs, err)
 			continue
 		}
@@ -714,6 +718,27 @@ func (b *base) renewLocks(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// pullFailed follows up a pull of pq from addr that failed with err. When
+// err suggests the route is stale (client.SuggestsStaleRoute: a connection
+// error, a timeout, a broker that is not available), it refreshes the
+// topic's route, shared with the consumer's other queues and rate-limited
+// (client.RefreshStaleRoute), and reports whether pq is now to be read from
+// another address, in which case the caller pulls again at once rather than
+// after PullRetryDelay: that is how a consumer follows a new master within
+// moments of its registration. addr is "" when no address was found (the
+// look-up refreshed the route already).
+func (b *base) pullFailed(ctx context.Context, pq *processQueue, addr string, err error) (retryNow bool) {
+	if addr == "" || !client.SuggestsStaleRoute(err) {
+		return false
+	}
+	r, rerr := b.cli.RefreshStaleRoute(ctx, pq.mq.Topic)
+	if rerr != nil {
+		return false
+	}
+	next, _, ok := r.SubscribeAddr(pq.mq.BrokerName, pq.pullBrokerID(), false)
+	return ok && next != addr
 }
 
 // queue returns the process queue of a held queue.

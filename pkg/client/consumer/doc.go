@@ -44,6 +44,19 @@
 // offsets are committed to the master, or to a slave while the master is
 // down. Broker locks (orderly) and send-backs need the master.
 //
+// # Master changes
+//
+// A pull that fails for a connection reason, a timeout or a "not available"
+// answer (client.SuggestsStaleRoute) refreshes the topic's route at once,
+// shared with the consumer's other queues and at most once per
+// client.StaleRouteRefreshInterval (500ms) per topic; when the refreshed route
+// names another address for the queue's broker, the queue is pulled again at
+// once instead of after PullRetryDelay. Failed offset commits and queries,
+// member look-ups, locks and send-backs refresh in the background. So after a
+// failover (a promoted slave registering as brokerId 0 from its own address)
+// consumers read from, and commit offsets to, the new master within moments of
+// its registration, not at the next periodic refresh (30s).
+//
 // # Lifecycle and concurrency
 //
 // NewPush and NewLitePull build without I/O; Start launches the goroutines;

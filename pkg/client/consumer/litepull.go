@@ -232,8 +232,10 @@ func (l *LitePullConsumer) prefetch(pq *processQueue, st *liteState, epoch uint6
 			if ctx.Err() != nil {
 				return
 			}
-			b.log.Debug("consumer: prefetch failed", "queue", pq.mq, "offset", next, "err", err)
-			b.sleep(ctx, b.cfg.pullRetryDelay)
+			b.log.Debug("consumer: prefetch failed", "queue", pq.mq, "offset", next, "peer", addr, "err", err)
+			if !b.pullFailed(ctx, pq, addr, err) {
+				b.sleep(ctx, b.cfg.pullRetryDelay)
+			}
 			continue
 		}
 		next = res.NextBeginOffset

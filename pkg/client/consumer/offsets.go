@@ -114,13 +114,18 @@ type brokerOps struct {
 	cli *client.Client
 }
 
-// masterAddr returns the master address of a queue's broker, refreshing the
-// topic's route once if the broker is unknown.
+// masterAddr returns the master address of a queue's broker: from the
+// topic's cached route, else from any cached route, else after refreshing
+// the topic's route (rate-limited, see client.RefreshStaleRoute).
 func (b brokerOps) masterAddr(ctx context.Context, mq message.MessageQueue) (string, error) {
-	if a, ok := b.cli.MasterAddr(mq.BrokerName); ok {
+	if r, ok := b.cli.CachedRoute(mq.Topic); ok {
+		if a, ok := r.MasterAddr(mq.BrokerName); ok {
+			return a, nil
+		}
+	} else if a, ok := b.cli.MasterAddr(mq.BrokerName); ok {
 		return a, nil
 	}
-	r, err := b.cli.RefreshRoute(ctx, mq.Topic)
+	r, err := b.cli.RefreshStaleRoute(ctx, mq.Topic)
 	if err != nil {
 		return "", err
 	}
@@ -130,8 +135,19 @@ func (b brokerOps) masterAddr(ctx context.Context, mq message.MessageQueue) (str
 	return "", fmt.Errorf("consumer: no master address for broker %q", mq.BrokerName)
 }
 
+// failed follows up a call about mq that failed with err: when err suggests
+// the topic's route is stale (client.SuggestsStaleRoute), a refresh starts in
+// the background (shared and rate-limited per topic), so the next call goes
+// to the broker's current address.
+func (b brokerOps) failed(mq message.MessageQueue, err error) {
+	if client.SuggestsStaleRoute(err) {
+		b.cli.MarkRouteStale(mq.Topic)
+	}
+}
+
 // readAddr finds where to read mq from, as RocketMQ's
-// findBrokerAddressInSubscribe with a route refresh on a miss: the broker of
+// findBrokerAddressInSubscribe with a route refresh on a miss (rate-limited,
+// see client.RefreshStaleRoute): the broker of
 // id brokerID in the cached route (with onlyThisBroker, that one or, for a
 // slave id, the next); failing that, after refreshing the topic's route, that
 // broker or any other of the same name, the lowest id first (so a slave when
@@ -142,7 +158,7 @@ func (b brokerOps) readAddr(ctx context.Context, mq message.MessageQueue, broker
 			return a, id != body.MasterID, nil
 		}
 	}
-	r, err := b.cli.RefreshRoute(ctx, mq.Topic)
+	r, err := b.cli.RefreshStaleRoute(ctx, mq.Topic)
 	if err != nil {
 		return "", false, err
 	}
@@ -167,7 +183,12 @@ func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code proto
 	if err != nil {
 		return nil, err
 	}
-	return b.cli.Invoke(ctx, addr, header.NewRequest(code, h))
+	resp, err := b.cli.Invoke(ctx, addr, header.NewRequest(code, h))
+	if err == nil {
+		err = protocol.ResponseError(resp)
+	}
+	b.failed(mq, err)
+	return resp, err
 }
 
 // offsetCall sends req to where mq's offsets live (offsetAddr) and decodes a
@@ -175,9 +196,6 @@ func (b brokerOps) call(ctx context.Context, mq message.MessageQueue, code proto
 func (b brokerOps) offsetCall(ctx context.Context, mq message.MessageQueue, code protocol.RequestCode, req, resp header.Header) error {
 	r, err := b.call(ctx, mq, code, req)
 	if err != nil {
-		return err
-	}
-	if err := protocol.ResponseError(r); err != nil {
 		return err
 	}
 	if err := resp.Decode(r); err != nil {
@@ -253,6 +271,7 @@ func (r remoteOffsets) persist(ctx context.Context, offs map[message.MessageQueu
 			err = protocol.ResponseError(resp)
 		}
 		if err != nil {
+			r.ops.failed(mq, err)
 			errs = append(errs, fmt.Errorf("consumer: commit %s at %d: %w", mq, off, err))
 		}
 	}

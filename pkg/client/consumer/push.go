@@ -198,13 +198,15 @@ func (p *PushConsumer) pullLoop(pq *processQueue, next message.QueueOffset) {
 			b.sleep(ctx, b.cfg.pullRetryDelay)
 			continue
 		}
-		res, err := p.pullOnce(ctx, pq, sub, next)
+		res, addr, err := p.pullOnce(ctx, pq, sub, next)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			b.log.Debug("consumer: pull failed", "queue", pq.mq, "offset", next, "err", err)
-			b.sleep(ctx, b.cfg.pullRetryDelay)
+			b.log.Debug("consumer: pull failed", "queue", pq.mq, "offset", next, "peer", addr, "err", err)
+			if !b.pullFailed(ctx, pq, addr, err) {
+				b.sleep(ctx, b.cfg.pullRetryDelay)
+			}
 			continue
 		}
 		switch res.Status {
@@ -245,13 +247,14 @@ func (p *PushConsumer) updateOffset(pq *processQueue, increaseOnly bool) {
 // (suggestWhichBrokerId: the master, or a slave when the master finds the
 // consumer far behind), falling back to the master or any broker of the name
 // (a slave while the master is down). Pulls from a slave carry no commit
-// offset, as RocketMQ's clients do; offsets are committed separately.
-func (p *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subscription, next message.QueueOffset) (*client.PullResult, error) {
+// offset, as RocketMQ's clients do; offsets are committed separately. It
+// returns the address pulled from ("" when none was found).
+func (p *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subscription, next message.QueueOffset) (*client.PullResult, string, error) {
 	b := p.b
 	id := pq.pullBrokerID()
 	addr, slave, err := b.ops.readAddr(ctx, pq.mq, id, false)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	req := client.PullRequest{
 		Queue:       pq.mq,
@@ -272,7 +275,7 @@ func (p *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subs
 	defer cancel()
 	res, err := b.cli.Pull(pctx, addr, req)
 	followSuggestion(pq, id, res, err)
-	return res, err
+	return res, addr, err
 }
 
 // followSuggestion records where the next pull of pq goes: where the answer
@@ -583,6 +586,7 @@ func (p *PushConsumer) sendBack(ctx context.Context, mq message.MessageQueue, m 
 			MaxReconsumeTimes: header.Some(int32(maxTimes)),
 			BrokerName:        mq.BrokerName,
 		}))
+		b.ops.failed(mq, err)
 		return err
 	}()
 	if err == nil {
@@ -648,6 +652,9 @@ func (p *PushConsumer) sendToRetryTopic(ctx context.Context, m *message.MessageE
 	})
 	req.Body = m.Body
 	_, err = b.cli.Call(ctx, addr, req)
+	if client.SuggestsStaleRoute(err) {
+		b.cli.MarkRouteStale(topic)
+	}
 	return err
 }
 

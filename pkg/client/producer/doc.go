@@ -14,6 +14,22 @@
 // SEND_BATCH_MESSAGE (320). A topic without a route is sent through the route
 // of the auto-create topic TBW102, and the broker creates it.
 //
+// Master changes. A send that fails for a connection reason, a timeout, or
+// an answer meaning the broker is not a writable master (SERVICE_NOT_AVAILABLE,
+// NO_PERMISSION, SYSTEM_ERROR "in-sync replicas not enough"; see
+// client.SuggestsStaleRoute) refreshes the topic's route at once, shared with
+// the producer's other sends and at most once per
+// client.StaleRouteRefreshInterval (500ms) per topic. When the send has an
+// attempt left, that attempt uses the refreshed route, so after a failover (a
+// promoted slave registering as the master, brokerId 0, from its own address)
+// sends reach the new master within moments of its registration instead of at
+// the next periodic refresh (30s). Sends with no attempt left (ordering
+// selectors, a spent retry budget) refresh in the background for the sends
+// that follow. A cached route with no writable queue is refreshed the same
+// way before a send. Latency fault tolerance judges a broker by its master's
+// address: a broker name whose master moved is not avoided for the old
+// master's failures.
+//
 // A broker that stored a message but whose flush or replication did not
 // confirm in time answers FLUSH_DISK_TIMEOUT (10), SLAVE_NOT_AVAILABLE (11) or
 // FLUSH_SLAVE_TIMEOUT (12): the send returns a result whose Status says so,

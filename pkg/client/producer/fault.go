@@ -30,8 +30,10 @@ func DefaultLatencySteps() []LatencyStep {
 }
 
 // faultTable is latency fault tolerance: it remembers, per broker name, until
-// when the broker should be avoided. It is a pure state machine; time comes in
-// as arguments. Safe for concurrent use.
+// when the broker should be avoided, and the master address the verdict is
+// about. A broker name whose master has since moved to another address (a
+// failover) is not avoided: the verdict was about another machine. It is a
+// pure state machine; time comes in as arguments. Safe for concurrent use.
 type faultTable struct {
 	steps   []LatencyStep
 	failure time.Duration
@@ -41,6 +43,7 @@ type faultTable struct {
 }
 
 type faultItem struct {
+	addr    string // the master address the send went to
 	latency time.Duration
 	until   time.Time
 }
@@ -59,8 +62,9 @@ func (t *faultTable) avoidFor(latency time.Duration) time.Duration {
 	return 0
 }
 
-// update records a send to broker that took latency and failed or not.
-func (t *faultTable) update(broker string, latency time.Duration, failed bool, now time.Time) {
+// update records a send to broker's master at addr that took latency and
+// failed or not.
+func (t *faultTable) update(broker, addr string, latency time.Duration, failed bool, now time.Time) {
 	avoid := t.avoidFor(latency)
 	if failed {
 		avoid = max(avoid, t.failure)
@@ -71,29 +75,43 @@ func (t *faultTable) update(broker string, latency time.Duration, failed bool, n
 		delete(t.items, broker)
 		return
 	}
-	t.items[broker] = faultItem{latency: latency, until: now.Add(avoid)}
+	t.items[broker] = faultItem{addr: addr, latency: latency, until: now.Add(avoid)}
 }
 
-// available reports whether broker may be used at now.
-func (t *faultTable) available(broker string, now time.Time) bool {
+// avoidedLocked reports whether broker, whose master is now at addr, is to
+// be avoided at now. Caller holds t.mu.
+func (t *faultTable) avoidedLocked(broker, addr string, now time.Time) bool {
+	it, ok := t.items[broker]
+	return ok && now.Before(it.until) && it.addr == addr
+}
+
+// available reports whether broker, whose master is at addr, may be used at
+// now.
+func (t *faultTable) available(broker, addr string, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	it, ok := t.items[broker]
-	return !ok || !now.Before(it.until)
+	return !t.avoidedLocked(broker, addr, now)
 }
 
-// filter returns the queues on available brokers. When no broker is
-// available it returns the queues of the broker that becomes available first
-// (then lowest latency), so a send is still tried.
-func (t *faultTable) filter(queues []message.MessageQueue, now time.Time) []message.MessageQueue {
+// filter returns the queues on available brokers; masterAddr gives the
+// current master address of a broker name. When no broker is available it
+// returns the queues of the broker that becomes available first (then
+// lowest latency), so a send is still tried.
+func (t *faultTable) filter(queues []message.MessageQueue, now time.Time, masterAddr func(broker string) string) []message.MessageQueue {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.items) == 0 {
 		return queues
 	}
 	var out []message.MessageQueue
+	addrs := map[string]string{}
 	for _, q := range queues {
-		if it, ok := t.items[q.BrokerName]; !ok || !now.Before(it.until) {
+		addr, ok := addrs[q.BrokerName]
+		if !ok {
+			addr = masterAddr(q.BrokerName)
+			addrs[q.BrokerName] = addr
+		}
+		if !t.avoidedLocked(q.BrokerName, addr, now) {
 			out = append(out, q)
 		}
 	}

@@ -228,7 +228,9 @@ func DisableAutoCreate() client.ProducerOption {
 
 // LatencyFaultTolerance turns broker avoidance on or off. Default on: a broker
 // whose send failed is avoided for FailureAvoidance, and a slow one for the time
-// its latency maps to in the latency steps.
+// its latency maps to in the latency steps. Avoidance is tied to the master
+// address the send went to: once the route names another master for the
+// broker (a failover), the broker is used again at once.
 func LatencyFaultTolerance(on bool) client.ProducerOption {
 	return opt(func(c *config) { c.faultTolerance = on })
 }

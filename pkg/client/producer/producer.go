@@ -350,31 +350,101 @@ func retriable(err error) bool {
 }
 
 // routeFor returns the route to send to, borrowing the auto-create topic's
-// route when the topic has none (RocketMQ's TBW102 rule).
-func (p *Producer) routeFor(ctx context.Context, topic string) (*client.Route, error) {
-	r, err := p.core.Route(ctx, topic)
+// route when the topic has none (RocketMQ's TBW102 rule); borrowed reports
+// that. A cached route without a writable queue (its brokers between
+// masters, say) is refreshed first, rate-limited (Client.RefreshStaleRoute).
+func (p *Producer) routeFor(ctx context.Context, topic string) (r *client.Route, borrowed bool, err error) {
+	r, err = p.writableRoute(ctx, topic)
 	if err == nil && len(r.PublishQueues()) > 0 {
-		return r, nil
+		return r, false, nil
 	}
 	if p.cfg.autoCreate && (err == nil || errors.Is(err, protocol.ErrTopicNotExist)) {
-		def, derr := p.core.Route(ctx, p.cfg.createTopicKey)
-		if derr == nil && len(def.PublishQueues()) > 0 {
-			nr := def.WithTopic(topic, p.cfg.topicQueueNums)
-			p.core.StoreRoute(topic, nr)
-			p.core.Logger().Debug("producer: topic has no route; sending through the auto-create topic", "topic", topic, "key", p.cfg.createTopicKey)
-			return nr, nil
+		if nr, ok := p.borrowRoute(ctx, topic, false); ok {
+			return nr, true, nil
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("producer: route of %q: %w", topic, err)
+		return nil, false, fmt.Errorf("producer: route of %q: %w", topic, err)
 	}
-	return nil, fmt.Errorf("%w: topic %q", ErrNoQueue, topic)
+	return nil, false, fmt.Errorf("%w: topic %q", ErrNoQueue, topic)
+}
+
+// writableRoute returns topic's cached route, or fetches it; when the route
+// has no writable queue it is refreshed (rate-limited) in case it is stale.
+func (p *Producer) writableRoute(ctx context.Context, topic string) (*client.Route, error) {
+	r, err := p.core.Route(ctx, topic)
+	if err != nil || len(r.PublishQueues()) > 0 {
+		return r, err
+	}
+	if fr, ferr := p.core.RefreshStaleRoute(ctx, topic); ferr == nil {
+		return fr, nil
+	}
+	return r, nil
+}
+
+// borrowRoute derives topic's route from the auto-create topic's and caches
+// it (until the name servers know the topic). With stale the auto-create
+// topic's route is refreshed first (rate-limited).
+func (p *Producer) borrowRoute(ctx context.Context, topic string, stale bool) (*client.Route, bool) {
+	var def *client.Route
+	var err error
+	if stale {
+		def, err = p.core.RefreshStaleRoute(ctx, p.cfg.createTopicKey)
+	} else {
+		def, err = p.writableRoute(ctx, p.cfg.createTopicKey)
+	}
+	if err != nil || len(def.PublishQueues()) == 0 {
+		return nil, false
+	}
+	nr := def.WithTopic(topic, p.cfg.topicQueueNums)
+	p.core.StoreRoute(topic, nr)
+	p.core.Logger().Debug("producer: topic has no route; sending through the auto-create topic", "topic", topic, "key", p.cfg.createTopicKey)
+	return nr, true
+}
+
+// staleRoute reports whether a failed attempt suggests that the route it
+// used is out of date: client.SuggestsStaleRoute, or a queue whose broker had
+// no master address in the route.
+func staleRoute(err error) bool {
+	return errors.Is(err, ErrNoBroker) || client.SuggestsStaleRoute(err)
+}
+
+// refreshAfter follows up an attempt of a that failed with err: when err
+// suggests a stale route, the topic's route is refreshed (shared with other
+// sends and rate-limited per topic, see client.RefreshStaleRoute). With
+// retry, the next attempt follows: refreshAfter waits for the refresh and
+// the attempt uses the refreshed route. Otherwise the refresh runs in the
+// background for the sends that come next.
+func (p *Producer) refreshAfter(ctx context.Context, a *attempt, err error, retry bool) {
+	if !staleRoute(err) {
+		return
+	}
+	if !retry {
+		p.core.MarkRouteStale(a.o.topic)
+		if a.borrowed {
+			p.core.MarkRouteStale(p.cfg.createTopicKey)
+		}
+		return
+	}
+	r, rerr := p.core.RefreshStaleRoute(ctx, a.o.topic)
+	switch {
+	case rerr == nil && (len(r.PublishQueues()) > 0 || !a.borrowed):
+		// Even without a writable queue (a broker set between masters):
+		// the next attempt fails fast rather than dial a dead address.
+		a.route, a.borrowed = r, false
+	case a.borrowed && (rerr == nil || errors.Is(rerr, protocol.ErrTopicNotExist)):
+		if nr, ok := p.borrowRoute(ctx, a.o.topic, true); ok {
+			a.route = nr
+		}
+	}
 }
 
 // attempt is the state of one send across its attempts.
 type attempt struct {
-	o        *outMsg
-	route    *client.Route
+	o     *outMsg
+	route *client.Route
+	// borrowed: route is the auto-create topic's (the topic has none yet).
+	borrowed bool
 	selector QueueSelector
 	tolerant bool
 	max      int // attempts allowed
@@ -392,11 +462,11 @@ func (p *Producer) newAttempt(ctx context.Context, o *outMsg, opts []SendOption)
 	for _, f := range opts {
 		f(&so)
 	}
-	route, err := p.routeFor(ctx, o.topic)
+	route, borrowed, err := p.routeFor(ctx, o.topic)
 	if err != nil {
 		return nil, err
 	}
-	a := &attempt{o: o, route: route, selector: so.selector, max: 1}
+	a := &attempt{o: o, route: route, borrowed: borrowed, selector: so.selector, max: 1}
 	if ft, ok := so.selector.(FaultTolerant); ok && ft.AvoidsFaults() {
 		a.tolerant = true
 		a.max = 1 + p.cfg.retries
@@ -408,7 +478,10 @@ func (p *Producer) newAttempt(ctx context.Context, o *outMsg, opts []SendOption)
 func (p *Producer) pick(a *attempt) (message.MessageQueue, string, error) {
 	queues := a.route.PublishQueues()
 	if a.tolerant && p.cfg.faultTolerance {
-		queues = p.faults.filter(queues, p.core.Now())
+		queues = p.faults.filter(queues, p.core.Now(), func(name string) string {
+			addr, _ := a.route.MasterAddr(name)
+			return addr
+		})
 	}
 	if len(queues) == 0 {
 		return message.MessageQueue{}, "", fmt.Errorf("%w: topic %q", ErrNoQueue, a.o.topic)
@@ -429,7 +502,7 @@ func (p *Producer) pick(a *attempt) (message.MessageQueue, string, error) {
 func (p *Producer) done(a *attempt, mq message.MessageQueue, addr string, start time.Time, err error) {
 	lat := p.core.Now().Sub(start)
 	if p.cfg.faultTolerance && mq.BrokerName != "" {
-		p.faults.update(mq.BrokerName, lat, err != nil && retriable(err), p.core.Now())
+		p.faults.update(mq.BrokerName, addr, lat, err != nil && retriable(err), p.core.Now())
 	}
 	ev := client.SendEvent{Topic: a.o.topic, Queue: mq, Addr: addr, Attempt: a.n, Messages: a.o.count, Bytes: len(a.o.body), Latency: lat, Err: err}
 	client.EachHook(p.core, func(h client.HookSendDone) { h.OnSendDone(ev) })
@@ -496,7 +569,9 @@ func (p *Producer) sendSync(ctx context.Context, o *outMsg, opts []SendOption) (
 			}
 			return res, nil
 		}
-		if !a.again(ctx, err) {
+		again := a.again(ctx, err)
+		p.refreshAfter(ctx, a, err, again)
+		if !again {
 			return a.failed()
 		}
 	}
@@ -607,8 +682,10 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 				case err == nil:
 					finish(res, nil)
 				case a.again(ctx, err):
+					p.refreshAfter(ctx, a, err, true)
 					p.attemptAsync(ctx, a, finish)
 				default:
+					p.refreshAfter(ctx, a, err, false)
 					finish(a.failed())
 				}
 			})
@@ -617,7 +694,9 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 			}
 		}
 		p.done(a, mq, addr, start, err)
-		if !a.again(ctx, err) {
+		again := a.again(ctx, err)
+		p.refreshAfter(ctx, a, err, again)
+		if !again {
 			finish(a.failed())
 			return
 		}
@@ -652,7 +731,9 @@ func (p *Producer) SendOneway(ctx context.Context, msg *message.Message, opts ..
 			return nil
 		}
 		var pe *protocol.Error
-		if errors.As(err, &pe) || !a.again(ctx, err) {
+		again := !errors.As(err, &pe) && a.again(ctx, err)
+		p.refreshAfter(ctx, a, err, again)
+		if !again {
 			return a.fail()
 		}
 	}

@@ -61,7 +61,7 @@ func (p *Producer) Request(ctx context.Context, msg *message.Message, timeout ti
 	}()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	route, err := p.routeFor(ctx, o.topic)
+	route, _, err := p.routeFor(ctx, o.topic)
 	if err != nil {
 		return nil, err
 	}

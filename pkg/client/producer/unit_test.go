@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,21 +107,36 @@ func TestFaultTable(t *testing.T) {
 	require.Equal(t, 3*time.Minute, ft.avoidFor(5*time.Second))
 	require.Equal(t, 10*time.Minute, ft.avoidFor(time.Minute))
 
-	ft.update("a", 20*time.Millisecond, false, t0)
-	require.True(t, ft.available("a", t0))
-	ft.update("a", 1200*time.Millisecond, false, t0) // slow: avoided 1m
-	require.False(t, ft.available("a", t0.Add(59*time.Second)))
-	require.True(t, ft.available("a", t0.Add(time.Minute)))
-	ft.update("b", 5*time.Millisecond, true, t0) // failed: avoided 30s
-	require.False(t, ft.available("b", t0.Add(29*time.Second)))
+	ft.update("a", "A", 20*time.Millisecond, false, t0)
+	require.True(t, ft.available("a", "A", t0))
+	ft.update("a", "A", 1200*time.Millisecond, false, t0) // slow: avoided 1m
+	require.False(t, ft.available("a", "A", t0.Add(59*time.Second)))
+	require.True(t, ft.available("a", "A", t0.Add(time.Minute)))
+	ft.update("b", "B", 5*time.Millisecond, true, t0) // failed: avoided 30s
+	require.False(t, ft.available("b", "B", t0.Add(29*time.Second)))
 
 	qs := queues("a", "b", "c")
-	require.Equal(t, queues("c"), ft.filter(qs, t0))
+	masters := func(name string) string { return strings.ToUpper(name) }
+	require.Equal(t, queues("c"), ft.filter(qs, t0, masters))
 	// Nothing available: the broker that recovers first.
-	require.Equal(t, queues("b"), ft.filter(queues("a", "b"), t0))
-	require.Equal(t, qs, ft.filter(qs, t0.Add(2*time.Minute)))
-	ft.update("a", time.Millisecond, false, t0) // recovered
-	require.True(t, ft.available("a", t0))
+	require.Equal(t, queues("b"), ft.filter(queues("a", "b"), t0, masters))
+	require.Equal(t, qs, ft.filter(qs, t0.Add(2*time.Minute), masters))
+	ft.update("a", "A", time.Millisecond, false, t0) // recovered
+	require.True(t, ft.available("a", "A", t0))
+
+	// A failover: b's master moved to another address; the verdict about the
+	// old one does not apply to it.
+	require.True(t, ft.available("b", "B2", t0))
+	moved := func(name string) string {
+		if name == "b" {
+			return "B2"
+		}
+		return masters(name)
+	}
+	require.Equal(t, queues("a", "b", "c"), ft.filter(qs, t0, moved))
+	// Nor does a verdict recorded while the broker had no master address.
+	ft.update("c", "", time.Millisecond, true, t0)
+	require.True(t, ft.available("c", "C", t0))
 }
 
 func TestRetriable(t *testing.T) {
