@@ -2,6 +2,7 @@ package failover_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,11 +18,16 @@ import (
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/broker/ha"
 	"github.com/petrelmq/petrel/internal/failover"
+	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/internal/store/storetest"
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/internal/testutil/nemesis"
 	"github.com/petrelmq/petrel/internal/vfs"
+	"github.com/petrelmq/petrel/pkg/admin"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/clock"
+	"github.com/petrelmq/petrel/pkg/message"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -49,6 +55,8 @@ type set struct {
 	dirs []string
 	sups []*failover.Supervisor
 	cfg  func(*broker.Config)
+	// links are each replica's connections to the controllers, cuttable.
+	links [][]*nemesis.Proxy
 }
 
 func newSet(t *testing.T, n int, tweak func(*broker.Config)) *set {
@@ -58,6 +66,11 @@ func newSet(t *testing.T, n int, tweak func(*broker.Config)) *set {
 	for i := range n {
 		s.dirs = append(s.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("b%d", i+1)))
 		s.sups = append(s.sups, nil)
+		var links []*nemesis.Proxy
+		for _, a := range s.ctl.Addrs() {
+			links = append(links, nemesis.New(t, a))
+		}
+		s.links = append(s.links, links)
 	}
 	t.Cleanup(func() {
 		for i := range s.sups {
@@ -89,7 +102,10 @@ func (s *set) config(i int) broker.Config {
 	c.ShutdownTimeout = time.Second
 	f := &c.Failover
 	f.Enable = true
-	f.ControllerAddrs = s.ctl.Addrs()
+	f.ControllerAddrs = nil
+	for _, px := range s.links[i] {
+		f.ControllerAddrs = append(f.ControllerAddrs, px.Addr())
+	}
 	f.HeartbeatTimeout = 2 * time.Second
 	f.HeartbeatInterval = 200 * time.Millisecond
 	f.CheckSyncStateSetPeriod = 500 * time.Millisecond
@@ -152,7 +168,22 @@ func (s *set) waitFollowers(master int, epoch int32) {
 	})
 }
 
-// syncStateSet reads the set's SyncStateSet through a controller client.
+// confirmedSSS is the set's SyncStateSet as the controllers have it.
+func (s *set) confirmedSSS() []int64 {
+	adm, err := admin.New(client.NameServers(s.ns))
+	require.NoError(s.t, err)
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ri, err := adm.BrokerSetInfo(ctx, s.ctl.Addrs(), "DefaultCluster", "broker-a")
+	if err != nil {
+		return nil
+	}
+	return ri.SyncStateSet
+}
+
+// syncStateSetOf is the members master i counts (the confirmed set, and
+// replicas joining it).
 func (s *set) syncStateSetOf(i int) []int64 {
 	r := s.sups[i].Broker().Replication()
 	if r.Server == nil {
@@ -214,7 +245,7 @@ func TestFailoverKillMaster(t *testing.T) {
 	m, epoch := s.master(0)
 	require.EqualValues(t, 1, epoch)
 	s.waitFollowers(m, epoch)
-	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.syncStateSetOf(m)) == 2 })
+	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
 
 	p := newProducer(t, s.ns)
 	acks := sendN(t, p, "FailoverTopic", "before-", 200)
@@ -255,4 +286,46 @@ func TestFailoverKillMaster(t *testing.T) {
 	})
 	_ = es
 	testutil.WaitFor(t, 30*time.Second, func() bool { return slices.Contains(s.syncStateSetOf(m2), int64(m+1)) })
+}
+
+// TestFailoverPartitionedMaster: a master cut from every controller (its
+// replicas and clients still reach it) stops acknowledging when its lease
+// ends, before another is elected; it steps down a timeout later, so it no
+// longer registers as the set's master; when the link heals it follows the
+// new master.
+func TestFailoverPartitionedMaster(t *testing.T) {
+	s := newSet(t, 3, nil)
+	m, epoch := s.master(0)
+	s.waitFollowers(m, epoch)
+	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	p := newProducer(t, s.ns)
+	require.Len(t, sendN(t, p, "PartT", "before-", 50), 50)
+
+	st := s.sups[m].Broker().Replication().Store
+	cut := time.Now()
+	for _, px := range s.links[m] {
+		px.Block()
+	}
+	// Within the lease (2 s, less a tenth) it may still acknowledge; after
+	// it, puts are refused before they are appended.
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		q := store.NewCompletions()
+		st.Put([]*message.MessageExt{storetest.Msg("PartT", 0, 0, 16)}, q, nil)
+		c, err := q.Next(context.Background())
+		return err == nil && (errors.Is(c.Err, store.ErrFenced) || c.Result.Status == store.PutFenced)
+	})
+	require.Less(t, time.Since(cut), 2*time.Second+time.Second, "fenced about when its lease ran out")
+
+	m2, epoch2 := s.master(epoch)
+	require.NotEqual(t, m, m2)
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		r, _ := s.sups[m].Role()
+		return r == failover.Standby
+	})
+	for _, px := range s.links[m] {
+		px.Unblock()
+	}
+	s.waitFollowers(m2, epoch2)
+	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	require.NotEmpty(t, sendN(t, p, "PartT", "after-", 20))
 }

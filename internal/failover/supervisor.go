@@ -99,7 +99,8 @@ type Supervisor struct {
 	joining      map[int64]joinState
 	counted      []int64 // members the HA server counts (confirmed ∪ in flight)
 	lastShrink   time.Time
-	fenced       error // the fence the loop last set (nil: none)
+	fenced       error     // the fence the loop last set (nil: none)
+	leaseEnd     time.Time // the latest lease end seen as master
 	lastMetadata time.Time
 }
 
@@ -327,6 +328,17 @@ func (s *Supervisor) step(ctx context.Context) {
 	switch v.RoleOf(s.id) {
 	case client.RoleMaster:
 		if role == Master && epoch == v.MasterEpoch {
+			if _, end := s.cc.Lease(); end.After(s.leaseEnd) {
+				s.leaseEnd = end // the latest confirmed lease (a notice's view has none)
+			}
+			if s.clk.Now().After(s.leaseEnd.Add(s.cfg.Failover.HeartbeatTimeout)) {
+				// Cut off from the controllers for a whole timeout past the
+				// lease: another master may serve this set by now. Step down,
+				// so this broker stops registering as the set's master with
+				// the name servers; the next confirmed view says what to be.
+				s.stepDown(ctx, "the lease ran out a heartbeat timeout ago")
+				return
+			}
 			s.keepMaster(ctx, v)
 			return
 		}
@@ -516,6 +528,7 @@ func (s *Supervisor) promote(ctx context.Context, v client.View) {
 		return
 	}
 	s.masterEpoch.Store(v.MasterEpoch)
+	_, s.leaseEnd = s.cc.Lease()
 	s.counted = cfg.Controller.Members
 	s.joining = map[int64]joinState{}
 	s.lastShrink = s.clk.Now()
@@ -546,6 +559,19 @@ func (s *Supervisor) demote(ctx context.Context, v client.View) {
 		s.following.Store(nil)
 	}
 	_, _ = s.swap(ctx, s.slaveConfig(), role, epoch)
+}
+
+// stepDown restarts a master as standby without a new view.
+func (s *Supervisor) stepDown(ctx context.Context, why string) {
+	s.mastering.Store(false)
+	if b := s.Broker(); b != nil {
+		if st := b.Replication().Store; st != nil {
+			st.SetWriteFence(fmt.Errorf("%w: %s", store.ErrFenced, why))
+		}
+	}
+	s.log.Warn("failover: stepping down to standby", "why", why, "epoch", s.masterEpoch.Load())
+	s.following.Store(nil)
+	_, _ = s.swap(ctx, s.slaveConfig(), Standby, 0)
 }
 
 // keepMaster is a master's upkeep: the lease fence, the SyncStateSet.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/nemesis"
 	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/admin"
 	pclient "github.com/petrelmq/petrel/pkg/client"
@@ -88,7 +89,7 @@ type foBroker struct {
 	conf    string
 	store   string
 	p       *proc
-	proxies []*proxy // its links to the controllers
+	proxies []*nemesis.Proxy // its links to the controllers
 }
 
 func (b *foBroker) addr() string { return "127.0.0.1:" + strconv.Itoa(b.port) }
@@ -137,9 +138,9 @@ func startFailoverCluster(t *testing.T) *failoverCluster {
 		b := &foBroker{id: i + 1, port: freePort(t), store: filepath.Join(dir, fmt.Sprintf("b%d", i+1))}
 		var ctl []string
 		for _, a := range c.ctlAddrs {
-			px := newProxy(t, a)
+			px := nemesis.New(t, a)
 			b.proxies = append(b.proxies, px)
-			ctl = append(ctl, px.addr())
+			ctl = append(ctl, px.Addr())
 		}
 		b.conf = writeBrokerConf(t,
 			"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId="+strconv.Itoa(b.id),
@@ -401,12 +402,12 @@ func (c *failoverCluster) trial(t *testing.T, kind string, load *foLoad, cons *f
 		require.NoError(t, m.p.cmd.Process.Signal(syscall.SIGCONT))
 	case "partition":
 		for _, px := range m.proxies {
-			px.block()
+			px.Block()
 		}
 		c.waitNewMaster(t, ri.MasterEpoch, &r, load, fault, m.addr())
 		time.Sleep(2 * time.Second) // clients may still reach it: it must refuse
 		for _, px := range m.proxies {
-			px.unblock()
+			px.Unblock()
 		}
 	case "leader":
 		l := c.controllerLeader(t)

@@ -317,7 +317,8 @@ func (c *Client) setLeader(addr string) {
 }
 
 // call sends the request build makes to the leader, following
-// CONTROLLER_NOT_LEADER hints and trying every address, until an answer
+// CONTROLLER_NOT_LEADER hints that name a configured address and trying
+// every address, until an answer
 // other than NOT_LEADER or SYSTEM_BUSY arrives or ctx ends. It returns the
 // answer (a non-success code as *protocol.Error) and when the answered
 // attempt was sent.
@@ -357,7 +358,11 @@ func (c *Client) call(ctx context.Context, build func() *protocol.Command) (*pro
 				if md.Decode(resp) == nil {
 					hint = md.ControllerLeaderAddress
 				}
-				if hint != "" && hint != addr && hops < len(c.cfg.Addrs)+1 {
+				// Follow the hint only to an address of controllerAddr: a
+				// broker may reach the controllers through other addresses
+				// than they name each other by (NAT, a proxy), and trying
+				// every configured address finds the leader as well.
+				if hint != "" && hint != addr && hops < len(c.cfg.Addrs)+1 && slices.Contains(c.cfg.Addrs, hint) {
 					// Try the named leader next.
 					hops++
 					if j := slices.Index(addrs[i+1:], hint); j >= 0 {

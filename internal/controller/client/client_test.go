@@ -103,7 +103,8 @@ func TestFollowsTheLeader(t *testing.T) {
 		return ok(req, info(1, 1, 0))
 	})
 	follower := startFake(t, func(_ *fake, req *protocol.Command) *protocol.Command { return notLeader(req, leader.addr) })
-	c := newClient(t, deadAddr(t), follower.addr)
+	other := startFake(t, func(_ *fake, req *protocol.Command) *protocol.Command { return notLeader(req, leader.addr) })
+	c := newClient(t, deadAddr(t), follower.addr, other.addr, leader.addr)
 	before := time.Now()
 	v, err := c.Register(ctx(t), Progress{MaxOffset: 7})
 	require.NoError(t, err)
@@ -111,6 +112,7 @@ func TestFollowsTheLeader(t *testing.T) {
 	require.False(t, v.Confirmed.Before(before))
 	require.Equal(t, leader.addr, c.Leader())
 	require.Equal(t, int32(1), follower.calls.Load())
+	require.Zero(t, other.calls.Load(), "the hint is followed before the next configured address")
 	require.Equal(t, int32(1), leader.calls.Load())
 
 	_, err = c.GetReplicaInfo(ctx(t))
@@ -242,4 +244,20 @@ func TestConfigValidation(t *testing.T) {
 		_, err := New(cfg, nil)
 		require.Error(t, err, "%+v", cfg)
 	}
+}
+
+// A hint naming an address this client was not given (the controllers name
+// each other by addresses the broker cannot reach: NAT, a proxy) is not
+// followed; the configured addresses are tried instead.
+func TestIgnoresUnknownLeaderAddress(t *testing.T) {
+	leader := startFake(t, func(_ *fake, req *protocol.Command) *protocol.Command { return ok(req, info(1, 1, 0)) })
+	// The leader's address as the controllers know it, which this client
+	// must not use.
+	internal := startFake(t, func(_ *fake, req *protocol.Command) *protocol.Command { return ok(req, info(1, 1, 0)) })
+	follower := startFake(t, func(_ *fake, req *protocol.Command) *protocol.Command { return notLeader(req, internal.addr) })
+	c := newClient(t, follower.addr, leader.addr)
+	_, err := c.Register(ctx(t), Progress{})
+	require.NoError(t, err)
+	require.Equal(t, leader.addr, c.Leader())
+	require.Zero(t, internal.calls.Load())
 }

@@ -1,6 +1,9 @@
-//go:build e2e
-
-package e2e
+// Package nemesis holds fault injectors for tests: Proxy, a TCP forwarder a
+// test can cut to make a network partition without touching the host's
+// firewall.
+//
+// Imports: the standard library only.
+package nemesis
 
 import (
 	"io"
@@ -10,11 +13,11 @@ import (
 	"testing"
 )
 
-// proxy is a TCP forwarder a test can cut: while blocked it closes every
+// Proxy is a TCP forwarder a test can cut: while blocked it closes every
 // connection it carries and every new one at once, so the two sides see a
 // network partition (connection resets and refused reconnects) without
 // touching the host's firewall.
-type proxy struct {
+type Proxy struct {
 	ln      net.Listener
 	target  string
 	blocked atomic.Bool
@@ -23,13 +26,14 @@ type proxy struct {
 	conns map[net.Conn]struct{}
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+// New starts a proxy on 127.0.0.1 to target; t.Cleanup closes it.
+func New(t testing.TB, target string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	t.Cleanup(func() {
 		_ = ln.Close()
 		p.closeAll()
@@ -38,17 +42,19 @@ func newProxy(t *testing.T, target string) *proxy {
 	return p
 }
 
-func (p *proxy) addr() string { return p.ln.Addr().String() }
+// Addr is the proxy's address.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// block cuts the link: open connections are closed, new ones refused.
-func (p *proxy) block() {
+// Block cuts the link: open connections are closed, new ones refused.
+func (p *Proxy) Block() {
 	p.blocked.Store(true)
 	p.closeAll()
 }
 
-func (p *proxy) unblock() { p.blocked.Store(false) }
+// Unblock heals the link.
+func (p *Proxy) Unblock() { p.blocked.Store(false) }
 
-func (p *proxy) closeAll() {
+func (p *Proxy) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
@@ -57,7 +63,7 @@ func (p *proxy) closeAll() {
 	clear(p.conns)
 }
 
-func (p *proxy) track(cs ...net.Conn) bool {
+func (p *Proxy) track(cs ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.blocked.Load() {
@@ -69,7 +75,7 @@ func (p *proxy) track(cs ...net.Conn) bool {
 	return true
 }
 
-func (p *proxy) accept() {
+func (p *Proxy) accept() {
 	for {
 		in, err := p.ln.Accept()
 		if err != nil {
