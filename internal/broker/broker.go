@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -308,7 +309,37 @@ func (b *Broker) openStore() error {
 	if err := b.groups.Load(st); err != nil {
 		return err
 	}
+	if b.cfg.Controller != nil && b.cfg.BrokerRole != RoleSlave {
+		if err := b.adoptStoreTopics(st); err != nil {
+			return err
+		}
+	}
 	return b.offsets.Load(st)
+}
+
+// adoptStoreTopics gives a topic config to every topic the store holds
+// queues of but the topic table does not know: a master elected in
+// controller mode may have replicated a topic's messages without its config
+// (created on the old master just before it failed, before the metadata
+// sync). The config has as many queues as the store has, read and write.
+func (b *Broker) adoptStoreTopics(st *store.Store) error {
+	for _, name := range st.Topics() {
+		if _, ok := b.topics.Get(name); ok || meta.IsSystemTopic(name) || strings.HasPrefix(name, meta.RetryTopicPrefix) ||
+			strings.HasPrefix(name, meta.DLQTopicPrefix) {
+			continue
+		}
+		ids := st.QueueIDs(name)
+		if len(ids) == 0 {
+			continue
+		}
+		n := ids[len(ids)-1] + 1
+		if _, err := b.topics.Put(meta.NewTopicConfig(name, n, body.PermRead|body.PermWrite)); err != nil {
+			return err
+		}
+		b.log.Warn("broker: topic config recreated from the store (its messages were replicated before its config)",
+			"topic", name, "queues", n)
+	}
+	return nil
 }
 
 // resolveAdvertisedIP picks brokerIP1 (Config.advertisedIP) and logs it when

@@ -15,6 +15,7 @@ import (
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/broker/metasync"
 	"github.com/petrelmq/petrel/internal/broker/registrar"
+	"github.com/petrelmq/petrel/internal/lifecycle"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -37,6 +38,13 @@ type replication struct {
 	metaSync *metasync.Service // slave
 	peers    *remoting.Client  // a slave's calls to its master's broker port
 	log      *slog.Logger
+
+	// A slave syncs its master's metadata as soon as it stores a message of
+	// a topic it has no config for (newTopics), not only every 10 s, so a
+	// topic created just before a failover is known to the new master.
+	newTopics *store.DispatchQueue
+	topics    *meta.Topics
+	watch     lifecycle.Group
 }
 
 // replicationDeps are the tables a slave's metadata sync writes.
@@ -160,8 +168,41 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 		Master: masterAddr, Topics: d.topics, Groups: d.groups, Offsets: d.offsets,
 		DelayOffsets: d.delay.ApplyMasterOffsets, Clock: d.clk, Log: d.log,
 	})
+	r.topics = d.topics
+	r.newTopics = store.NewDispatchQueue(store.DefaultDispatchQueueSize)
+	st.AddDispatchQueue(r.newTopics)
 	return nil
 }
+
+// watchTopics asks the metadata sync for an early run when a replicated
+// message names a topic this slave has no config for (at most once per
+// topic every unknownTopicRetry).
+func (r *replication) watchTopics(ctx context.Context) {
+	asked := map[string]time.Time{}
+	var evs []store.DispatchEvent
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.newTopics.Ready():
+		}
+		evs, _ = r.newTopics.Drain(evs[:0])
+		now := time.Now()
+		for _, ev := range evs {
+			if _, ok := r.topics.Get(ev.Topic); ok {
+				continue
+			}
+			if at, ok := asked[ev.Topic]; ok && now.Sub(at) < unknownTopicRetry {
+				continue
+			}
+			asked[ev.Topic] = now
+			r.metaSync.Soon()
+		}
+	}
+}
+
+// unknownTopicRetry spaces a slave's early syncs for one unknown topic.
+const unknownTopicRetry = 5 * time.Second
 
 // start starts what build made.
 func (r *replication) start(ctx context.Context) error {
@@ -178,6 +219,10 @@ func (r *replication) start(ctx context.Context) error {
 		if err := r.metaSync.Start(ctx); err != nil {
 			return err
 		}
+		if err := r.watch.Start(ctx, "replication"); err != nil {
+			return err
+		}
+		r.watch.Go("unknown-topics", r.watchTopics)
 	}
 	return nil
 }
@@ -198,6 +243,7 @@ func (r *replication) stop(wait time.Duration) {
 	}
 	var errs []error
 	if r.client != nil {
+		r.watch.Stop()
 		errs = append(errs, r.client.Close(), r.metaSync.Close(), r.peers.Close())
 	}
 	if err := errors.Join(errs...); err != nil {

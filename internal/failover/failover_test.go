@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/admin"
 	"github.com/petrelmq/petrel/pkg/client"
+	"github.com/petrelmq/petrel/pkg/client/consumer"
 	"github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
@@ -328,4 +332,126 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	s.waitFollowers(m2, epoch2)
 	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
 	require.NotEmpty(t, sendN(t, p, "PartT", "after-", 20))
+}
+
+// collect starts a push consumer of topic and returns the bodies it got.
+func collect(t *testing.T, ns, group, topic string) func() map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]int{}
+	pc, err := consumer.NewPush(client.NameServers(ns), consumer.Group(group),
+		consumer.FromWhere(consumer.ConsumeFromFirstOffset))
+	require.NoError(t, err)
+	require.NoError(t, pc.Subscribe(topic, consumer.Tag("*"),
+		consumer.Concurrently(func(_ context.Context, msgs []*message.MessageExt) consumer.ConsumeResult {
+			mu.Lock()
+			for _, m := range msgs {
+				got[string(m.Body)]++
+			}
+			mu.Unlock()
+			return consumer.ConsumeSuccess
+		})))
+	require.NoError(t, pc.Start(context.Background()))
+	t.Cleanup(func() { _ = pc.Close() })
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(got)
+	}
+}
+
+// TestFailoverKeepsScheduledAndTransactional: a delay-level message, a timer
+// message and an undecided transactional half message, all stored before
+// the master fails, are delivered by the new master (the half message after
+// the new master checks it back and the producer commits).
+func TestFailoverKeepsScheduledAndTransactional(t *testing.T) {
+	s := newSet(t, 3, func(c *broker.Config) {
+		c.TransactionTimeOut = time.Second
+		c.TransactionCheckInterval = 500 * time.Millisecond
+	})
+	m, epoch := s.master(0)
+	s.waitFollowers(m, epoch)
+	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+
+	p := newProducer(t, s.ns)
+	ctx := context.Background()
+	sent := time.Now()
+	for _, msg := range []*message.Message{
+		producer.NewMessage("SchedT", []byte("plain")),
+		producer.NewMessage("SchedT", []byte("delayed"), producer.DelayLevel(4)), // 30 s
+		producer.NewMessage("SchedT", []byte("timer"), producer.DeliverAt(time.Now().Add(30*time.Second))),
+	} {
+		res, err := p.Send(ctx, msg)
+		require.NoError(t, err)
+		require.Equal(t, producer.SendOK, res.Status)
+	}
+	var commit atomic.Bool
+	tp, err := producer.NewTransactional(client.NameServers(s.ns), producer.Group("sched-tx"),
+		producer.TransactionListener(
+			func(context.Context, *message.Message) producer.TransactionState { return producer.TransactionUnknown },
+			func(context.Context, *message.MessageExt) producer.TransactionState {
+				if commit.Load() {
+					return producer.TransactionCommit
+				}
+				return producer.TransactionUnknown
+			}))
+	require.NoError(t, err)
+	require.NoError(t, tp.Start(ctx))
+	t.Cleanup(func() { _ = tp.Close() })
+	_, err = tp.SendInTransaction(ctx, producer.NewMessage("SchedT", []byte("half")))
+	require.NoError(t, err)
+	got := collect(t, s.ns, "sched-reader", "SchedT") // the topic exists now
+	testutil.WaitFor(t, 20*time.Second, func() bool { return got()["plain"] == 1 })
+	if time.Since(sent) < 25*time.Second {
+		require.Zero(t, got()["delayed"]+got()["timer"]+got()["half"], "nothing else is due yet")
+	}
+
+	s.stop(m)
+	m2, _ := s.master(epoch)
+	require.NotEqual(t, m, m2)
+	commit.Store(true)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		g := got()
+		if g["delayed"] >= 1 && g["timer"] >= 1 && g["half"] >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the failover the consumer got %v; want delayed, timer and half too", g)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestFailoverElectMaster: an operator's electMaster (pkg/admin, mqadmin
+// electMaster) moves the master to a chosen replica: the old master becomes
+// its slave, the chosen one serves, sends go on.
+func TestFailoverElectMaster(t *testing.T) {
+	s := newSet(t, 3, nil)
+	m, epoch := s.master(0)
+	s.waitFollowers(m, epoch)
+	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	p := newProducer(t, s.ns)
+	require.Len(t, sendN(t, p, "ElectT", "before-", 50), 50)
+
+	target := (m + 1) % 3
+	adm, err := admin.New(client.NameServers(s.ns))
+	require.NoError(t, err)
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ri, err := adm.ElectMaster(ctx, s.ctl.Addrs(), "DefaultCluster", "broker-a", int64(target+1))
+	require.NoError(t, err)
+	require.EqualValues(t, target+1, ri.MasterBrokerID)
+	m2, epoch2 := s.master(epoch)
+	require.Equal(t, target, m2)
+	s.waitFollowers(m2, epoch2)
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := p.Send(ctx, producer.NewMessage("ElectT", []byte("probe")))
+		return err == nil && res.Status == producer.SendOK
+	})
+	require.Len(t, sendN(t, p, "ElectT", "after-", 50), 50)
+	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
 }

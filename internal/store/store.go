@@ -475,6 +475,18 @@ func (s *Store) QueueIDs(topic string) []int32 {
 	return ids
 }
 
+// Topics returns the names of the topics that have consume queues, sorted.
+func (s *Store) Topics() []string {
+	s.cq.RLock()
+	names := make([]string, 0, len(s.cq.m))
+	for t := range s.cq.m {
+		names = append(names, t)
+	}
+	s.cq.RUnlock()
+	sort.Strings(names)
+	return names
+}
+
 // DeleteTopic implements MessageStore: it closes and removes topic's consume
 // queues and drops it from the topic-queue table, so a later message to the topic
 // starts a fresh queue at offset 0. Its commit-log records stay until retention.

@@ -54,9 +54,20 @@ type Service struct {
 	client *remoting.Client
 	grp    lifecycle.Group
 
+	soon chan struct{} // cap 1: sync now (Soon)
+
 	mu     sync.Mutex
 	last   time.Time // last complete sync
 	failed bool      // the last attempt failed (logged once per outage)
+}
+
+// Soon asks for a sync now rather than at the next period (a slave saw a
+// message of a topic it has no config for). Calls coalesce.
+func (s *Service) Soon() {
+	select {
+	case s.soon <- struct{}{}:
+	default:
+	}
 }
 
 // New builds the sync.
@@ -67,7 +78,8 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	return &Service{cfg: cfg, d: d, client: remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.Timeout}, d.Log)}
+	return &Service{cfg: cfg, d: d, client: remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.Timeout}, d.Log),
+		soon: make(chan struct{}, 1)}
 }
 
 // Start launches the loop; the first sync runs as soon as the master is known.
@@ -108,6 +120,8 @@ func (s *Service) loop(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-s.soon:
+			t.Stop()
 		case <-t.C():
 		}
 	}

@@ -271,10 +271,11 @@ func (s *Service) pull(ctx context.Context, conn *remoting.Conn, req *protocol.C
 }
 
 // topic returns the topic's config. A slave whose metadata sync has not yet
-// brought a topic (it syncs every 10 s, and its master may be gone) still
-// serves the topic's replicated queues: it answers as for a readable topic
-// with as many queues as it has. RocketMQ's slave refuses such pulls, which
-// can hide acknowledged messages until the master returns.
+// brought a topic (its master may be gone) still serves the topic's
+// replicated queues: it answers as for a readable topic of
+// implicitQueues queues (it cannot know how many the master has; a queue
+// with no data yet answers as an empty one). RocketMQ's slave refuses such
+// pulls, which can hide acknowledged messages until the master returns.
 func (s *Service) topic(name string) (body.TopicConfig, bool) {
 	if tc, ok := s.d.Topics.Get(name); ok || !s.cfg.Slave {
 		return tc, ok
@@ -283,9 +284,14 @@ func (s *Service) topic(name string) (body.TopicConfig, bool) {
 	if len(ids) == 0 {
 		return body.TopicConfig{}, false
 	}
-	n := ids[len(ids)-1] + 1
+	n := max(ids[len(ids)-1]+1, implicitQueues)
 	return body.TopicConfig{TopicName: name, ReadQueueNums: n, WriteQueueNums: n, Perm: body.PermRead | body.PermWrite}, true
 }
+
+// implicitQueues is the queue count a slave assumes for a replicated topic
+// whose config it has not synced: RocketMQ's largest (the pull only checks
+// the queue id against it).
+const implicitQueues = 1024
 
 // suggest is the pull answer's suggestWhichBrokerId (RocketMQ 4.9's rule):
 // with slaveReadEnable, the group's whichBrokerWhenConsumeSlowly when the
