@@ -216,7 +216,7 @@ func (b *Binder) ignoredReason(key string) (string, bool) {
 	for i, c := range cls {
 		names[i] = string(c)
 		if c == Controller {
-			return "RocketMQ 5 controller-mode key that this server does not use (brokers in controller mode are not implemented yet)", true
+			return "RocketMQ 5 controller-mode key that this server does not use (it belongs in broker.conf or controller.conf)", true
 		}
 	}
 	for _, c := range cls {

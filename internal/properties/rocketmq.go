@@ -21,8 +21,7 @@ const (
 	NamesrvConfig      Class = "NamesrvConfig"
 	// Controller holds RocketMQ 5.x's controller-mode keys (DLedger controller,
 	// SyncStateSet replication). The controller binds its own
-	// (internal/controller); brokers in controller mode are not implemented
-	// yet.
+	// (internal/controller), the broker its own (internal/broker).
 	Controller Class = "Controller"
 )
 
