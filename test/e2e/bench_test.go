@@ -62,6 +62,9 @@ func TestBenchSendThroughput(t *testing.T) {
 
 	results := map[string][]benchResult{}
 	order := []string{"ASYNC_FLUSH", "SYNC_FLUSH", "echo", "fdatasync"}
+	if s := os.Getenv("PETREL_BENCH_MODES"); s != "" {
+		order = strings.Split(s, ",")
+	}
 	for r := range runs {
 		for _, mode := range order {
 			var res benchResult
@@ -107,9 +110,12 @@ func TestBenchSendThroughput(t *testing.T) {
 			col(func(r benchResult) float64 { return r.serverCPU }, "%.1f"),
 			col(func(r benchResult) float64 { return r.clientCPU }, "%.1f"))
 	}
-	fmt.Fprintf(&sb, "ASYNC_FLUSH ÷ echo msgs/s: %s\n", spread(ratio("ASYNC_FLUSH", "echo"), "%.2f"))
-	fmt.Fprintf(&sb, "SYNC_FLUSH ÷ fdatasync msgs/s: %s\n", spread(ratio("SYNC_FLUSH", "fdatasync"), "%.2f"))
-	fmt.Fprintf(&sb, "SYNC_FLUSH ÷ ASYNC_FLUSH msgs/s: %s\n", spread(ratio("SYNC_FLUSH", "ASYNC_FLUSH"), "%.2f"))
+	for _, r := range [][2]string{{"ASYNC_FLUSH", "echo"}, {"SYNC_FLUSH", "fdatasync"}, {"SYNC_FLUSH", "ASYNC_FLUSH"},
+		{"SYNC_MASTER", "ASYNC_MASTER"}, {"ASYNC_MASTER", "ASYNC_FLUSH"}} {
+		if len(results[r[0]]) > 0 && len(results[r[1]]) == len(results[r[0]]) {
+			fmt.Fprintf(&sb, "%s ÷ %s msgs/s: %s\n", r[0], r[1], spread(ratio(r[0], r[1]), "%.2f"))
+		}
+	}
 	t.Log(sb.String())
 }
 
@@ -158,12 +164,33 @@ func envInt(t *testing.T, name string, def int) int {
 }
 
 // benchBroker runs one measured run against a fresh `petrel standalone`.
+// Modes: ASYNC_FLUSH and SYNC_FLUSH (a standalone master alone), and
+// ASYNC_MASTER and SYNC_MASTER (ASYNC_FLUSH, with a slave process following
+// it; the slave's CPU is not counted).
 func benchBroker(t *testing.T, mode string, warmup, n, conc int) benchResult {
 	t.Helper()
-	store := filepath.Join(t.TempDir(), "store")
-	conf := writeBrokerConf(t, "flushDiskType="+mode)
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	var conf string
+	switch mode {
+	case "ASYNC_MASTER", "SYNC_MASTER":
+		conf = writeBrokerConf(t, "flushDiskType=ASYNC_FLUSH", "brokerRole="+mode, "fastListenPort=-1",
+			"haListenPort="+strconv.Itoa(freePort(t)))
+	default:
+		conf = writeBrokerConf(t, "flushDiskType="+mode)
+	}
 	s := startStandalone(t, conf, store, 0)
-	require.Contains(t, s.p.output(), "flushDiskType="+mode)
+	if mode == "ASYNC_MASTER" || mode == "SYNC_MASTER" {
+		slave := start(t, nil, "broker", "-c", writeBrokerConf(t,
+			"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId=1", "brokerRole=SLAVE",
+			"namesrvAddr="+s.ns, "brokerIP1=127.0.0.1", "listenPort="+strconv.Itoa(freePort(t)), "fastListenPort=-1",
+			"storePathRootDir="+filepath.Join(dir, "slave")))
+		slave.waitLog(brokerListenRe, 20*time.Second)
+		testutil.WaitFor(t, 30*time.Second, func() bool { return runtimeTable(t, s.broker)["haInSyncSlaveNum"] == "1" })
+		defer func() { _ = slave.stop(syscall.SIGTERM, 30*time.Second) }()
+	} else {
+		require.Contains(t, s.p.output(), "flushDiskType="+mode)
+	}
 	createTopic(t, newRawClient(t), s.broker, "Bench", 8)
 	prod, shutdown := newOfficialProducer(t, s.ns)
 	defer shutdown()
