@@ -310,7 +310,7 @@ func (b *Broker) openStore() error {
 		return err
 	}
 	if b.cfg.Controller != nil && b.cfg.BrokerRole != RoleSlave {
-		if err := b.adoptStoreTopics(st); err != nil {
+		if err := adoptStoreTopics(st, b.topics, b.log); err != nil {
 			return err
 		}
 	}
@@ -322,9 +322,9 @@ func (b *Broker) openStore() error {
 // controller mode may have replicated a topic's messages without its config
 // (created on the old master just before it failed, before the metadata
 // sync). The config has as many queues as the store has, read and write.
-func (b *Broker) adoptStoreTopics(st *store.Store) error {
+func adoptStoreTopics(st *store.Store, topics *meta.Topics, log *slog.Logger) error {
 	for _, name := range st.Topics() {
-		if _, ok := b.topics.Get(name); ok || meta.IsSystemTopic(name) || strings.HasPrefix(name, meta.RetryTopicPrefix) ||
+		if _, ok := topics.Get(name); ok || meta.IsSystemTopic(name) || strings.HasPrefix(name, meta.RetryTopicPrefix) ||
 			strings.HasPrefix(name, meta.DLQTopicPrefix) {
 			continue
 		}
@@ -333,10 +333,10 @@ func (b *Broker) adoptStoreTopics(st *store.Store) error {
 			continue
 		}
 		n := ids[len(ids)-1] + 1
-		if _, err := b.topics.Put(meta.NewTopicConfig(name, n, body.PermRead|body.PermWrite)); err != nil {
+		if _, err := topics.Put(meta.NewTopicConfig(name, n, body.PermRead|body.PermWrite)); err != nil {
 			return err
 		}
-		b.log.Warn("broker: topic config recreated from the store (its messages were replicated before its config)",
+		log.Warn("broker: topic config recreated from the store (its messages were replicated before its config)",
 			"topic", name, "queues", n)
 	}
 	return nil
