@@ -15,7 +15,9 @@ import (
 
 func key(id string) Key { return Key{Topic: "T", Group: "G", ID: id} }
 
-func res(id string) Result { return Result{Code: protocol.Success, MsgID: id, QueueID: 1, QueueOffset: 7} }
+func res(id string) Result {
+	return Result{Code: protocol.Success, MsgID: id, QueueID: 1, QueueOffset: 7}
+}
 
 func TestClaimResolveDuplicate(t *testing.T) {
 	t.Parallel()

@@ -44,9 +44,7 @@ type Proxy struct {
 // (4-byte length, then the frame) and can swallow answers (DropAnswers).
 func NewFramed(t testing.TB, target string) *Proxy {
 	t.Helper()
-	p := New(t, target)
-	p.framed = true
-	return p
+	return start(t, target, true)
 }
 
 // DropAnswers makes a framed proxy swallow the answers to the next n
@@ -151,11 +149,16 @@ func (p *Proxy) takeDrop(code protocol.RequestCode) bool {
 // New starts a proxy on 127.0.0.1 to target; t.Cleanup closes it.
 func New(t testing.TB, target string) *Proxy {
 	t.Helper()
+	return start(t, target, false)
+}
+
+func start(t testing.TB, target string, framed bool) *Proxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, framed: framed}
 	t.Cleanup(func() {
 		_ = ln.Close()
 		p.closeAll()
