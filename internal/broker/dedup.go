@@ -9,14 +9,15 @@ import (
 )
 
 // dedupWindow returns a topic's de-duplication window as the send room
-// computes it (0 for a topic without a config, a system, retry or
-// dead-letter topic).
+// computes it (0 for a system, retry or dead-letter topic). A topic without
+// a config here gets the broker default: a promoted slave may have a topic's
+// messages before the metadata sync brought its config.
 func (b *Broker) dedupWindow(topic string) time.Duration {
-	tc, ok := b.topics.Get(topic)
-	if !ok || meta.IsSystemTopic(topic) || strings.HasPrefix(topic, meta.RetryTopicPrefix) ||
+	if meta.IsSystemTopic(topic) || strings.HasPrefix(topic, meta.RetryTopicPrefix) ||
 		strings.HasPrefix(topic, meta.DLQTopicPrefix) {
 		return 0
 	}
+	tc, _ := b.topics.Get(topic)
 	return meta.DuplicateWindow(tc, b.cfg.DuplicateWindow)
 }
 
@@ -28,7 +29,7 @@ func (b *Broker) rebuildDedup() error {
 	if t == nil {
 		return nil
 	}
-	longest := time.Duration(0)
+	longest := b.cfg.DuplicateWindow
 	for _, name := range b.topics.Names() {
 		longest = max(longest, b.dedupWindow(name))
 	}

@@ -347,3 +347,28 @@ func TestDedupSurvivesRestart(t *testing.T) {
 	require.Equal(t, first.Ext("queueOffset"), retry.Ext("queueOffset"))
 	require.Equal(t, int64(1), storedAt(t, cl, b.Addr(), "DedupRestart", 4))
 }
+
+// TestDedupPromotedSlaveHasTheWindow: a slave's commit log carries the
+// de-dup records, so a broker started as master on the slave's store (what
+// internal/failover does when it promotes a slave) answers a retry from the
+// first copy.
+func TestDedupPromotedSlaveHasTheWindow(t *testing.T) {
+	window := testutil.WithBrokerConfig(func(cfg *broker.Config) { cfg.DuplicateWindow = time.Minute })
+	c := testutil.StartCluster(t, window)
+	cl := rawClient(t)
+	first := sendRaw(t, cl, c.BrokerAddr, "DedupPromote", "pg", "P1", 2, nil)
+	sl := testutil.StartSlave(t, c, 1, window)
+	master := runtimeTable(t, cl, c.BrokerAddr)["commitLogMaxOffset"]
+	testutil.WaitFor(t, 30*time.Second, func() bool { return runtimeTable(t, cl, sl.Addr)["commitLogMaxOffset"] == master })
+	require.NoError(t, sl.Broker.Close())
+	require.NoError(t, c.Broker.Close())
+
+	_, ns := testutil.StartNameServer(t)
+	promoted := startBroker(t, ns, sl.StoreDir, clock.Real{}, nil)
+	t.Cleanup(func() { _ = promoted.Close() })
+	retry := sendRaw(t, cl, promoted.Addr(), "DedupPromote", "pg", "P1", 0, nil)
+	for _, k := range []string{"msgId", "queueId", "queueOffset"} {
+		require.Equal(t, first.Ext(k), retry.Ext(k), k)
+	}
+	require.Equal(t, int64(1), storedAt(t, cl, promoted.Addr(), "DedupPromote", 4))
+}
