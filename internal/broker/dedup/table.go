@@ -70,17 +70,21 @@ type Table struct {
 }
 
 type entry struct {
+	key     Key
 	stored  bool
 	res     Result
 	expires time.Time
 	waiters []*waiter // sends parked while the entry is in flight
 }
 
-// waiter is a parked send: run once left reaches 0.
+// waiter is a parked send: resumed once left reaches 0.
 type waiter struct {
 	left int
-	run  func()
+	run  Parked
 }
+
+// Parked is a send parked by Claim; Resume runs it again.
+type Parked interface{ Resume() }
 
 // New returns an empty table that keeps at most maxEntries stored entries
 // (DefaultMaxEntries when maxEntries <= 0).
@@ -101,9 +105,10 @@ func New(maxEntries int, clk clock.Clock, log *slog.Logger) *Table {
 // (another send of it has not completed), Claim claims nothing, parks run on
 // those entries and returns true: run is called once, after each of them is
 // resolved or aborted, on the goroutine that resolves the last one (run then
-// calls Claim again). Otherwise every other key is claimed: the caller must
+// calls Claim again). run is an interface, not a func, so a send that is not
+// parked costs no allocation. Otherwise every other key is claimed: the caller must
 // Resolve or Abort the slots once its put completes.
-func (t *Table) Claim(slots []Slot, run func()) (parked bool) {
+func (t *Table) Claim(slots []Slot, run Parked) (parked bool) {
 	now := t.clk.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -138,7 +143,7 @@ func (t *Table) Claim(slots []Slot, run func()) (parked bool) {
 		e, ok := t.entries[sl.Key]
 		switch {
 		case !ok:
-			t.entries[sl.Key] = &entry{}
+			t.entries[sl.Key] = &entry{key: sl.Key}
 			sl.claimed = true
 		case e.stored:
 			r := e.res
@@ -157,7 +162,7 @@ func (t *Table) Claim(slots []Slot, run func()) (parked bool) {
 // for slots[i]) for window from now, and runs the sends parked on them.
 func (t *Table) Resolve(slots []Slot, res []Result, window time.Duration) {
 	now := t.clk.Now()
-	var ready []func()
+	var ready []Parked
 	t.mu.Lock()
 	for i := range slots {
 		sl := &slots[i]
@@ -171,19 +176,19 @@ func (t *Table) Resolve(slots []Slot, res []Result, window time.Duration) {
 		}
 		e.stored, e.res, e.expires = true, res[i], now.Add(window)
 		ready = wake(e, ready)
-		t.pushLocked(sl.Key, e, window)
+		t.pushLocked(e, window)
 	}
 	t.capLocked(now)
 	t.mu.Unlock()
 	for _, run := range ready {
-		run()
+		run.Resume()
 	}
 }
 
 // Abort forgets the claimed slots (their put failed: nothing was stored) and
 // runs the sends parked on them, which then claim the keys themselves.
 func (t *Table) Abort(slots []Slot) {
-	var ready []func()
+	var ready []Parked
 	t.mu.Lock()
 	for i := range slots {
 		sl := &slots[i]
@@ -200,13 +205,13 @@ func (t *Table) Abort(slots []Slot) {
 	}
 	t.mu.Unlock()
 	for _, run := range ready {
-		run()
+		run.Resume()
 	}
 }
 
 // wake takes e's waiters and appends the runs of those with nothing left to
 // wait for.
-func wake(e *entry, ready []func()) []func() {
+func wake(e *entry, ready []Parked) []Parked {
 	for _, w := range e.waiters {
 		if w.left--; w.left == 0 {
 			ready = append(ready, w.run)
@@ -229,9 +234,9 @@ func (t *Table) Add(k Key, res Result, window time.Duration, expires time.Time) 
 	if _, ok := t.entries[k]; ok {
 		return false
 	}
-	e := &entry{stored: true, res: res, expires: expires}
+	e := &entry{key: k, stored: true, res: res, expires: expires}
 	t.entries[k] = e
-	t.pushLocked(k, e, window)
+	t.pushLocked(e, window)
 	t.capLocked(now)
 	return true
 }
@@ -244,13 +249,13 @@ func (t *Table) Stats() Stats {
 	return Stats{Entries: t.stored, Dropped: t.dropped, Evicted: t.evicted, ByTopic: maps.Clone(t.byTopic)}
 }
 
-func (t *Table) pushLocked(k Key, e *entry, window time.Duration) {
+func (t *Table) pushLocked(e *entry, window time.Duration) {
 	f := t.fifos[window]
 	if f == nil {
 		f = &fifo{}
 		t.fifos[window] = f
 	}
-	f.push(node{key: k, e: e})
+	f.push(e)
 	t.stored++
 }
 
@@ -259,7 +264,7 @@ func (t *Table) expireLocked(now time.Time) {
 	for w, f := range t.fifos {
 		for {
 			n, ok := f.front()
-			if !ok || n.e.expires.After(now) {
+			if !ok || n.expires.After(now) {
 				break
 			}
 			f.pop()
@@ -271,9 +276,9 @@ func (t *Table) expireLocked(now time.Time) {
 	}
 }
 
-func (t *Table) forgetLocked(n node) {
-	if t.entries[n.key] == n.e {
-		delete(t.entries, n.key)
+func (t *Table) forgetLocked(e *entry) {
+	if t.entries[e.key] == e {
+		delete(t.entries, e.key)
 	}
 	t.stored--
 }
@@ -289,8 +294,8 @@ func (t *Table) capLocked(now time.Time) {
 		var oldest *fifo
 		var at time.Time
 		for _, f := range t.fifos {
-			if fn, ok := f.front(); ok && (oldest == nil || fn.e.expires.Before(at)) {
-				oldest, at = f, fn.e.expires
+			if fn, ok := f.front(); ok && (oldest == nil || fn.expires.Before(at)) {
+				oldest, at = f, fn.expires
 			}
 		}
 		if oldest == nil {
@@ -310,32 +315,26 @@ func (t *Table) capLocked(now time.Time) {
 	}
 }
 
-// node is a stored entry in a FIFO.
-type node struct {
-	key Key
-	e   *entry
-}
-
-// fifo is a queue of nodes in a slice; popped slots are reclaimed when the
-// head passes half the slice.
+// fifo is a queue of stored entries in a slice; popped slots are reclaimed
+// when the head passes half the slice.
 type fifo struct {
-	q    []node
+	q    []*entry
 	head int
 }
 
-func (f *fifo) push(n node) { f.q = append(f.q, n) }
+func (f *fifo) push(e *entry) { f.q = append(f.q, e) }
 
 func (f *fifo) empty() bool { return f.head == len(f.q) }
 
-func (f *fifo) front() (node, bool) {
+func (f *fifo) front() (*entry, bool) {
 	if f.empty() {
-		return node{}, false
+		return nil, false
 	}
 	return f.q[f.head], true
 }
 
 func (f *fifo) pop() {
-	f.q[f.head] = node{}
+	f.q[f.head] = nil
 	f.head++
 	if f.head == len(f.q) {
 		f.q, f.head = f.q[:0], 0

@@ -61,7 +61,7 @@ func TestRacingAttemptWaitsForTheFirst(t *testing.T) {
 
 	second := []Slot{{Key: key("a")}, {Key: key("b")}}
 	runs := 0
-	require.True(t, tb.Claim(second, func() { runs++ }))
+	require.True(t, tb.Claim(second, resume(func() { runs++ })))
 	require.False(t, second[1].Claimed(), "a parked send claims nothing")
 	require.Equal(t, 0, runs)
 
@@ -79,7 +79,7 @@ func TestAbortLetsTheWaiterStore(t *testing.T) {
 	require.False(t, tb.Claim(first, nil))
 	second := []Slot{{Key: key("a")}}
 	runs := 0
-	require.True(t, tb.Claim(second, func() { runs++ }))
+	require.True(t, tb.Claim(second, resume(func() { runs++ })))
 	tb.Abort(first)
 	require.Equal(t, 1, runs)
 	require.False(t, tb.Claim(second, nil))
@@ -94,7 +94,7 @@ func TestWaiterOnTwoKeysRunsAfterBoth(t *testing.T) {
 	require.False(t, tb.Claim(b, nil))
 	runs := 0
 	batch := []Slot{{Key: key("a")}, {Key: key("b")}, {Key: key("a")}}
-	require.True(t, tb.Claim(batch, func() { runs++ }))
+	require.True(t, tb.Claim(batch, resume(func() { runs++ })))
 	tb.Resolve(a, []Result{res("m1")}, time.Minute)
 	require.Equal(t, 0, runs)
 	tb.Abort(b)
@@ -206,3 +206,8 @@ func TestAddFirstWins(t *testing.T) {
 	tb.Claim(s, nil)
 	require.Equal(t, "m1", s[0].Found.MsgID)
 }
+
+// resume adapts a func to Parked.
+type resume func()
+
+func (r resume) Resume() { r() }

@@ -49,7 +49,7 @@ func (s *Service) keep(p *pending, h *header.SendMessage, win time.Duration) {
 		keyed = true
 	}
 	if keyed {
-		p.slots, p.window = slots, win
+		p.svc, p.slots, p.window = s, slots, win
 	}
 }
 
@@ -62,7 +62,7 @@ func (s *Service) put(p *pending) *protocol.Command {
 		s.d.Store.Put(p.msgs, s.done, p)
 		return nil
 	}
-	if s.d.Dedup.Claim(p.slots, func() { s.rerun(p) }) {
+	if s.d.Dedup.Claim(p.slots, p) {
 		return nil
 	}
 	p.fresh = p.fresh[:0]
@@ -84,10 +84,11 @@ func (s *Service) put(p *pending) *protocol.Command {
 	return nil
 }
 
-// rerun runs a parked send again once the keys it waited for are resolved.
-func (s *Service) rerun(p *pending) {
-	if resp := s.put(p); resp != nil {
-		s.finish(p.conn, p.req, resp)
+// Resume runs a parked send again once the keys it waited for are resolved
+// (dedup.Parked).
+func (p *pending) Resume() {
+	if resp := p.svc.put(p); resp != nil {
+		p.svc.finish(p.conn, p.req, resp)
 	}
 }
 

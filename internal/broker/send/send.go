@@ -116,6 +116,7 @@ type pending struct {
 	// De-duplicated sends (slots not empty): every message of the send, one
 	// slot each, the window, and which messages this attempt put (the
 	// others are duplicates).
+	svc    *Service
 	msgs   []*message.MessageExt
 	slots  []dedup.Slot
 	window time.Duration
