@@ -37,7 +37,7 @@ func (b *Broker) rebuildDedup() error {
 		return nil
 	}
 	start := b.clk.Now()
-	n, err := t.Rebuild(b.store.ScanSince, b.dedupWindow, longest)
+	n, err := t.Rebuild(b.store.RecordsSince, b.dedupWindow, longest)
 	if err != nil {
 		return fmt.Errorf("broker: rebuild the de-duplication window: %w", err)
 	}

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"iter"
 	"strconv"
 	"time"
 
@@ -8,9 +9,10 @@ import (
 	"github.com/petrelmq/petrel/pkg/protocol"
 )
 
-// Source calls fn for the commit log's records from at least those stored
-// at sinceMillis (Unix ms) to the end, oldest first (store.Store.ScanSince).
-type Source func(sinceMillis int64, fn func(off message.PhysOffset, rec []byte) error) error
+// Source iterates over the commit log's records from at least those stored
+// at sinceMillis (Unix ms) to the end, oldest first, yielding a read error
+// last (store.Store.RecordsSince).
+type Source func(sinceMillis int64) iter.Seq2[[]byte, error]
 
 // Rebuild adds an entry for every record of src that a de-duplicated send
 // stored (it carries PETREL_DEDUP_GROUP) and whose topic's window, from
@@ -28,20 +30,23 @@ func (t *Table) Rebuild(src Source, windowOf func(topic string) time.Duration, l
 	since := now.Add(-longest).UnixMilli()
 	added := 0
 	var v message.RecordView
-	err := src(since, func(_ message.PhysOffset, rec []byte) error {
+	for rec, err := range src(since) {
+		if err != nil {
+			return added, err
+		}
 		if message.ParseRecord(rec, &v) != nil || v.StoreTimestamp < since {
-			return nil
+			continue
 		}
 		group, ok := message.LookupProperty(v.Properties, message.PropertyDedupGroup)
 		if !ok {
-			return nil
+			continue
 		}
 		id, ok := message.LookupProperty(v.Properties, message.PropertyDedupKey)
 		if !ok {
 			id, _ = message.LookupProperty(v.Properties, message.PropertyUniqKey)
 		}
 		if len(id) == 0 {
-			return nil
+			continue
 		}
 		topic, qid := string(v.Topic), v.QueueID
 		if rt, ok := message.LookupProperty(v.Properties, message.PropertyRealTopic); ok {
@@ -54,18 +59,17 @@ func (t *Table) Rebuild(src Source, windowOf func(topic string) time.Duration, l
 		}
 		win := windowOf(topic)
 		if win <= 0 {
-			return nil
+			continue
 		}
 		expires := time.UnixMilli(v.StoreTimestamp).Add(win)
 		if !expires.After(now) {
-			return nil
+			continue
 		}
 		k := Key{Topic: topic, Group: string(group), ID: string(id)}
 		if t.Add(k, Result{Code: protocol.Success, MsgID: message.OffsetMsgID(v.StoreHost, v.PhysOffset),
 			QueueID: qid, QueueOffset: int64(v.QueueOffset)}, win, expires) {
 			added++
 		}
-		return nil
-	})
-	return added, err
+	}
+	return added, nil
 }

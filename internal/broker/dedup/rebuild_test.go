@@ -1,6 +1,8 @@
 package dedup
 
 import (
+	"errors"
+	"iter"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -30,13 +32,14 @@ func records(t testing.TB, msgs []*message.MessageExt) [][]byte {
 }
 
 func source(recs [][]byte) Source {
-	return func(_ int64, fn func(message.PhysOffset, []byte) error) error {
-		for _, r := range recs {
-			if err := fn(0, r); err != nil {
-				return err
+	return func(int64) iter.Seq2[[]byte, error] {
+		return func(yield func([]byte, error) bool) {
+			for _, r := range recs {
+				if !yield(r, nil) {
+					return
+				}
 			}
 		}
-		return nil
 	}
 }
 
@@ -113,4 +116,14 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+}
+
+func TestRebuildReadError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("read failed")
+	src := func(int64) iter.Seq2[[]byte, error] {
+		return func(yield func([]byte, error) bool) { yield(nil, boom) }
+	}
+	_, err := New(10, clock.NewManual(time.Unix(0, 0)), nil).Rebuild(src, func(string) time.Duration { return time.Minute }, time.Minute)
+	require.ErrorIs(t, err, boom)
 }
