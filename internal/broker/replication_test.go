@@ -228,3 +228,36 @@ func TestReplicationSlaveRead(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicationTwoSlaves: a SYNC_MASTER with two slaves: both copy every
+// message, the route lists all three, and with one slave gone the master
+// still answers SUCCESS (one in-sync slave confirms a put, as in RocketMQ).
+func TestReplicationTwoSlaves(t *testing.T) {
+	t.Parallel()
+	r := startRaw(t, testutil.WithBrokerConfig(syncMaster))
+	r.createTopic("Repl2", 1, 6)
+	s1 := testutil.StartSlave(t, r.c, 1, testutil.WithBrokerConfig(smallSegments))
+	s2 := testutil.StartSlave(t, r.c, 2, testutil.WithBrokerConfig(smallSegments))
+	waitInSync(t, r, 2)
+	const n = 300
+	for i := range n {
+		resp := r.send("Repl2", 0, "", "m-"+strconv.Itoa(i))
+		require.Equal(t, protocol.Success, resp.ResponseCode(), "send %d: %s", i, resp.Remark)
+	}
+	for _, s := range []*testutil.Slave{s1, s2} {
+		testutil.WaitFor(t, 20*time.Second, func() bool { return maxOffset(t, r.cl, s.Addr, "Repl2", 0) == n })
+	}
+	resp := invoke(t, r.cl, r.c.NameServerAddr, protocol.GetRouteInfoByTopic, map[string]string{"topic": "Repl2"}, nil)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	route, err := client.DecodeRoute(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, map[int64]string{0: r.addr, 1: s1.Addr, 2: s2.Addr}, route.BrokerDatas[0].Addrs)
+
+	require.NoError(t, s1.Broker.Close())
+	waitInSync(t, r, 1)
+	for i := range 50 {
+		resp := r.send("Repl2", 0, "", "after-"+strconv.Itoa(i))
+		require.Equal(t, protocol.Success, resp.ResponseCode(), "send %d with one slave: %s", i, resp.Remark)
+	}
+	testutil.WaitFor(t, 20*time.Second, func() bool { return maxOffset(t, r.cl, s2.Addr, "Repl2", 0) == n+50 })
+}
