@@ -310,6 +310,9 @@ func TestDedupMemoryBound(t *testing.T) {
 	for i := range 25 {
 		sendRaw(t, cl, b.Addr(), "DedupCap", "pg", "C"+strconv.Itoa(i), 0, nil)
 	}
+	conf := invoke(t, cl, b.Addr(), protocol.GetBrokerConfig, nil, nil)
+	require.Contains(t, string(conf.Body), "duplicateWindowSeconds=60")
+	require.Contains(t, string(conf.Body), "duplicateMaxEntries=10")
 	info := runtimeTable(t, cl, b.Addr())
 	require.Equal(t, "10", info["duplicateEntries"])
 	require.Equal(t, "15", info["duplicateEvictedTotal"])

@@ -315,6 +315,8 @@ func (b *Broker) configProperties() map[string]string {
 		"flushConsumerOffsetInterval":    ms(c.FlushConsumerOffsetInterval),
 		"regionId":                       c.RegionID,
 		"traceOn":                        strconv.FormatBool(c.TraceOn),
+		meta.KeyDuplicateWindowSeconds:   strconv.FormatInt(int64(c.DuplicateWindow/time.Second), 10),
+		"duplicateMaxEntries":            strconv.Itoa(c.DuplicateMaxEntries),
 		"storePathRootDir":               s.RootDir,
 		"flushDiskType":                  s.FlushDiskType.String(),
 		"maxMessageSize":                 strconv.Itoa(s.MaxMessageSize),
