@@ -114,7 +114,7 @@ func ExampleIdempotent() {
 	msg.SetProperty(message.PropertyDedupKey, "order-42") // optional: a key from your data
 	res, err := p.Send(ctx, msg)
 	if err != nil {
-		log.Fatal(err) // not stored, or unknown: sending again with the same key is safe within the window
+		log.Fatal(err) // unknown whether stored: resending the same key to the same broker within the window is safe
 	}
 	log.Println(res.OffsetMsgID)
 }
