@@ -16,7 +16,7 @@ import (
 
 func newStandaloneCmd(logs *logSetup) *cobra.Command {
 	var confFile, nsListen, store string
-	var listenPort int
+	var listenPort, metricsPort int
 	cmd := &cobra.Command{
 		Use:   "standalone [-c broker.conf] [--namesrv-listen HOST:PORT] [--listen-port N] [--store DIR]",
 		Short: "Run a name server and a broker in one process",
@@ -24,7 +24,9 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 			"directory (the store, default $HOME/store; the name server's KV config goes to\n" +
 			"<store>/config/kvConfig.json): the one-command start for development.\n" +
 			"The broker registers with the embedded name server; clients use the name\n" +
-			"server address (default 127.0.0.1:9876).",
+			"server address (default 127.0.0.1:9876). Metrics (/metrics), /healthz and /readyz\n" +
+			"are served on http://127.0.0.1:5557 (--metrics-port; metricsExporterType=DISABLE\n" +
+			"in broker.conf turns them off).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.logger()
@@ -38,6 +40,9 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 				{flag: "store", key: "storePathRootDir",
 					value: func() string { return store },
 					set:   func() bool { return cmd.Flags().Changed("store") }},
+				{flag: "metrics-port", key: "metricsPromExporterPort",
+					value: func() string { return strconv.Itoa(metricsPort) },
+					set:   func() bool { return cmd.Flags().Changed("metrics-port") }},
 			}
 			nsovs := []flagOverride{{
 				flag: "namesrv-listen", key: "listenAddr",
@@ -67,6 +72,7 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 	cmd.Flags().StringVar(&nsListen, "namesrv-listen", "0.0.0.0:9876", "name server address, HOST:PORT")
 	cmd.Flags().IntVar(&listenPort, "listen-port", 10911, "broker port (listenPort)")
 	cmd.Flags().StringVar(&store, "store", "", "store directory (storePathRootDir; default $HOME/store)")
+	cmd.Flags().IntVar(&metricsPort, "metrics-port", 5557, "metrics and health HTTP port on 127.0.0.1 (metricsPromExporterPort; 0: any free port)")
 	return cmd
 }
 
@@ -75,7 +81,7 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 // store, and logs both. The broker registers with the embedded name server only,
 // so a namesrvAddr from the file or NAMESRV_ADDR is reported as not used.
 func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagOverride) (broker.Config, namesrv.Config, *loaded, *loaded, error) {
-	bcfg, bld, err := loadBrokerConfig(log, confFile, bovs)
+	bcfg, bld, err := loadBrokerConfigFrom(log, standaloneDefaults(), confFile, bovs)
 	if err != nil {
 		return bcfg, namesrv.Config{}, nil, nil, err
 	}
@@ -96,6 +102,17 @@ func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagO
 	logEffective(log, "name server", nsld, namesrvAlwaysLogged...)
 	logEffective(log, "broker", bld, brokerAlwaysLogged...)
 	return bcfg, nscfg, bld, nsld, nil
+}
+
+// standaloneDefaults are the broker defaults of standalone: the Prometheus
+// endpoint (/metrics, /healthz, /readyz) is on, bound to 127.0.0.1:5557
+// unless broker.conf or --metrics-port say otherwise
+// (metricsExporterType=DISABLE turns it off).
+func standaloneDefaults() broker.Config {
+	cfg := broker.DefaultConfig()
+	cfg.Metrics.ExporterType = broker.MetricsProm
+	cfg.Metrics.Host = "127.0.0.1"
+	return cfg
 }
 
 // sameLocalAddr reports whether dialling addr reaches a server listening on

@@ -68,6 +68,16 @@ type Deps struct {
 	Registered func() // a topic was auto-created: register soon
 	Clock      clock.Clock
 	Log        *slog.Logger
+	// Metrics hears of every stored send; nil: none.
+	Metrics Metrics
+}
+
+// Metrics is the metrics hook of the send room: n messages of bytes record
+// bytes were stored for topic (the topic the producer named), of msgType
+// "normal", "fifo", "delay" or "transaction". Called on the completion
+// goroutine; it must be quick.
+type Metrics interface {
+	MessagesIn(topic, msgType string, n, bytes int)
 }
 
 // Service is the send room. Lifecycle: New → Start → Close.
@@ -103,10 +113,12 @@ func (s *Service) Close() error {
 
 // pending is the tag of a stored send.
 type pending struct {
-	conn  *remoting.Conn
-	req   *protocol.Command
-	queue int32
-	batch bool
+	conn    *remoting.Conn
+	req     *protocol.Command
+	queue   int32
+	batch   bool
+	topic   string // for metrics: the topic the producer named
+	msgType string // for metrics
 }
 
 // complete answers stored sends.
@@ -121,6 +133,9 @@ func (s *Service) complete(ctx context.Context) {
 		cs = s.done.Drain(cs[:0])
 		for _, c := range cs {
 			p := c.Tag.(*pending)
+			if c.Err == nil && s.d.Metrics != nil {
+				s.d.Metrics.MessagesIn(p.topic, p.msgType, c.Result.Count, c.Result.Size)
+			}
 			s.finish(p.conn, p.req, s.putAnswer(p.req, p.queue, c.Result, c.Err, p.batch))
 		}
 		clear(cs)
@@ -223,10 +238,12 @@ func (s *Service) send(conn *remoting.Conn, req *protocol.Command) *protocol.Com
 		StoreHost:      s.cfg.StoreHost,
 		ReconsumeTimes: h.ReconsumeTimes,
 	}
+	typ := messageType(props)
 	if resp := s.route(req, &h, msg); resp != nil {
 		return resp
 	}
-	s.d.Store.Put([]*message.MessageExt{msg}, s.done, &pending{conn: conn, req: req, queue: h.QueueID})
+	s.d.Store.Put([]*message.MessageExt{msg}, s.done, &pending{conn: conn, req: req, queue: h.QueueID,
+		topic: h.Topic, msgType: typ})
 	return nil
 }
 
@@ -304,7 +321,8 @@ func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *heade
 	if err != nil || len(msgs) == 0 {
 		return s.response(req, protocol.MessageIllegal, "the batch body is malformed or empty")
 	}
-	s.d.Store.Put(msgs, s.done, &pending{conn: conn, req: req, queue: h.QueueID, batch: true})
+	s.d.Store.Put(msgs, s.done, &pending{conn: conn, req: req, queue: h.QueueID, batch: true,
+		topic: h.Topic, msgType: messageType(batchProps)})
 	return nil
 }
 
@@ -360,4 +378,21 @@ func ParseHost(s string) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// messageType is RocketMQ 5.x's message_type of a send, from its properties
+// before routing: a transaction's half message, a message with a sharding
+// key (FIFO), one with a delay level or timer, else normal.
+func messageType(props map[string]string) string {
+	switch {
+	case props[message.PropertyTransactionPrepared] == "true":
+		return "transaction"
+	case props[message.PropertyShardingKey] != "":
+		return "fifo"
+	case props[message.PropertyDelayTimeLevel] != "" && props[message.PropertyDelayTimeLevel] != "0",
+		props[message.PropertyTimerDeliverMS] != "", props["TIMER_DELAY_SEC"] != "", props["TIMER_DELAY_MS"] != "",
+		props["__STARTDELIVERTIME"] != "":
+		return "delay"
+	}
+	return "normal"
 }
