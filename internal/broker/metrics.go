@@ -62,6 +62,8 @@ func (b *Broker) startMetrics(ctx context.Context) (func(), error) {
 // MetricsAddr returns the bound address of the metrics endpoint, or nil when
 // it is off or not started.
 func (b *Broker) MetricsAddr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.obs.http == nil {
 		return nil
 	}
