@@ -1,0 +1,290 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/petrelmq/petrel/internal/console"
+	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/pkg/client"
+	"github.com/petrelmq/petrel/pkg/client/producer"
+	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/remoting"
+)
+
+// world is a cluster with known traffic and a console over it: topic
+// ConsoleT with three messages keyed k0..k2, group cg with lag 2.
+type world struct {
+	c    *testutil.Cluster
+	con  *console.Server
+	base string
+	ids  []string // offset message ids of the three messages
+}
+
+func setup(t *testing.T) *world {
+	t.Helper()
+	c := testutil.StartCluster(t)
+	ctx := context.Background()
+	p, err := producer.New(client.NameServers(c.NameServerAddr), producer.Group("console-pg"))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(ctx))
+	t.Cleanup(func() { _ = p.Close() })
+	w := &world{c: c}
+	var first *producer.SendResult
+	for i := range 3 {
+		res, err := p.Send(ctx, producer.NewMessage("ConsoleT", []byte("body-"+strconv.Itoa(i)), producer.Keys("k"+strconv.Itoa(i))))
+		require.NoError(t, err)
+		w.ids = append(w.ids, res.OffsetMsgID)
+		if first == nil {
+			first = res
+		}
+	}
+	con, err := console.New(console.Config{Addr: "127.0.0.1:0", NameServers: []string{c.NameServerAddr}, CacheTTL: time.Millisecond}, nil)
+	require.NoError(t, err)
+	require.NoError(t, con.Start(ctx))
+	t.Cleanup(func() { require.NoError(t, con.Close()) })
+	w.con, w.base = con, "http://"+con.Addr().String()
+
+	// Group cg: offsets committed at 0 on every queue, then past the first
+	// message on its queue: lag 2.
+	var topic struct {
+		Queues []struct {
+			ID int32 `json:"id"`
+		} `json:"queues"`
+	}
+	w.getJSON(t, "/api/topic?name=ConsoleT", &topic)
+	cl := remoting.NewClient(remoting.DefaultClientConfig(), slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = cl.Close() })
+	commit := func(q int32, off int64) {
+		resp, err := cl.Invoke(ctx, c.BrokerAddr, protocol.NewRequest(protocol.UpdateConsumerOffset, map[string]string{
+			"consumerGroup": "cg", "topic": "ConsoleT", "queueId": strconv.Itoa(int(q)), "commitOffset": strconv.FormatInt(off, 10)}))
+		require.NoError(t, err)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	}
+	// A pull makes the group's subscription config (autoCreateSubscriptionGroup).
+	resp, err := cl.Invoke(ctx, c.BrokerAddr, protocol.NewRequest(protocol.PullMessage, map[string]string{
+		"consumerGroup": "cg", "topic": "ConsoleT", "queueId": "0", "queueOffset": "0", "maxMsgNums": "1",
+		"sysFlag": "0", "commitOffset": "0", "suspendTimeoutMillis": "0", "subVersion": "0"}))
+	require.NoError(t, err)
+	require.NotEqual(t, protocol.SubscriptionGroupNotExist, resp.ResponseCode(), resp.Remark)
+	for _, q := range topic.Queues {
+		commit(q.ID, 0)
+	}
+	commit(first.Queue.QueueID, int64(first.QueueOffset)+1)
+	return w
+}
+
+func (w *world) getJSON(t *testing.T, path string, v any) int {
+	t.Helper()
+	resp, err := http.Get(w.base + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, v), string(b))
+	return resp.StatusCode
+}
+
+func TestConsoleAPI(t *testing.T) {
+	w := setup(t)
+
+	var cl struct {
+		Brokers []console.Broker `json:"brokers"`
+	}
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/cluster", &cl))
+	require.Len(t, cl.Brokers, 1)
+	b := cl.Brokers[0]
+	require.Equal(t, "broker-a", b.Name)
+	require.Equal(t, "MASTER", b.Role)
+	require.Equal(t, w.c.BrokerAddr, b.Addr)
+	require.Empty(t, b.Error)
+	require.NotEmpty(t, b.Version)
+
+	var topics struct {
+		Topics []console.Topic `json:"topics"`
+	}
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topics", &topics))
+	require.Contains(t, topics.Topics, console.Topic{Name: "ConsoleT"})
+	require.Contains(t, topics.Topics, console.Topic{Name: "TBW102", System: true})
+
+	var topic struct {
+		Messages int64 `json:"messages"`
+	}
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topic?name=ConsoleT", &topic))
+	require.Equal(t, int64(3), topic.Messages)
+
+	var groups struct {
+		Groups []console.GroupLag `json:"groups"`
+	}
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/groups", &groups))
+	var cg *console.GroupLag
+	for i := range groups.Groups {
+		if groups.Groups[i].Group == "cg" && groups.Groups[i].Topic == "ConsoleT" {
+			cg = &groups.Groups[i]
+		}
+	}
+	require.NotNil(t, cg, "%+v", groups.Groups)
+	require.Equal(t, int64(2), cg.Lag)
+	for _, q := range cg.Queues {
+		require.GreaterOrEqual(t, q.Lag, int64(0))
+	}
+
+	var msgs struct {
+		Messages []console.Message `json:"messages"`
+	}
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/messages?topic=ConsoleT&key=k1", &msgs))
+	require.Len(t, msgs.Messages, 1)
+	require.Equal(t, "body-1", msgs.Messages[0].Body)
+	require.Equal(t, "k1", msgs.Messages[0].Keys)
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/messages?id="+w.ids[2], &msgs))
+	require.Len(t, msgs.Messages, 1)
+	require.Equal(t, "body-2", msgs.Messages[0].Body)
+	require.Equal(t, w.ids[2], msgs.Messages[0].OffsetID)
+
+	var e struct {
+		Error string `json:"error"`
+	}
+	require.Equal(t, http.StatusBadRequest, w.getJSON(t, "/api/messages?id=nothex", &e))
+	require.Contains(t, e.Error, "not an offset message id")
+	require.Equal(t, http.StatusBadRequest, w.getJSON(t, "/api/messages", &e))
+
+	// Create a topic through the API.
+	resp, err := http.Post(w.base+"/api/topic", "application/json", strings.NewReader(`{"name":"Created","queues":2}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var created struct {
+		Queues []any `json:"queues"`
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return w.getJSON(t, "/api/topic?name=Created", &created) == http.StatusOK && len(created.Queues) == 2
+	})
+}
+
+// chromium returns the path of a Chromium or Chrome, or "".
+func chromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestConsolePagesInChromium drives every page in headless Chromium: each
+// loads without a JavaScript error, shows what the cluster holds, and is
+// saved as a screenshot (in $PETREL_SCREENSHOTS, else the test's temp dir)
+// that is checked not to be blank.
+func TestConsolePagesInChromium(t *testing.T) {
+	exe := chromium()
+	if exe == "" {
+		t.Skip("no chromium on PATH (apt-get install chromium)")
+	}
+	w := setup(t)
+	shots := os.Getenv("PETREL_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(shots, 0o755))
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	var jsErrors []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			jsErrors = append(jsErrors, e.ExceptionDetails.Text)
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError {
+				jsErrors = append(jsErrors, "console.error")
+			}
+		}
+	})
+
+	page := func(name, hash, wantText string) string {
+		t.Helper()
+		var text string
+		var shot []byte
+		require.NoError(t, chromedp.Run(ctx,
+			chromedp.Navigate(w.base+"/"+hash),
+			chromedp.WaitVisible(`main[data-loaded="`+strings.TrimPrefix(hash, "#")+`"]`, chromedp.ByQuery),
+			chromedp.Text("main", &text, chromedp.ByQuery),
+			chromedp.FullScreenshot(&shot, 100),
+		), name)
+		require.NotContains(t, text, "Error:", name)
+		require.Contains(t, text, wantText, name)
+		saveShot(t, filepath.Join(shots, name+".png"), shot)
+		return text
+	}
+	page("cluster", "#cluster", "broker-a")
+	text := page("topics", "#topics", "ConsoleT")
+	require.Contains(t, text, "TBW102")
+	page("topic", "#topic/ConsoleT", "Messages held: 3")
+	var lag string
+	page("groups", "#groups", "cg")
+	require.NoError(t, chromedp.Run(ctx, chromedp.Text(`span.lag[data-group="cg"][data-topic="ConsoleT"]`, &lag, chromedp.ByQuery)))
+	require.Equal(t, "2", lag)
+
+	page("messages", "#messages", "By key")
+	var body string
+	var shot []byte
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SendKeys("#q-topic", "ConsoleT", chromedp.ByQuery),
+		chromedp.SendKeys("#q-key", "k1", chromedp.ByQuery),
+		chromedp.Click("#by-key button", chromedp.ByQuery),
+		chromedp.WaitVisible("pre.body", chromedp.ByQuery),
+		chromedp.Text("pre.body", &body, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	))
+	require.Equal(t, "body-1", body)
+	saveShot(t, filepath.Join(shots, "message-by-key.png"), shot)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, jsErrors)
+}
+
+// saveShot writes a screenshot and checks it is not blank: a decodable image
+// with more than a handful of colours.
+func saveShot(t *testing.T, path string, shot []byte) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, shot, 0o644))
+	img, err := png.Decode(bytes.NewReader(shot))
+	require.NoError(t, err)
+	colours := map[uint32]bool{}
+	bnd := img.Bounds()
+	for y := bnd.Min.Y; y < bnd.Max.Y; y += 4 {
+		for x := bnd.Min.X; x < bnd.Max.X; x += 4 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colours[(r>>11)<<10|(g>>11)<<5|b>>11] = true
+		}
+	}
+	require.Greater(t, len(colours), 8, "%s looks blank", path)
+}

@@ -1,0 +1,120 @@
+// Petrel console: one page, hash routes, plain DOM. No framework, no build.
+"use strict";
+
+const main = document.getElementById("main");
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+  return e;
+}
+
+function table(headers, rows, numeric) {
+  const t = el("table", {}, el("tr", {}, ...headers.map(h => el("th", {}, h))));
+  for (const r of rows) {
+    t.append(el("tr", {}, ...r.map((c, i) => el("td", numeric && numeric.includes(i) ? { class: "num" } : {}, c))));
+  }
+  return t;
+}
+
+async function api(path, opts) {
+  const resp = await fetch(path, opts);
+  const data = await resp.json();
+  if (!resp.ok) throw new Error(data.error || resp.statusText);
+  return data;
+}
+
+function show(...nodes) { main.replaceChildren(...nodes); }
+function fail(err) { show(el("p", { class: "error", id: "error" }, "Error: " + err.message)); }
+
+async function clusterPage() {
+  const d = await api("/api/cluster");
+  show(el("h2", {}, "Cluster"),
+    table(["Cluster", "Broker", "ID", "Role", "Address", "Version", "Put TPS", "Get TPS", "Disk used", "Messages today", "Error"],
+      d.brokers.map(b => [b.cluster, b.name, b.id, b.role, b.addr, b.version, b.putTps, b.getTps, b.disk, b.stored, b.error || ""]),
+      [2]));
+}
+
+async function topicsPage() {
+  const d = await api("/api/topics");
+  const name = el("input", { id: "new-topic", placeholder: "topic name" });
+  const queues = el("input", { id: "new-queues", type: "number", value: "8", min: "1" });
+  const status = el("span", { class: "muted" });
+  const form = el("form", {
+    onsubmit: async ev => {
+      ev.preventDefault();
+      try {
+        await api("/api/topic", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ name: name.value, queues: Number(queues.value) }) });
+        location.hash = "#topic/" + encodeURIComponent(name.value);
+      } catch (err) { status.textContent = "Error: " + err.message; status.className = "error"; }
+    }
+  }, "Create topic: ", name, queues, el("button", { type: "submit" }, "Create"), " ", status);
+  const rows = d.topics.filter(t => !t.system).map(t => [el("a", { href: "#topic/" + encodeURIComponent(t.name) }, t.name)]);
+  const sys = d.topics.filter(t => t.system).map(t => [el("a", { href: "#topic/" + encodeURIComponent(t.name) }, t.name)]);
+  show(el("h2", {}, "Topics"), form, table(["Topic"], rows), el("h3", {}, "System, retry and dead-letter topics"), table(["Topic"], sys));
+}
+
+async function topicPage(name) {
+  const d = await api("/api/topic?name=" + encodeURIComponent(name));
+  const brokers = (d.route.brokerDatas || []).map(b => [b.brokerName, b.cluster, JSON.stringify(b.brokerAddrs)]);
+  show(el("h2", {}, "Topic " + name),
+    el("p", {}, "Messages held: ", el("b", { id: "topic-messages" }, d.messages)),
+    el("h3", {}, "Route"), table(["Broker", "Cluster", "Addresses"], brokers),
+    el("h3", {}, "Queues"), table(["Broker", "Queue", "Min offset", "Max offset"], d.queues.map(q => [q.broker, q.id, q.min, q.max]), [1, 2, 3]));
+}
+
+async function groupsPage() {
+  const d = await api("/api/groups");
+  const rows = [];
+  for (const g of d.groups) {
+    rows.push([el("b", {}, g.group), g.topic, el("span", { class: "lag", "data-group": g.group, "data-topic": g.topic }, g.lag),
+      g.queues.map(q => q.broker + ":" + q.id + " " + q.consumerOffset + "/" + q.brokerOffset + " (lag " + q.lag + ")").join("; ")]);
+  }
+  show(el("h2", {}, "Consumer groups"), el("p", { class: "muted" }, d.calls + " broker calls"),
+    table(["Group", "Topic", "Lag", "Queues (consumer/broker offset)"], rows, [2]));
+}
+
+async function messagesPage() {
+  const topic = el("input", { id: "q-topic", placeholder: "topic" });
+  const key = el("input", { id: "q-key", placeholder: "key" });
+  const id = el("input", { id: "q-id", placeholder: "offset message id", size: "36" });
+  const out = el("div", { id: "results" });
+  const run = async query => {
+    try {
+      const d = await api("/api/messages?" + query);
+      if (d.messages.length === 0) { out.replaceChildren(el("p", {}, "No message found.")); return; }
+      out.replaceChildren(...d.messages.map(m => el("div", { class: "message" },
+        table(["Field", "Value"], [["Message id", m.msgId], ["Offset message id", m.offsetMsgId], ["Topic", m.topic],
+          ["Queue", m.queueId + " @ " + m.queueOffset], ["Tags", m.tags], ["Keys", m.keys], ["Born", m.bornTime],
+          ["Stored", m.storeTime + " on " + m.storeHost], ["Reconsume times", m.reconsumeTimes]]),
+        el("h4", {}, "Properties"), table(["Name", "Value"], Object.entries(m.properties || {}).sort()),
+        el("h4", {}, "Body"), el("pre", { class: "body" }, m.body))));
+    } catch (err) { out.replaceChildren(el("p", { class: "error" }, "Error: " + err.message)); }
+  };
+  show(el("h2", {}, "Messages"),
+    el("form", { id: "by-key", onsubmit: ev => { ev.preventDefault(); run("topic=" + encodeURIComponent(topic.value) + "&key=" + encodeURIComponent(key.value)); } },
+      "By key: ", topic, key, el("button", { type: "submit" }, "Search")),
+    el("form", { id: "by-id", onsubmit: ev => { ev.preventDefault(); run("id=" + encodeURIComponent(id.value)); } },
+      "By id: ", id, el("button", { type: "submit" }, "Show")),
+    out);
+}
+
+async function route() {
+  const h = decodeURIComponent(location.hash.slice(1)) || "cluster";
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", h.startsWith(a.getAttribute("href").slice(1)));
+  try {
+    if (h.startsWith("topic/")) await topicPage(h.slice(6));
+    else if (h === "topics") await topicsPage();
+    else if (h === "groups") await groupsPage();
+    else if (h === "messages") await messagesPage();
+    else await clusterPage();
+    main.setAttribute("data-loaded", h);
+  } catch (err) { fail(err); main.setAttribute("data-loaded", h); }
+}
+
+window.addEventListener("hashchange", route);
+route();
