@@ -288,3 +288,64 @@ func saveShot(t *testing.T, path string, shot []byte) {
 	}
 	require.Greater(t, len(colours), 8, "%s looks blank", path)
 }
+
+// TestConsoleScale measures the topics and groups pages over 1,000 topics
+// and 500 groups with committed offsets (PETREL_CONSOLE_SCALE=1; it takes a
+// while to set up). The figures are in docs/observability.md.
+func TestConsoleScale(t *testing.T) {
+	if os.Getenv("PETREL_CONSOLE_SCALE") == "" {
+		t.Skip("set PETREL_CONSOLE_SCALE=1 to measure the console over 1,000 topics and 500 groups")
+	}
+	c := testutil.StartCluster(t)
+	ctx := context.Background()
+	cl := remoting.NewClient(remoting.DefaultClientConfig(), slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = cl.Close() })
+	call := func(code protocol.RequestCode, ext map[string]string, b []byte) {
+		resp, err := cl.Invoke(ctx, c.BrokerAddr, func() *protocol.Command {
+			r := protocol.NewRequest(code, ext)
+			r.Body = b
+			return r
+		}())
+		require.NoError(t, err)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	}
+	t0 := time.Now()
+	for i := range 1000 {
+		call(protocol.UpdateAndCreateTopic, map[string]string{"topic": "scale-" + strconv.Itoa(i), "defaultTopic": "TBW102",
+			"readQueueNums": "4", "writeQueueNums": "4", "perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}, nil)
+	}
+	for i := range 500 {
+		g := "scale-g" + strconv.Itoa(i)
+		call(protocol.UpdateAndCreateSubscription, nil, []byte(`{"groupName":"`+g+`","consumeEnable":true,"retryQueueNums":1,"retryMaxTimes":16}`))
+		for q := range 4 {
+			call(protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": g, "topic": "scale-" + strconv.Itoa(i),
+				"queueId": strconv.Itoa(q), "commitOffset": "0"}, nil)
+		}
+	}
+	t.Logf("setup: 1000 topics, 500 groups in %v", time.Since(t0).Round(time.Millisecond))
+
+	con, err := console.New(console.Config{Addr: "127.0.0.1:0", NameServers: []string{c.NameServerAddr}, CacheTTL: time.Nanosecond}, nil)
+	require.NoError(t, err)
+	require.NoError(t, con.Start(ctx))
+	t.Cleanup(func() { _ = con.Close() })
+	w := &world{c: c, con: con, base: "http://" + con.Addr().String()}
+	for _, page := range []string{"/api/cluster", "/api/topics", "/api/groups", "/api/topic?name=scale-7"} {
+		var best time.Duration
+		for range 3 {
+			var v map[string]any
+			t1 := time.Now()
+			require.Equal(t, http.StatusOK, w.getJSON(t, page, &v))
+			if d := time.Since(t1); best == 0 || d < best {
+				best = d
+			}
+		}
+		t.Logf("%s: %v (best of 3, uncached)", page, best.Round(time.Millisecond))
+	}
+	var groups struct {
+		Groups []console.GroupLag `json:"groups"`
+		Calls  int                `json:"calls"`
+	}
+	w.getJSON(t, "/api/groups", &groups)
+	require.Len(t, groups.Groups, 500)
+	t.Logf("groups page: %d groups in %d broker calls", len(groups.Groups), groups.Calls)
+}
