@@ -126,7 +126,6 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("console: serve", "err", err)
 		}
 	}(s.srv, s.done)
-	s.log.Info("petrel console listening", "addr", "http://"+ln.Addr().String())
 	return nil
 }
 
