@@ -132,6 +132,8 @@ func (b *Broker) metricsState(now time.Time) metrics.State {
 	if !b.obs.up.Load() {
 		return st
 	}
+	b.obs.rec.Prune(func(t string) bool { _, ok := b.topics.Get(t); return ok },
+		func(g string) bool { _, ok := b.groups.Get(g); return ok })
 	for _, p := range []*remoting.Pool{b.pools.send, b.pools.pull, b.pools.admin, b.pools.heartbeat, b.pools.light} {
 		st.Processors = append(st.Processors, metrics.Processor{Name: p.Name(), Queued: p.Queued()})
 	}

@@ -112,6 +112,17 @@ func TestRecorderCounts(t *testing.T) {
 	body = scrape(t, rec, nil)
 	require.NotContains(t, body, `topic="T"`)
 	require.Contains(t, body, `topic="%RETRY%g"`)
+
+	// Prune drops what no longer exists.
+	rec.MessagesIn("U", TypeNormal, 1, 10)
+	rec.Pulled("U", "gone", 0, 1, 1, 10)
+	rec.Pulled("U", "g", 0, 1, 1, 10)
+	rec.Prune(func(t string) bool { return t == "U" }, func(g string) bool { return g == "g" })
+	body = scrape(t, rec, nil)
+	require.Contains(t, body, `topic="U"`)
+	require.NotContains(t, body, `consumer_group="gone"`)
+	require.NotContains(t, body, `topic="%RETRY%g"`)
+	require.Equal(t, int64(-1), rec.PulledOffset("gone", "U", 0))
 }
 
 func TestRecorderNil(t *testing.T) {

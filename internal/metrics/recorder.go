@@ -202,6 +202,19 @@ func (r *Recorder) Forget(topic, group string) {
 	r.pulled.remove(func(k queueKey) bool { return match(k.topic, k.group) })
 }
 
+// Prune drops the series of topics and groups that no longer exist (deleted
+// since they were recorded), so they neither linger nor hold the cap. The
+// broker calls it at each scrape.
+func (r *Recorder) Prune(topicExists, groupExists func(string) bool) {
+	if r == nil {
+		return
+	}
+	r.in.remove(func(k inKey) bool { return !topicExists(k.topic) })
+	r.out.remove(func(k outKey) bool { return !topicExists(k.topic) || !groupExists(k.group) })
+	r.dlq.remove(func(k dlqKey) bool { return !groupExists(k.group) })
+	r.pulled.remove(func(k queueKey) bool { return !topicExists(k.topic) || !groupExists(k.group) })
+}
+
 func isRetryOrDLQ(topic string) bool {
 	return strings.HasPrefix(topic, "%RETRY%") || strings.HasPrefix(topic, "%DLQ%")
 }
