@@ -98,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/topic", s.api(s.createTopic))
 	mux.HandleFunc("GET /api/groups", s.api(s.groups))
 	mux.HandleFunc("GET /api/messages", s.api(s.messages))
+	mux.HandleFunc("GET /api/trace", s.api(s.trace))
 	return mux
 }
 

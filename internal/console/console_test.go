@@ -11,16 +11,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	rmqproducer "github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/console"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/client"
@@ -165,6 +170,15 @@ func TestConsoleAPI(t *testing.T) {
 	require.Contains(t, e.Error, "not an offset message id")
 	require.Equal(t, http.StatusBadRequest, w.getJSON(t, "/api/messages", &e))
 
+	// No trace topic (traceTopicEnable is off): no traces, not an error.
+	var tr struct {
+		Traces []console.Trace `json:"traces"`
+		Note   string          `json:"note"`
+	}
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/trace?id="+msgs.Messages[0].ID, &tr))
+	require.Empty(t, tr.Traces)
+	require.Contains(t, tr.Note, "RMQ_SYS_TRACE_TOPIC")
+
 	// Create a topic through the API.
 	resp, err := http.Post(w.base+"/api/topic", "application/json", strings.NewReader(`{"name":"Created","queues":2}`))
 	require.NoError(t, err)
@@ -198,35 +212,7 @@ func TestConsolePagesInChromium(t *testing.T) {
 		t.Skip("no chromium on PATH (apt-get install chromium)")
 	}
 	w := setup(t)
-	shots := os.Getenv("PETREL_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	require.NoError(t, os.MkdirAll(shots, 0o755))
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
-	var mu sync.Mutex
-	var jsErrors []string
-	chromedp.ListenTarget(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			jsErrors = append(jsErrors, e.ExceptionDetails.Text)
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.APITypeError {
-				jsErrors = append(jsErrors, "console.error")
-			}
-		}
-	})
+	ctx, shots, jsErrors := browser(t, exe)
 
 	page := func(name, hash, wantText string) string {
 		t.Helper()
@@ -266,9 +252,46 @@ func TestConsolePagesInChromium(t *testing.T) {
 	require.Equal(t, "body-1", body)
 	saveShot(t, filepath.Join(shots, "message-by-key.png"), shot)
 
-	mu.Lock()
-	defer mu.Unlock()
-	require.Empty(t, jsErrors)
+	require.Empty(t, jsErrors())
+}
+
+// browser starts headless Chromium for the test; it returns its context, the
+// screenshot directory ($PETREL_SCREENSHOTS, else a temp dir) and a function
+// returning the JavaScript errors seen so far.
+func browser(t *testing.T, exe string) (context.Context, string, func() []string) {
+	t.Helper()
+	shots := os.Getenv("PETREL_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(shots, 0o755))
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel)
+	var mu sync.Mutex
+	var errs []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			errs = append(errs, e.ExceptionDetails.Text)
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError {
+				errs = append(errs, "console.error")
+			}
+		}
+	})
+	return ctx, shots, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errs)
+	}
 }
 
 // saveShot writes a screenshot and checks it is not blank: a decodable image
@@ -348,4 +371,91 @@ func TestConsoleScale(t *testing.T) {
 	w.getJSON(t, "/api/groups", &groups)
 	require.Len(t, groups.Groups, 500)
 	t.Logf("groups page: %d groups in %d broker calls", len(groups.Groups), groups.Calls)
+}
+
+// Trace records in RocketMQ's format decode field by field.
+func TestDecodeTraces(t *testing.T) {
+	t.Parallel()
+	j := func(f ...string) string { return strings.Join(f, "\x01") + "\x02" }
+	body := j("Pub", "1700000000000", "DefaultRegion", "pg", "T", "M1", "tagA", "k1", "10.0.0.1:10911", "5", "3", "0", "OFF1", "true", "10.0.0.9") +
+		j("SubBefore", "1700000000100", "DefaultRegion", "cg", "req1", "M1", "0", "k1", "10.0.0.8") +
+		j("SubAfter", "req1", "M1", "7", "true", "k1", "0", "1700000000200", "cg") +
+		j("EndTransaction", "1700000000050", "DefaultRegion", "pg", "T", "M1", "", "k1", "10.0.0.1:10911", "2", "tx1", "COMMIT_MESSAGE", "false") +
+		j("Pub", "short") + "garbage"
+	ts := console.DecodeTracesForTest(body)
+	require.Len(t, ts, 4)
+	require.Equal(t, console.Trace{Type: "Pub", Time: "2023-11-14T22:13:20Z", Region: "DefaultRegion", Group: "pg", Topic: "T",
+		MsgID: "M1", Tags: "tagA", Keys: "k1", StoreHost: "10.0.0.1:10911", BodyLength: 5, CostMillis: 3, MsgType: "Normal_Msg",
+		OffsetMsgID: "OFF1", Success: true, ClientHost: "10.0.0.9"}, ts[0])
+	require.Equal(t, "cg", ts[1].Group)
+	require.Equal(t, "req1", ts[1].RequestID)
+	require.Equal(t, int64(7), ts[2].CostMillis)
+	require.True(t, ts[2].Success)
+	require.Equal(t, "COMMIT_MESSAGE", ts[3].TransactionState)
+	require.Equal(t, "Trans_msg_Commit", ts[3].MsgType)
+}
+
+// A message sent by the official Go client with message trace on has its
+// Pub record in RMQ_SYS_TRACE_TOPIC, and the console finds it by message id.
+func TestConsoleTrace(t *testing.T) {
+	testutil.SkipOfficialClientUnderRace(t)
+	c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) { cfg.TraceTopicEnable = true }))
+	ctx := context.Background()
+	rlog.SetLogLevel("error")
+	ns := primitive.NewPassthroughResolver([]string{c.NameServerAddr})
+	p, err := rmqproducer.NewDefaultProducer(rmqproducer.WithNsResolver(ns), rmqproducer.WithGroupName("trace-pg"),
+		rmqproducer.WithInstanceName("console-trace"), rmqproducer.WithRetry(1),
+		rmqproducer.WithTrace(&primitive.TraceConfig{GroupName: "trace-pg", Access: primitive.Local, Resolver: ns}))
+	require.NoError(t, err)
+	require.NoError(t, p.Start())
+	t.Cleanup(func() { _ = p.Shutdown() })
+	msg := primitive.NewMessage("TracedT", []byte("traced body"))
+	msg.WithKeys([]string{"tk"})
+	res, err := p.SendSync(ctx, msg)
+	require.NoError(t, err)
+
+	con, err := console.New(console.Config{Addr: "127.0.0.1:0", NameServers: []string{c.NameServerAddr}, CacheTTL: time.Millisecond}, nil)
+	require.NoError(t, err)
+	require.NoError(t, con.Start(ctx))
+	t.Cleanup(func() { require.NoError(t, con.Close()) })
+	w := &world{c: c, con: con, base: "http://" + con.Addr().String()}
+	var got struct {
+		Traces []console.Trace `json:"traces"`
+	}
+	testutil.WaitFor(t, 15*time.Second, func() bool {
+		return w.getJSON(t, "/api/trace?id="+res.MsgID, &got) == http.StatusOK && len(got.Traces) > 0
+	})
+	tr := got.Traces[0]
+	require.Equal(t, "Pub", tr.Type)
+	require.Equal(t, "TracedT", tr.Topic)
+	require.Equal(t, res.MsgID, tr.MsgID)
+	require.Equal(t, "trace-pg", tr.Group)
+	require.Equal(t, res.OffsetMsgID, tr.OffsetMsgID)
+	require.True(t, tr.Success)
+	require.Equal(t, len("traced body"), tr.BodyLength)
+
+	// In the browser: found by key, the message shows its body and its trace.
+	exe := chromium()
+	if exe == "" {
+		t.Skip("no chromium on PATH (apt-get install chromium)")
+	}
+	bctx, shots, jsErrors := browser(t, exe)
+	var body, trace string
+	var shot []byte
+	require.NoError(t, chromedp.Run(bctx,
+		chromedp.Navigate(w.base+"/#messages"),
+		chromedp.WaitVisible(`main[data-loaded="messages"]`, chromedp.ByQuery),
+		chromedp.SendKeys("#q-topic", "TracedT", chromedp.ByQuery),
+		chromedp.SendKeys("#q-key", "tk", chromedp.ByQuery),
+		chromedp.Click("#by-key button", chromedp.ByQuery),
+		chromedp.WaitVisible(".trace[data-loaded]", chromedp.ByQuery),
+		chromedp.Text("pre.body", &body, chromedp.ByQuery),
+		chromedp.Text(".trace", &trace, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	))
+	require.Equal(t, "traced body", body)
+	require.Contains(t, trace, "Pub")
+	require.Contains(t, trace, "trace-pg")
+	saveShot(t, filepath.Join(shots, "message-trace.png"), shot)
+	require.Empty(t, jsErrors())
 }

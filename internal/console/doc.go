@@ -7,7 +7,8 @@
 // Pages: cluster (brokers with their role, version, TPS and disk), topics
 // (list; a topic's route and per-queue offsets; create), consumer groups
 // (lag per topic and queue, never negative) and messages (by key in a
-// topic, or by message id, with properties and body).
+// topic, or by message id, with properties, body and the message-trace
+// records clients wrote for it to RMQ_SYS_TRACE_TOPIC, trace.go).
 //
 // Speed: answers are cached for CacheTTL (default 3 s), and a page asks each
 // broker once (cluster: one GET_BROKER_RUNTIME_INFO per broker; groups: one

@@ -78,6 +78,22 @@ async function groupsPage() {
     table(["Group", "Topic", "Lag", "Queues (consumer/broker offset)"], rows, [2]));
 }
 
+// traceView loads the message's trace records (RMQ_SYS_TRACE_TOPIC) into a table.
+function traceView(msgId) {
+  const box = el("div", { class: "trace", "data-msgid": msgId }, el("p", { class: "muted" }, "Loading trace…"));
+  api("/api/trace?id=" + encodeURIComponent(msgId)).then(d => {
+    if (d.traces.length === 0) {
+      box.replaceChildren(el("p", { class: "muted" }, d.note || "No trace: the producer and consumers did not enable message trace."));
+      box.setAttribute("data-loaded", "0");
+      return;
+    }
+    box.replaceChildren(table(["Type", "Time", "Group", "Cost (ms)", "Success", "Client", "Store host"],
+      d.traces.map(t => [t.type, t.time, t.group, t.costMillis, String(t.success), t.clientHost, t.storeHost])));
+    box.setAttribute("data-loaded", String(d.traces.length));
+  }).catch(err => box.replaceChildren(el("p", { class: "error" }, "Error: " + err.message)));
+  return box;
+}
+
 async function messagesPage() {
   const topic = el("input", { id: "q-topic", placeholder: "topic" });
   const key = el("input", { id: "q-key", placeholder: "key" });
@@ -92,7 +108,8 @@ async function messagesPage() {
           ["Queue", m.queueId + " @ " + m.queueOffset], ["Tags", m.tags], ["Keys", m.keys], ["Born", m.bornTime],
           ["Stored", m.storeTime + " on " + m.storeHost], ["Reconsume times", m.reconsumeTimes]]),
         el("h4", {}, "Properties"), table(["Name", "Value"], Object.entries(m.properties || {}).sort()),
-        el("h4", {}, "Body"), el("pre", { class: "body" }, m.body))));
+        el("h4", {}, "Body"), el("pre", { class: "body" }, m.body),
+        el("h4", {}, "Trace"), traceView(m.msgId))));
     } catch (err) { out.replaceChildren(el("p", { class: "error" }, "Error: " + err.message)); }
   };
   show(el("h2", {}, "Messages"),
