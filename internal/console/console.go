@@ -99,6 +99,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/groups", s.api(s.groups))
 	mux.HandleFunc("GET /api/messages", s.api(s.messages))
 	mux.HandleFunc("GET /api/trace", s.api(s.trace))
+	mux.HandleFunc("POST /api/topic/delete", s.api(s.deleteTopic))
+	mux.HandleFunc("POST /api/group/reset", s.api(s.resetOffset))
 	return mux
 }
 
@@ -538,4 +540,94 @@ func (s *Server) messages(ctx context.Context, r *http.Request) (any, error) {
 		out = append(out, view(m))
 	}
 	return map[string]any{"messages": out}, nil
+}
+
+// deleteTopic deletes a topic on every master of its route and on the name
+// servers (POST {"name"}).
+func (s *Server) deleteTopic(ctx context.Context, r *http.Request) (any, error) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<16)).Decode(&req); err != nil {
+		return nil, badRequest("bad request body: %v", err)
+	}
+	if req.Name == "" {
+		return nil, badRequest("name is required")
+	}
+	if err := s.adm.DeleteTopic(ctx, req.Name, ""); err != nil {
+		return nil, err
+	}
+	s.forget("topic")
+	s.forget("groups")
+	return map[string]any{"deleted": req.Name}, nil
+}
+
+// resetOffset moves a group's offsets on a topic to the first message stored
+// at or after a time (POST {"group","topic","time"}: RFC 3339, or "now" to
+// skip the backlog). With consumers online the brokers reset them as
+// mqadmin resetOffsetByTime does (to the first message stored at or after the
+// time); with none online the console commits the offsets itself
+// (SEARCH_OFFSET_BY_TIMESTAMP, or the queue's max offset for "now", then
+// UPDATE_CONSUMER_OFFSET per queue), which the group's consumers use when
+// they start.
+func (s *Server) resetOffset(ctx context.Context, r *http.Request) (any, error) {
+	var req struct {
+		Group string `json:"group"`
+		Topic string `json:"topic"`
+		Time  string `json:"time"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<16)).Decode(&req); err != nil {
+		return nil, badRequest("bad request body: %v", err)
+	}
+	if req.Group == "" || req.Topic == "" {
+		return nil, badRequest("group and topic are required")
+	}
+	ts := time.Now()
+	if req.Time != "now" {
+		t, err := time.Parse(time.RFC3339, req.Time)
+		if err != nil {
+			return nil, badRequest(`time %q: want RFC 3339 ("2006-01-02T15:04:05Z") or "now"`, req.Time)
+		}
+		ts = t
+	}
+	defer s.forget("groups")
+	offs, err := s.adm.ResetOffsetByTime(ctx, req.Group, req.Topic, ts, true)
+	if err == nil {
+		return map[string]any{"online": true, "queues": len(offs)}, nil
+	}
+	if !errors.Is(err, protocol.ErrConsumerNotOnline) {
+		return nil, err
+	}
+	rt, err := s.adm.TopicRoute(ctx, req.Topic)
+	if err != nil {
+		return nil, err
+	}
+	maxes, err := s.adm.MaxOffsets(ctx, req.Topic)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for mq, mx := range maxes {
+		addr, ok := rt.MasterAddr(mq.BrokerName)
+		if !ok {
+			continue
+		}
+		off := int64(mx) // "now": past every stored message
+		if req.Time != "now" {
+			resp, err := s.adm.Client().Call(ctx, addr, header.NewRequest(protocol.SearchOffsetByTimestamp,
+				&header.SearchOffset{Topic: req.Topic, QueueID: mq.QueueID, Timestamp: ts.UnixMilli()}))
+			if err != nil {
+				return nil, err
+			}
+			if off, err = strconv.ParseInt(resp.Ext("offset"), 10, 64); err != nil {
+				return nil, fmt.Errorf("search offset of %s:%d: %q: %w", mq.BrokerName, mq.QueueID, resp.Ext("offset"), err)
+			}
+		}
+		if _, err := s.adm.Client().Call(ctx, addr, header.NewRequest(protocol.UpdateConsumerOffset,
+			&header.UpdateConsumerOffset{ConsumerGroup: req.Group, Topic: req.Topic, QueueID: mq.QueueID, CommitOffset: off})); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	return map[string]any{"online": false, "queues": n}, nil
 }

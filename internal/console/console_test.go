@@ -179,8 +179,36 @@ func TestConsoleAPI(t *testing.T) {
 	require.Empty(t, tr.Traces)
 	require.Contains(t, tr.Note, "RMQ_SYS_TRACE_TOPIC")
 
+	// Skip the backlog of cg (no consumer online: the console commits).
+	resp, err := http.Post(w.base+"/api/group/reset", "application/json",
+		strings.NewReader(`{"group":"cg","topic":"ConsoleT","time":"now"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/groups", &groups))
+	for _, g := range groups.Groups {
+		if g.Group == "cg" {
+			require.Equal(t, int64(0), g.Lag)
+		}
+	}
+	// Back to the beginning: lag 3.
+	resp, err = http.Post(w.base+"/api/group/reset", "application/json",
+		strings.NewReader(`{"group":"cg","topic":"ConsoleT","time":"2000-01-01T00:00:00Z"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/groups", &groups))
+	for _, g := range groups.Groups {
+		if g.Group == "cg" {
+			require.Equal(t, int64(3), g.Lag)
+		}
+	}
+	resp, err = http.Post(w.base+"/api/group/reset", "application/json", strings.NewReader(`{"group":"cg","topic":"ConsoleT","time":"yesterday"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
 	// Create a topic through the API.
-	resp, err := http.Post(w.base+"/api/topic", "application/json", strings.NewReader(`{"name":"Created","queues":2}`))
+	resp, err = http.Post(w.base+"/api/topic", "application/json", strings.NewReader(`{"name":"Created","queues":2}`))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -190,6 +218,13 @@ func TestConsoleAPI(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		return w.getJSON(t, "/api/topic?name=Created", &created) == http.StatusOK && len(created.Queues) == 2
 	})
+	// And delete it.
+	resp, err = http.Post(w.base+"/api/topic/delete", "application/json", strings.NewReader(`{"name":"Created"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topics", &topics))
+	require.NotContains(t, topics.Topics, console.Topic{Name: "Created"})
 }
 
 // chromium returns the path of a Chromium or Chrome, or "".

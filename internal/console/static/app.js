@@ -58,10 +58,20 @@ async function topicsPage() {
   show(el("h2", {}, "Topics"), form, table(["Topic"], rows), el("h3", {}, "System, retry and dead-letter topics"), table(["Topic"], sys));
 }
 
+async function post(path, body) {
+  return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
 async function topicPage(name) {
   const d = await api("/api/topic?name=" + encodeURIComponent(name));
   const brokers = (d.route.brokerDatas || []).map(b => [b.brokerName, b.cluster, JSON.stringify(b.brokerAddrs)]);
-  show(el("h2", {}, "Topic " + name),
+  const status = el("span", { id: "delete-status" });
+  const del = el("button", { id: "delete-topic", onclick: async () => {
+    if (!confirm("Delete topic " + name + " and its messages' routes?")) return;
+    try { await post("/api/topic/delete", { name }); location.hash = "#topics"; }
+    catch (err) { status.textContent = "Error: " + err.message; status.className = "error"; }
+  } }, "Delete topic");
+  show(el("h2", {}, "Topic " + name), el("p", {}, del, " ", status),
     el("p", {}, "Messages held: ", el("b", { id: "topic-messages" }, d.messages)),
     el("h3", {}, "Route"), table(["Broker", "Cluster", "Addresses"], brokers),
     el("h3", {}, "Queues"), table(["Broker", "Queue", "Min offset", "Max offset"], d.queues.map(q => [q.broker, q.id, q.min, q.max]), [1, 2, 3]));
@@ -74,7 +84,20 @@ async function groupsPage() {
     rows.push([el("b", {}, g.group), g.topic, el("span", { class: "lag", "data-group": g.group, "data-topic": g.topic }, g.lag),
       g.queues.map(q => q.broker + ":" + q.id + " " + q.consumerOffset + "/" + q.brokerOffset + " (lag " + q.lag + ")").join("; ")]);
   }
-  show(el("h2", {}, "Consumer groups"), el("p", { class: "muted" }, d.calls + " broker calls"),
+  const group = el("input", { id: "reset-group", placeholder: "group" });
+  const topic = el("input", { id: "reset-topic", placeholder: "topic" });
+  const when = el("input", { id: "reset-time", placeholder: "now, or 2026-01-02T15:04:05Z", size: "28" });
+  const status = el("span", { id: "reset-status", class: "muted" });
+  const form = el("form", { id: "reset", onsubmit: async ev => {
+    ev.preventDefault();
+    try {
+      const r = await post("/api/group/reset", { group: group.value, topic: topic.value, time: when.value || "now" });
+      status.className = "muted";
+      status.textContent = "Reset " + r.queues + " queues" + (r.online ? " (consumers told)" : " (no consumer online: offsets committed)");
+      setTimeout(route, 300);
+    } catch (err) { status.textContent = "Error: " + err.message; status.className = "error"; }
+  } }, "Reset offsets (\"now\" skips the backlog): ", group, topic, when, el("button", { type: "submit" }, "Reset"), " ", status);
+  show(el("h2", {}, "Consumer groups"), form, el("p", { class: "muted" }, d.calls + " broker calls"),
     table(["Group", "Topic", "Lag", "Queues (consumer/broker offset)"], rows, [2]));
 }
 
