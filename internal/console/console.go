@@ -101,6 +101,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/trace", s.api(s.trace))
 	mux.HandleFunc("POST /api/topic/delete", s.api(s.deleteTopic))
 	mux.HandleFunc("POST /api/group/reset", s.api(s.resetOffset))
+	mux.HandleFunc("POST /api/dlq/resend", s.api(s.resendDLQ))
 	return mux
 }
 
@@ -630,4 +631,73 @@ func (s *Server) resetOffset(ctx context.Context, r *http.Request) (any, error) 
 		n++
 	}
 	return map[string]any{"online": false, "queues": n}, nil
+}
+
+// resendDLQ sends a dead-letter message back to its consumer group (POST
+// {"id": offset message id of the message in %DLQ%<group>}): a copy goes to
+// the group's retry topic %RETRY%<group> with its reconsume count reset, as
+// a consumer's own retries do, so the group's consumers (which subscribe to
+// their retry topic) consume it again under its original topic
+// (RETRY_TOPIC). It keeps the message id (UNIQ_KEY) and keys.
+func (s *Server) resendDLQ(ctx context.Context, r *http.Request) (any, error) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<16)).Decode(&req); err != nil {
+		return nil, badRequest("bad request body: %v", err)
+	}
+	host, phys, err := message.ParseOffsetMsgID(req.ID)
+	if err != nil {
+		return nil, badRequest("%q is not an offset message id: %v", req.ID, err)
+	}
+	resp, err := s.adm.Client().Call(ctx, host.String(), header.NewRequest(protocol.ViewMessageByID, &header.ViewMessage{Offset: int64(phys)}))
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := message.DecodeMessage(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decode message %s: %w", req.ID, err)
+	}
+	group, ok := strings.CutPrefix(m.Topic, "%DLQ%")
+	if !ok {
+		return nil, badRequest("message %s is in %s, not a dead-letter topic (%%DLQ%%<group>)", req.ID, m.Topic)
+	}
+	retry := "%RETRY%" + group
+	rt, err := s.adm.TopicRoute(ctx, retry)
+	if err != nil {
+		return nil, fmt.Errorf("group %s has no retry topic (%w): start its consumers once", group, err)
+	}
+	qs := rt.PublishQueues()
+	if len(qs) == 0 {
+		return nil, fmt.Errorf("retry topic %s has no writable queue", retry)
+	}
+	mq := qs[int(phys)%len(qs)]
+	addr, ok := rt.MasterAddr(mq.BrokerName)
+	if !ok {
+		return nil, fmt.Errorf("no master for %s", mq.BrokerName)
+	}
+	props := maps.Clone(m.Properties)
+	if props == nil {
+		props = map[string]string{}
+	}
+	if props[message.PropertyRetryTopic] == "" {
+		props[message.PropertyRetryTopic] = m.Topic
+	}
+	for _, k := range []string{"DELAY", "MAX_OFFSET", "MIN_OFFSET", "REAL_TOPIC", "REAL_QID", message.PropertyCluster} {
+		delete(props, k)
+	}
+	ps, err := message.AppendProperties(nil, props)
+	if err != nil {
+		return nil, fmt.Errorf("message %s: %w", req.ID, err)
+	}
+	send := header.NewRequest(protocol.SendMessage, &header.SendMessage{ProducerGroup: "CONSOLE_RESEND", Topic: retry,
+		DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: mq.QueueID, SysFlag: int32(m.SysFlag &^ message.SysFlagMultiTags),
+		BornTimestamp: time.Now().UnixMilli(), Flag: m.Flag, Properties: string(ps)})
+	send.Body = m.Body
+	out, err := s.adm.Client().Call(ctx, addr, send)
+	if err != nil {
+		return nil, fmt.Errorf("resend %s to %s: %w", req.ID, retry, err)
+	}
+	s.forget("groups")
+	return map[string]any{"group": group, "topic": retry, "msgId": out.Ext("msgId")}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	rmqconsumer "github.com/apache/rocketmq-client-go/v2/consumer"
 	rmqproducer "github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/chromedp/cdproto/runtime"
@@ -30,6 +32,7 @@ import (
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/producer"
+	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
@@ -493,4 +496,103 @@ func TestConsoleTrace(t *testing.T) {
 	require.Contains(t, trace, "trace-pg")
 	saveShot(t, filepath.Join(shots, "message-trace.png"), shot)
 	require.Empty(t, jsErrors())
+}
+
+// A message moved to the dead-letter queue is found there by key, resent
+// from the console, and consumed again by its group under its own topic.
+func TestConsoleDLQResend(t *testing.T) {
+	testutil.SkipOfficialClientUnderRace(t)
+	c := testutil.StartCluster(t)
+	ctx := context.Background()
+	rlog.SetLogLevel("error")
+	ns := primitive.NewPassthroughResolver([]string{c.NameServerAddr})
+	p, err := rmqproducer.NewDefaultProducer(rmqproducer.WithNsResolver(ns), rmqproducer.WithGroupName("dlq-pg"),
+		rmqproducer.WithInstanceName("console-dlq-p"), rmqproducer.WithRetry(1))
+	require.NoError(t, err)
+	require.NoError(t, p.Start())
+	t.Cleanup(func() { _ = p.Shutdown() })
+	msg := primitive.NewMessage("DlqT", []byte("dlq body"))
+	msg.WithKeys([]string{"dk"})
+	res, err := p.SendSync(ctx, msg)
+	require.NoError(t, err)
+	_, phys, err := message.ParseOffsetMsgID(res.OffsetMsgID)
+	require.NoError(t, err)
+
+	// Straight to %DLQ%dg, as a consumer does after its last retry.
+	cl := remoting.NewClient(remoting.DefaultClientConfig(), slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = cl.Close() })
+	back, err := cl.Invoke(ctx, c.BrokerAddr, protocol.NewRequest(protocol.ConsumerSendMsgBack, map[string]string{
+		"offset": strconv.FormatInt(int64(phys), 10), "group": "dg", "delayLevel": "-1",
+		"originMsgId": res.MsgID, "originTopic": "DlqT"}))
+	require.NoError(t, err)
+	require.Equal(t, protocol.Success, back.ResponseCode(), back.Remark)
+
+	// The group's consumer: it subscribes to DlqT and, as every clustering
+	// consumer, to %RETRY%dg.
+	var mu sync.Mutex
+	var got []*primitive.MessageExt
+	pc, err := rmqconsumer.NewPushConsumer(rmqconsumer.WithNsResolver(ns), rmqconsumer.WithGroupName("dg"),
+		rmqconsumer.WithInstance("console-dlq-c"), rmqconsumer.WithConsumeFromWhere(rmqconsumer.ConsumeFromLastOffset))
+	require.NoError(t, err)
+	require.NoError(t, pc.Subscribe("DlqT", rmqconsumer.MessageSelector{}, func(_ context.Context, ms ...*primitive.MessageExt) (rmqconsumer.ConsumeResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, ms...)
+		return rmqconsumer.ConsumeSuccess, nil
+	}))
+	require.NoError(t, pc.Start())
+	t.Cleanup(func() { _ = pc.Shutdown() })
+
+	con, err := console.New(console.Config{Addr: "127.0.0.1:0", NameServers: []string{c.NameServerAddr}, CacheTTL: time.Millisecond}, nil)
+	require.NoError(t, err)
+	require.NoError(t, con.Start(ctx))
+	t.Cleanup(func() { require.NoError(t, con.Close()) })
+	w := &world{c: c, con: con, base: "http://" + con.Addr().String()}
+	var found struct {
+		Messages []console.Message `json:"messages"`
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return w.getJSON(t, "/api/messages?topic="+url.QueryEscape("%DLQ%dg")+"&key=dk", &found) == http.StatusOK && len(found.Messages) == 1
+	})
+	require.Equal(t, "dlq body", found.Messages[0].Body)
+	require.Equal(t, "%DLQ%dg", found.Messages[0].Topic)
+
+	// The retry topic exists once the consumer's heartbeat made it.
+	var resent map[string]any
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		b, _ := json.Marshal(map[string]string{"id": found.Messages[0].OffsetID})
+		resp, err := http.Post(w.base+"/api/dlq/resend", "application/json", bytes.NewReader(b))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&resent)
+		return resp.StatusCode == http.StatusOK
+	})
+	require.Equal(t, "%RETRY%dg", resent["topic"])
+	testutil.WaitFor(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range got {
+			// The resent copy, not the original: it came through the retry
+			// topic (RETRY_TOPIC) and carries the id of the message it copies.
+			if string(m.Body) == "dlq body" && m.Topic == "DlqT" && m.GetProperty("RETRY_TOPIC") == "DlqT" &&
+				m.GetProperty("ORIGIN_MESSAGE_ID") != "" {
+				return true
+			}
+		}
+		return false
+	})
+
+	mu.Lock()
+	for _, m := range got {
+		t.Logf("consumed %q from %s (queue topic %s) RETRY_TOPIC=%q ORIGIN_MESSAGE_ID=%q", m.Body, m.Topic, m.Queue.Topic,
+			m.GetProperty("RETRY_TOPIC"), m.GetProperty("ORIGIN_MESSAGE_ID"))
+	}
+	mu.Unlock()
+
+	// Not a dead-letter message: refused.
+	b, _ := json.Marshal(map[string]string{"id": res.OffsetMsgID})
+	resp, err := http.Post(w.base+"/api/dlq/resend", "application/json", bytes.NewReader(b))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 }

@@ -117,6 +117,20 @@ function traceView(msgId) {
   return box;
 }
 
+// resendButton sends a dead-letter message back to its group's retry topic.
+function resendButton(m) {
+  const status = el("span", { class: "muted resend-status" });
+  const b = el("button", { class: "resend", onclick: async () => {
+    try {
+      const r = await post("/api/dlq/resend", { id: m.offsetMsgId });
+      status.className = "muted resend-status";
+      status.textContent = "Resent to " + r.topic + " for group " + r.group;
+      status.setAttribute("data-done", "1");
+    } catch (err) { status.textContent = "Error: " + err.message; status.className = "error resend-status"; }
+  } }, "Resend to group " + m.topic.slice(5));
+  return el("p", {}, b, " ", status);
+}
+
 async function messagesPage() {
   const topic = el("input", { id: "q-topic", placeholder: "topic" });
   const key = el("input", { id: "q-key", placeholder: "key" });
@@ -132,7 +146,8 @@ async function messagesPage() {
           ["Stored", m.storeTime + " on " + m.storeHost], ["Reconsume times", m.reconsumeTimes]]),
         el("h4", {}, "Properties"), table(["Name", "Value"], Object.entries(m.properties || {}).sort()),
         el("h4", {}, "Body"), el("pre", { class: "body" }, m.body),
-        el("h4", {}, "Trace"), traceView(m.msgId))));
+        el("h4", {}, "Trace"), traceView(m.msgId),
+        m.topic.startsWith("%DLQ%") ? resendButton(m) : "")));
     } catch (err) { out.replaceChildren(el("p", { class: "error" }, "Error: " + err.message)); }
   };
   show(el("h2", {}, "Messages"),
