@@ -41,6 +41,9 @@ type Config struct {
 	Parallel int
 	// Timeout bounds one page's calls. Default 10 s.
 	Timeout time.Duration
+	// SampleInterval is how often the charts sample TPS and lag (an hour of
+	// samples is kept). Default 30 s.
+	SampleInterval time.Duration
 }
 
 // Server is the console. Lifecycle: New (no I/O) → Start → Close.
@@ -51,6 +54,10 @@ type Server struct {
 
 	cmu   sync.Mutex
 	cache map[string]cached
+	hist  history
+
+	stop    context.CancelFunc // stops the sampler
+	sampled chan struct{}      // closed when the sampler returns
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -77,6 +84,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = 30 * time.Second
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -102,6 +112,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/topic/delete", s.api(s.deleteTopic))
 	mux.HandleFunc("POST /api/group/reset", s.api(s.resetOffset))
 	mux.HandleFunc("POST /api/dlq/resend", s.api(s.resendDLQ))
+	mux.HandleFunc("GET /api/history", s.api(func(_ context.Context, r *http.Request) (any, error) {
+		return map[string]any{"series": s.hist.snapshot(r.URL.Query().Get("prefix"))}, nil
+	}))
 	return mux
 }
 
@@ -130,6 +143,12 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("console: serve", "err", err)
 		}
 	}(s.srv, s.done)
+	sctx, stop := context.WithCancel(context.Background())
+	s.stop, s.sampled = stop, make(chan struct{})
+	go func() {
+		defer close(s.sampled)
+		s.sampleLoop(sctx)
+	}()
 	return nil
 }
 
@@ -146,12 +165,14 @@ func (s *Server) Addr() net.Addr {
 // Close stops serving and closes the admin client. Idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	srv, done := s.srv, s.done
+	srv, done, stop, sampled := s.srv, s.done, s.stop, s.sampled
 	s.srv = nil
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
+	stop()
+	<-sampled
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := srv.Shutdown(ctx)

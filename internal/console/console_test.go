@@ -64,7 +64,8 @@ func setup(t *testing.T) *world {
 			first = res
 		}
 	}
-	con, err := console.New(console.Config{Addr: "127.0.0.1:0", NameServers: []string{c.NameServerAddr}, CacheTTL: time.Millisecond}, nil)
+	con, err := console.New(console.Config{Addr: "127.0.0.1:0", NameServers: []string{c.NameServerAddr}, CacheTTL: time.Millisecond,
+		SampleInterval: 50 * time.Millisecond}, nil)
 	require.NoError(t, err)
 	require.NoError(t, con.Start(ctx))
 	t.Cleanup(func() { require.NoError(t, con.Close()) })
@@ -173,6 +174,20 @@ func TestConsoleAPI(t *testing.T) {
 	require.Contains(t, e.Error, "not an offset message id")
 	require.Equal(t, http.StatusBadRequest, w.getJSON(t, "/api/messages", &e))
 
+	// The charts' history: TPS and cg's lag, sampled every 50 ms here.
+	var hist struct {
+		Series map[string][]console.Point `json:"series"`
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		w.getJSON(t, "/api/history?prefix=lag/", &hist)
+		return len(hist.Series["lag/cg ConsoleT"]) >= 2
+	})
+	require.Equal(t, 2.0, hist.Series["lag/cg ConsoleT"][len(hist.Series["lag/cg ConsoleT"])-1].V)
+	hist.Series = nil
+	w.getJSON(t, "/api/history?prefix=tps/", &hist)
+	require.Contains(t, hist.Series, "tps/put")
+	require.NotContains(t, hist.Series, "lag/cg ConsoleT")
+
 	// No trace topic (traceTopicEnable is off): no traces, not an error.
 	var tr struct {
 		Traces []console.Trace `json:"traces"`
@@ -267,12 +282,20 @@ func TestConsolePagesInChromium(t *testing.T) {
 		saveShot(t, filepath.Join(shots, name+".png"), shot)
 		return text
 	}
-	page("cluster", "#cluster", "broker-a")
+	page("cluster", "#cluster", "Messages per second")
+	var n int
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll("#tps-chart polyline").length`, &n)))
+	require.Equal(t, 2, n) // put and get
 	text := page("topics", "#topics", "ConsoleT")
 	require.Contains(t, text, "TBW102")
 	page("topic", "#topic/ConsoleT", "Messages held: 3")
 	var lag string
-	page("groups", "#groups", "cg")
+	var points string
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		page("groups", "#groups", "cg")
+		require.NoError(t, chromedp.Run(ctx, chromedp.AttributeValue(`#lag-chart polyline[data-series="lag/cg ConsoleT"]`, "points", &points, nil, chromedp.ByQuery)))
+		return strings.Count(points, ",") >= 2
+	})
 	require.NoError(t, chromedp.Run(ctx, chromedp.Text(`span.lag[data-group="cg"][data-topic="ConsoleT"]`, &lag, chromedp.ByQuery)))
 	require.Equal(t, "2", lag)
 

@@ -30,9 +30,42 @@ async function api(path, opts) {
 function show(...nodes) { main.replaceChildren(...nodes); }
 function fail(err) { show(el("p", { class: "error", id: "error" }, "Error: " + err.message)); }
 
+// chart draws series ({name: [{t, v}]}) as SVG lines over the last hour.
+const SVG = "http://www.w3.org/2000/svg";
+const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+function chart(id, title, series) {
+  const names = Object.keys(series).sort();
+  const w = 640, h = 160, pad = 36;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("id", id); svg.setAttribute("width", w); svg.setAttribute("height", h + 24);
+  svg.setAttribute("class", "chart");
+  const pts = names.flatMap(n => series[n]);
+  const t1 = Date.now(), t0 = t1 - 3600 * 1000;
+  const vmax = Math.max(1, ...pts.map(p => p.v));
+  const x = t => pad + (w - pad - 8) * (t - t0) / (t1 - t0);
+  const y = v => 8 + (h - 16) * (1 - v / vmax);
+  const line = (x1, y1, x2, y2) => { const l = document.createElementNS(SVG, "line");
+    Object.entries({ x1, y1, x2, y2, stroke: "#99a" }).forEach(([k, v]) => l.setAttribute(k, v)); svg.append(l); };
+  const text = (tx, ty, s) => { const e = document.createElementNS(SVG, "text");
+    e.setAttribute("x", tx); e.setAttribute("y", ty); e.setAttribute("font-size", "11"); e.textContent = s; svg.append(e); };
+  line(pad, 8, pad, h - 8); line(pad, h - 8, w - 8, h - 8);
+  text(2, 14, String(Math.round(vmax * 100) / 100)); text(2, h - 8, "0"); text(pad, h + 6, "-60 min"); text(w - 40, h + 6, "now");
+  names.forEach((n, i) => {
+    const pl = document.createElementNS(SVG, "polyline");
+    pl.setAttribute("fill", "none"); pl.setAttribute("stroke", COLOURS[i % COLOURS.length]); pl.setAttribute("stroke-width", "2");
+    pl.setAttribute("points", series[n].filter(p => p.t >= t0).map(p => x(p.t).toFixed(1) + "," + y(p.v).toFixed(1)).join(" "));
+    pl.setAttribute("data-series", n);
+    svg.append(pl);
+    text(pad + 8 + i * 150, h + 20, "■ " + n.replace(/^[a-z]+\//, ""));
+    svg.lastChild.setAttribute("fill", COLOURS[i % COLOURS.length]);
+  });
+  return el("div", {}, el("h3", {}, title), svg);
+}
+
 async function clusterPage() {
   const d = await api("/api/cluster");
-  show(el("h2", {}, "Cluster"),
+  const hist = await api("/api/history?prefix=tps/");
+  show(el("h2", {}, "Cluster"), chart("tps-chart", "Messages per second (all brokers), last hour", hist.series),
     table(["Cluster", "Broker", "ID", "Role", "Address", "Version", "Put TPS", "Get TPS", "Disk used", "Messages today", "Error"],
       d.brokers.map(b => [b.cluster, b.name, b.id, b.role, b.addr, b.version, b.putTps, b.getTps, b.disk, b.stored, b.error || ""]),
       [2]));
@@ -97,7 +130,11 @@ async function groupsPage() {
       setTimeout(route, 300);
     } catch (err) { status.textContent = "Error: " + err.message; status.className = "error"; }
   } }, "Reset offsets (\"now\" skips the backlog): ", group, topic, when, el("button", { type: "submit" }, "Reset"), " ", status);
-  show(el("h2", {}, "Consumer groups"), form, el("p", { class: "muted" }, d.calls + " broker calls"),
+  const hist = await api("/api/history?prefix=lag/");
+  const last = s => s.length ? s[s.length - 1].v : 0;
+  const top = Object.entries(hist.series).sort((a, b) => last(b[1]) - last(a[1])).slice(0, 8);
+  show(el("h2", {}, "Consumer groups"), chart("lag-chart", "Lag of the 8 groups furthest behind, last hour", Object.fromEntries(top)),
+    form, el("p", { class: "muted" }, d.calls + " broker calls"),
     table(["Group", "Topic", "Lag", "Queues (consumer/broker offset)"], rows, [2]));
 }
 
