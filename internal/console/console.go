@@ -418,6 +418,11 @@ type GroupLag struct {
 	Topic  string     `json:"topic"`
 	Lag    int64      `json:"lag"`
 	Queues []QueueLag `json:"queues"`
+	// Clients are the group's online consumers ("clientId addr language
+	// version"); Subscription is their expression for Topic ("" if none
+	// subscribes to it now).
+	Clients      []string `json:"clients"`
+	Subscription string   `json:"subscription"`
 }
 
 // QueueLag is one queue of a GroupLag; Lag is never negative.
@@ -484,18 +489,51 @@ func (s *Server) groups(ctx context.Context, _ *http.Request) (any, error) {
 					BrokerOffset: o.BrokerOffset, ConsumerOffset: o.ConsumerOffset, Lag: lag})
 			}
 		})
+		// The online consumers of each group, asked of one master each.
+		firstAddr := map[string]string{}
+		for _, j := range jobs {
+			if _, ok := firstAddr[j.group]; !ok {
+				firstAddr[j.group] = j.addr
+			}
+		}
+		conns := map[string]*body.ConsumerConnection{}
+		each(s.cfg.Parallel, slices.Sorted(maps.Keys(firstAddr)), func(g string) {
+			resp, err := s.adm.Client().Call(ctx, firstAddr[g], header.NewRequest(protocol.GetConsumerConnectionList,
+				&header.GetConsumerConnectionList{ConsumerGroup: g}))
+			if err != nil {
+				return // CONSUMER_NOT_ONLINE: no client
+			}
+			cc, err := body.DecodeConsumerConnection(resp.Body)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[g] = cc
+			mu.Unlock()
+		})
+		calls := len(masters) + len(jobs) + len(firstAddr)
 		out := make([]*GroupLag, 0, len(byKey))
 		for _, k := range slices.Sorted(maps.Keys(byKey)) {
 			gl := byKey[k]
 			sort.Slice(gl.Queues, func(i, j int) bool {
 				return gl.Queues[i].Broker < gl.Queues[j].Broker || gl.Queues[i].Broker == gl.Queues[j].Broker && gl.Queues[i].ID < gl.Queues[j].ID
 			})
+			gl.Clients = []string{}
+			if cc := conns[gl.Group]; cc != nil {
+				for _, c := range cc.ConnectionSet {
+					gl.Clients = append(gl.Clients, c.ClientID+" "+c.ClientAddr+" "+c.Language+" "+strconv.Itoa(int(c.Version)))
+				}
+				sort.Strings(gl.Clients)
+				if sd, ok := cc.SubscriptionTable[gl.Topic]; ok {
+					gl.Subscription = sd.SubString
+				}
+			}
 			out = append(out, gl)
 		}
 		if len(out) == 0 && len(errs) > 0 {
 			return nil, errors.Join(errs...)
 		}
-		return map[string]any{"groups": out, "calls": len(masters) + len(jobs)}, nil
+		return map[string]any{"groups": out, "calls": calls}, nil
 	})
 }
 

@@ -580,6 +580,20 @@ func TestConsoleDLQResend(t *testing.T) {
 	require.Equal(t, "dlq body", found.Messages[0].Body)
 	require.Equal(t, "%DLQ%dg", found.Messages[0].Topic)
 
+	// The groups page lists dg's online consumer and its subscription.
+	var groups struct {
+		Groups []console.GroupLag `json:"groups"`
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		require.Equal(t, http.StatusOK, w.getJSON(t, "/api/groups", &groups))
+		for _, g := range groups.Groups {
+			if g.Group == "dg" && g.Topic == "DlqT" {
+				return len(g.Clients) == 1 && g.Subscription == "*"
+			}
+		}
+		return false
+	})
+
 	// The retry topic exists once the consumer's heartbeat made it.
 	var resent map[string]any
 	testutil.WaitFor(t, 20*time.Second, func() bool {

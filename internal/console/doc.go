@@ -13,8 +13,8 @@
 // Speed: answers are cached for CacheTTL (default 3 s), and a page asks each
 // broker once (cluster: one GET_BROKER_RUNTIME_INFO per broker; groups: one
 // GET_ALL_SUBSCRIPTIONGROUP_CONFIG per master, then one GET_CONSUME_STATS
-// per group and master with every topic at once), at most Parallel calls at
-// a time.
+// per group and master with every topic at once, and one
+// GET_CONSUMER_CONNECTION_LIST per group), at most Parallel calls at a time.
 //
 // Ownership: a Server owns its admin client and HTTP listener; Start and
 // Close. Imports: the standard library and pkg/ only.

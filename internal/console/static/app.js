@@ -115,6 +115,7 @@ async function groupsPage() {
   const rows = [];
   for (const g of d.groups) {
     rows.push([el("b", {}, g.group), g.topic, el("span", { class: "lag", "data-group": g.group, "data-topic": g.topic }, g.lag),
+      g.clients.length ? g.clients.length + ": " + g.clients.join("; ") : "none online", g.subscription,
       g.queues.map(q => q.broker + ":" + q.id + " " + q.consumerOffset + "/" + q.brokerOffset + " (lag " + q.lag + ")").join("; ")]);
   }
   const group = el("input", { id: "reset-group", placeholder: "group" });
@@ -135,7 +136,7 @@ async function groupsPage() {
   const top = Object.entries(hist.series).sort((a, b) => last(b[1]) - last(a[1])).slice(0, 8);
   show(el("h2", {}, "Consumer groups"), chart("lag-chart", "Lag of the 8 groups furthest behind, last hour", Object.fromEntries(top)),
     form, el("p", { class: "muted" }, d.calls + " broker calls"),
-    table(["Group", "Topic", "Lag", "Queues (consumer/broker offset)"], rows, [2]));
+    table(["Group", "Topic", "Lag", "Consumers online", "Subscription", "Queues (consumer/broker offset)"], rows, [2]));
 }
 
 // traceView loads the message's trace records (RMQ_SYS_TRACE_TOPIC) into a table.
