@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/petrelmq/petrel/internal/broker/answer"
+	"github.com/petrelmq/petrel/internal/broker/dedup"
 	"github.com/petrelmq/petrel/internal/broker/delay"
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/broker/retry"
@@ -54,6 +56,9 @@ type Config struct {
 	// Slave makes every send answer SERVICE_NOT_AVAILABLE, as a RocketMQ slave
 	// does (producers only ever pick masters).
 	Slave bool
+	// DuplicateWindow is duplicateWindowSeconds, the de-duplication window of
+	// topics without their own attribute (0: off). Used only with Deps.Dedup.
+	DuplicateWindow time.Duration
 }
 
 // Deps are the send path's collaborators.
@@ -64,6 +69,7 @@ type Deps struct {
 	Gate       *lifecycle.Gate
 	Delay      *delay.Service
 	Retry      *retry.Service
+	Dedup      *dedup.Table // nil: no de-duplication (a slave)
 	Producers  Producers
 	Registered func() // a topic was auto-created: register soon
 	// FirstUse is called with the half topic before a half message is put, so
@@ -116,12 +122,20 @@ func (s *Service) Close() error {
 
 // pending is the tag of a stored send.
 type pending struct {
-	conn    *remoting.Conn
-	req     *protocol.Command
-	queue   int32
-	batch   bool
-	topic   string // for metrics: the topic the producer named
-	msgType string // for metrics
+	conn  *remoting.Conn
+	req   *protocol.Command
+	queue int32
+	batch bool
+	// For metrics: the topic the producer named and the message type.
+	topic, msgType string
+	// De-duplicated sends (slots not empty): every message of the send, one
+	// slot each, the window, and which messages this attempt put (the
+	// others are duplicates).
+	svc    *Service
+	msgs   []*message.MessageExt
+	slots  []dedup.Slot
+	window time.Duration
+	fresh  []int
 }
 
 // complete answers stored sends.
@@ -137,7 +151,12 @@ func (s *Service) complete(ctx context.Context) {
 		for _, c := range cs {
 			p := c.Tag.(*pending)
 			if c.Err == nil && s.d.Metrics != nil {
+				// Only what this attempt stored: duplicates are not put.
 				s.d.Metrics.MessagesIn(p.topic, p.msgType, c.Result.Count, c.Result.Size)
+			}
+			if len(p.slots) > 0 {
+				s.finish(p.conn, p.req, s.completeDedup(p, c.Result, c.Err))
+				continue
 			}
 			s.finish(p.conn, p.req, s.putAnswer(p.req, p.queue, c.Result, c.Err, p.batch))
 		}
@@ -220,7 +239,7 @@ func (s *Service) send(conn *remoting.Conn, req *protocol.Command) *protocol.Com
 	}
 	bornHost := ParseHost(conn.RemoteAddr())
 	if h.Batch {
-		return s.sendBatch(conn, req, &h, sysFlag, bornHost)
+		return s.sendBatch(conn, req, &h, tc, sysFlag, bornHost)
 	}
 	if len(req.Body) > s.cfg.MaxMessageSize {
 		return s.response(req, protocol.MessageIllegal,
@@ -241,13 +260,15 @@ func (s *Service) send(conn *remoting.Conn, req *protocol.Command) *protocol.Com
 		StoreHost:      s.cfg.StoreHost,
 		ReconsumeTimes: h.ReconsumeTimes,
 	}
-	typ := messageType(props)
+	p := &pending{conn: conn, req: req, queue: h.QueueID, msgs: []*message.MessageExt{msg},
+		topic: h.Topic, msgType: messageType(props)}
+	if win := s.window(h.Topic, tc); win > 0 && !txn.IsPrepared(msg) {
+		s.keep(p, &h, win)
+	}
 	if resp := s.route(req, &h, msg); resp != nil {
 		return resp
 	}
-	s.d.Store.Put([]*message.MessageExt{msg}, s.done, &pending{conn: conn, req: req, queue: h.QueueID,
-		topic: h.Topic, msgType: typ})
-	return nil
+	return s.put(p)
 }
 
 // route applies the rules that change where a single message is stored: a
@@ -282,8 +303,8 @@ func (s *Service) route(req *protocol.Command, h *header.SendMessage, msg *messa
 
 // sendBatch checks and stores a batch: one record per inner message with the
 // inner properties plus the batch-level ones, appended as one run.
-func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *header.SendMessage, sysFlag message.SysFlag,
-	bornHost netip.AddrPort) *protocol.Command {
+func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *header.SendMessage, tc body.TopicConfig,
+	sysFlag message.SysFlag, bornHost netip.AddrPort) *protocol.Command {
 	switch {
 	case len(req.Body) > s.cfg.MaxMessageSize:
 		return s.response(req, protocol.MessageIllegal, "the batch body size "+strconv.Itoa(len(req.Body))+
@@ -327,9 +348,12 @@ func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *heade
 	if err != nil || len(msgs) == 0 {
 		return s.response(req, protocol.MessageIllegal, "the batch body is malformed or empty")
 	}
-	s.d.Store.Put(msgs, s.done, &pending{conn: conn, req: req, queue: h.QueueID, batch: true,
-		topic: h.Topic, msgType: messageType(batchProps)})
-	return nil
+	p := &pending{conn: conn, req: req, queue: h.QueueID, batch: true, msgs: msgs,
+		topic: h.Topic, msgType: messageType(batchProps)}
+	if win := s.window(h.Topic, tc); win > 0 {
+		s.keep(p, h, win)
+	}
+	return s.put(p)
 }
 
 // check applies RocketMQ's send checks in order and returns the topic's
