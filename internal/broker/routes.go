@@ -146,7 +146,8 @@ func (b *Broker) buildRooms() error {
 	}, send.Deps{Store: st, Topics: b.topics, Runtime: b.live, Gate: &b.gate, Delay: r.delay, Retry: r.retry,
 		Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log})
 	r.pull = pull.New(pull.Config{BrokerName: cfg.BrokerName, MaxHeldPulls: cfg.MaxHeldPulls, Slave: !master,
-		SlaveReadEnable: cfg.SlaveReadEnable},
+		SlaveReadEnable: cfg.SlaveReadEnable,
+		MaxPullCount:    max(cfg.Store.MaxTransferCountInMemory, cfg.Store.MaxTransferCountOnDisk)},
 		pull.Deps{Store: st, Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Runtime: b.live,
 			Consumers: b.clients, Subscriptions: b.subs, Stats: b.stats, Clock: b.clk, Log: b.log})
 	r.query = query.New(st, b.topics, b.offsets, cfg.BrokerName)
