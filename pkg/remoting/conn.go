@@ -57,6 +57,12 @@ type Conn struct {
 	wake chan struct{}
 
 	inflight atomic.Int32 // requests queued, parked or running on a worker (server side)
+	// slots holds one token per call in the pending table (client side; nil
+	// when uncapped): a call takes one before it is registered and gives it
+	// back when it leaves the table, so at most cap(slots) requests of this
+	// connection wait for answers and the server's per-connection cap is not
+	// exceeded.
+	slots chan struct{}
 
 	mu struct {
 		sync.Mutex
@@ -105,6 +111,7 @@ type call struct {
 	ch   chan callResult
 	cb   func(*protocol.Command, error)
 	stop func() bool // stops the ctx watcher of an async call; set under Conn.mu
+	slot bool        // holds a token of Conn.slots, given back when it leaves the table
 }
 
 type callResult struct {
@@ -148,6 +155,9 @@ func (c *Conn) Reply(resp *protocol.Command) error {
 // encoding error.
 func (c *Conn) Invoke(ctx context.Context, req *protocol.Command) (*protocol.Command, error) {
 	cl := &call{ch: make(chan callResult, 1)}
+	if err := c.acquire(ctx, cl); err != nil {
+		return nil, err
+	}
 	req.Flag &^= protocol.FlagResponse | protocol.FlagOneway
 	opaque, frame, err := c.register(req, cl, nil)
 	if err != nil {
@@ -180,6 +190,9 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*
 		return err
 	}
 	cl := &call{cb: cb}
+	if err := c.acquire(ctx, cl); err != nil {
+		return err
+	}
 	req.Flag &^= protocol.FlagResponse | protocol.FlagOneway
 	opaque, frame, err := c.register(req, cl, ctx)
 	if err != nil {
@@ -242,6 +255,7 @@ func (c *Conn) register(req *protocol.Command, cl *call, ctx context.Context) (i
 	c.mu.Lock()
 	if c.mu.closed {
 		c.mu.Unlock()
+		c.releaseSlot(cl)
 		return 0, nil, ErrConnClosed
 	}
 	opaque := c.h.nextOpaque()
@@ -286,7 +300,40 @@ func (c *Conn) take(opaque int32, cl *call) bool {
 		return false
 	}
 	delete(c.mu.pending, opaque)
+	c.releaseSlot(cl)
 	return true
+}
+
+// acquire takes a slot for cl when the connection caps its pending calls,
+// waiting while all are taken, until ctx ends (its error, wrapped) or the
+// connection closes (ErrConnClosed).
+func (c *Conn) acquire(ctx context.Context, cl *call) error {
+	if c.slots == nil {
+		return nil
+	}
+	select {
+	case c.slots <- struct{}{}:
+		cl.slot = true
+		return nil
+	default:
+	}
+	select {
+	case c.slots <- struct{}{}:
+		cl.slot = true
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("remoting: waiting for one of %d request slots to %s: %w", cap(c.slots), c.remote, context.Cause(ctx))
+	case <-c.done:
+		return ErrConnClosed
+	}
+}
+
+// releaseSlot gives cl's slot back, once.
+func (c *Conn) releaseSlot(cl *call) {
+	if cl.slot {
+		cl.slot = false
+		<-c.slots
+	}
 }
 
 // complete hands a response to its waiting call. Responses nobody waits for (the
@@ -295,6 +342,9 @@ func (c *Conn) complete(resp *protocol.Command) {
 	c.mu.Lock()
 	cl := c.mu.pending[resp.Opaque]
 	delete(c.mu.pending, resp.Opaque)
+	if cl != nil {
+		c.releaseSlot(cl)
+	}
 	c.mu.Unlock()
 	if cl == nil {
 		c.h.log.Debug("remoting: dropped response nobody waits for", "peer", c.remote, "opaque", resp.Opaque, "code", resp.Code)
@@ -336,6 +386,9 @@ func (c *Conn) shutdown() {
 	c.mu.closed = true
 	pending := c.mu.pending
 	c.mu.pending = nil
+	for _, cl := range pending {
+		c.releaseSlot(cl)
+	}
 	close(c.done)
 	c.mu.Unlock()
 

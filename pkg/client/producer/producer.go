@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"sync"
@@ -333,6 +334,14 @@ var retriableCodes = map[protocol.ResponseCode]bool{
 	protocol.TopicNotExist:       true,
 }
 
+// busy reports whether err is a SYSTEM_BUSY answer: the broker is overloaded
+// (a full queue, too many requests in flight on the connection) and did not
+// store the message, so it may be sent again after a backoff.
+func busy(err error) bool {
+	var pe *protocol.Error
+	return errors.As(err, &pe) && pe.Code == protocol.SystemBusy
+}
+
 // retriable reports whether a failed attempt may be tried again elsewhere:
 // transport errors and the codes in retriableCodes, not a closed producer,
 // a message refused before sending, or an ended context.
@@ -340,7 +349,7 @@ func retriable(err error) bool {
 	var pe *protocol.Error
 	switch {
 	case errors.As(err, &pe):
-		return retriableCodes[pe.Code]
+		return retriableCodes[pe.Code] || pe.Code == protocol.SystemBusy
 	case errors.Is(err, client.ErrClosed), errors.Is(err, ErrBadMessage),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, ErrNoQueue):
@@ -448,7 +457,9 @@ type attempt struct {
 	selector QueueSelector
 	tolerant bool
 	max      int // attempts allowed
+	busyMax  int // attempts allowed when the last answer was SYSTEM_BUSY
 	n        int // attempts made
+	busies   int // SYSTEM_BUSY answers so far
 	last     string
 	lastErr  error
 	// stored is the last answer that stored the message without SendOK,
@@ -466,7 +477,7 @@ func (p *Producer) newAttempt(ctx context.Context, o *outMsg, opts []SendOption)
 	if err != nil {
 		return nil, err
 	}
-	a := &attempt{o: o, route: route, borrowed: borrowed, selector: so.selector, max: 1}
+	a := &attempt{o: o, route: route, borrowed: borrowed, selector: so.selector, max: 1, busyMax: 1 + p.cfg.retries}
 	if ft, ok := so.selector.(FaultTolerant); ok && ft.AvoidsFaults() {
 		a.tolerant = true
 		a.max = 1 + p.cfg.retries
@@ -510,6 +521,44 @@ func (p *Producer) done(a *attempt, mq message.MessageQueue, addr string, start 
 	if err != nil {
 		a.lastErr = err
 		a.last = mq.BrokerName
+		if busy(err) {
+			a.busies++
+		}
+	}
+}
+
+// backoff returns the wait before the next attempt: none unless the last
+// answer was SYSTEM_BUSY, then BusyBackoff's first wait doubled for each
+// earlier busy answer, capped, and drawn between half and all of that.
+func (p *Producer) backoff(a *attempt) time.Duration {
+	if a.busies == 0 || !busy(a.lastErr) {
+		return 0
+	}
+	d := p.cfg.busyBackoff
+	for i := 1; i < a.busies && d < p.cfg.maxBusyBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.maxBusyBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// waitBackoff waits d on the caller's goroutine; it reports false when ctx
+// ends first or d would pass ctx's deadline (the send then fails with its
+// last error).
+func (p *Producer) waitBackoff(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if dl, ok := ctx.Deadline(); ok && p.core.Now().Add(d).After(dl) {
+		return false
+	}
+	t := p.core.Clock().NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -536,6 +585,9 @@ func (a *attempt) failed() (*SendResult, error) {
 }
 
 func (a *attempt) again(ctx context.Context, err error) bool {
+	if busy(err) {
+		return a.n < max(a.max, a.busyMax) && ctx.Err() == nil
+	}
 	return a.n < a.max && ctx.Err() == nil && retriable(err)
 }
 
@@ -571,7 +623,7 @@ func (p *Producer) sendSync(ctx context.Context, o *outMsg, opts []SendOption) (
 		}
 		again := a.again(ctx, err)
 		p.refreshAfter(ctx, a, err, again)
-		if !again {
+		if !again || !p.waitBackoff(ctx, p.backoff(a)) {
 			return a.failed()
 		}
 	}
@@ -683,7 +735,7 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 					finish(res, nil)
 				case a.again(ctx, err):
 					p.refreshAfter(ctx, a, err, true)
-					p.attemptAsync(ctx, a, finish)
+					p.retryAsync(ctx, a, finish)
 				default:
 					p.refreshAfter(ctx, a, err, false)
 					finish(a.failed())
@@ -700,6 +752,37 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 			finish(a.failed())
 			return
 		}
+	}
+}
+
+// retryAsync makes a's next attempt, at once or, after a SYSTEM_BUSY answer,
+// once the backoff has passed: the wait runs on a goroutine the client owns
+// (Close ends it and the send fails with ErrClosed), not on the one that
+// delivered the answer.
+func (p *Producer) retryAsync(ctx context.Context, a *attempt, finish func(*SendResult, error)) {
+	d := p.backoff(a)
+	if d <= 0 {
+		p.attemptAsync(ctx, a, finish)
+		return
+	}
+	if dl, ok := ctx.Deadline(); ok && p.core.Now().Add(d).After(dl) {
+		finish(a.failed())
+		return
+	}
+	started := p.core.Go("send-backoff", func(life context.Context) {
+		t := p.core.Clock().NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C():
+			p.attemptAsync(ctx, a, finish)
+		case <-ctx.Done():
+			finish(a.failed())
+		case <-life.Done():
+			finish(nil, ErrClosed)
+		}
+	})
+	if !started {
+		finish(nil, ErrClosed)
 	}
 }
 
