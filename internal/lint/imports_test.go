@@ -133,6 +133,12 @@ var rules = []rule{
 		external: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog", "go.etcd.io/bbolt"},
 	},
 	{
+		// `petrel bench` measures what an application gets: the SDK only.
+		name:    "bench uses only the public packages",
+		applies: func(p string) bool { return under(p, "internal/bench") },
+		allowed: []string{"pkg/", "internal/bench"},
+	},
+	{
 		// The codecs are the SDK's only third-party code: RocketMQ 5.x marks
 		// LZ4 and ZSTD bodies and the standard library has neither.
 		name:     "the client SDK never reaches into servers or storage",
