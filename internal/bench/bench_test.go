@@ -57,7 +57,10 @@ func TestDurationAndFailures(t *testing.T) {
 	s, err := bench.Run(t.Context(), cfg)
 	require.NoError(t, err)
 	require.Less(t, time.Since(start), 10*time.Second)
-	require.InDelta(t, 0.5, s.Seconds, 0.4)
+	// The phase ends at 0.5s; sends in flight then still finish (a loaded
+	// machine may take a while), and count.
+	require.GreaterOrEqual(t, s.Seconds, 0.5)
+	require.Less(t, s.Seconds, 5.0)
 	require.Positive(t, s.Messages)
 
 	// A topic the SDK refuses: the run does not start and says why.
