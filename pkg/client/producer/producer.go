@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +30,29 @@ var (
 	ErrNoBroker = errors.New("producer: no master address for broker")
 )
 
-var topicPattern = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
+// topicChar marks the bytes a topic may hold: [%|a-zA-Z0-9_-] (RocketMQ's
+// topic pattern), checked by a table rather than a regexp per send.
+var topicChar = func() (t [256]bool) {
+	for _, c := range []byte("%|_-") {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	return t
+}()
+
+func validTopicChars(topic string) bool {
+	for i := 0; i < len(topic); i++ {
+		if !topicChar[topic[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 // Producer sends messages to the brokers of a RocketMQ cluster.
 //
@@ -139,7 +160,6 @@ func (p *Producer) checkRunning() error {
 type outMsg struct {
 	topic   string // wire name
 	flag    int32
-	props   map[string]string
 	propStr string
 	body    []byte
 	sysFlag message.SysFlag
@@ -160,7 +180,7 @@ func (p *Producer) checkTopic(topic string) error {
 		return badMessage("empty topic")
 	case len(topic) > message.MaxTopicLength:
 		return badMessage("topic %q is longer than %d characters", topic, message.MaxTopicLength)
-	case !topicPattern.MatchString(topic):
+	case !validTopicChars(topic):
 		return badMessage("topic %q has characters outside [%%|a-zA-Z0-9_-]", topic)
 	}
 	return nil
@@ -182,14 +202,9 @@ func (p *Producer) prepare(msg *message.Message) (*outMsg, error) {
 	if len(msg.Body) > p.cfg.maxMessageSize {
 		return nil, badMessage("body of %d bytes exceeds MaxMessageSize %d", len(msg.Body), p.cfg.maxMessageSize)
 	}
-	o.props = maps.Clone(msg.Properties)
-	if o.props == nil {
-		o.props = map[string]string{}
-	}
-	id := o.props[message.PropertyUniqKey]
+	id := msg.Properties[message.PropertyUniqKey]
 	if id == "" {
 		id = p.core.NewUniqID()
-		o.props[message.PropertyUniqKey] = id
 	}
 	o.ids = []string{id}
 	if p.cfg.compressOver > 0 && len(o.body) >= p.cfg.compressOver {
@@ -199,14 +214,20 @@ func (p *Producer) prepare(msg *message.Message) (*outMsg, error) {
 			o.sysFlag |= alg.SysFlag()
 		}
 	}
-	if strings.EqualFold(o.props[message.PropertyTransactionPrepared], "true") {
+	if strings.EqualFold(msg.Properties[message.PropertyTransactionPrepared], "true") {
 		o.sysFlag = o.sysFlag.WithTransactionType(message.SysFlagTransactionPreparedType)
 	}
-	return o, p.encodeProps(o)
+	return o, p.encodeProps(o, msg.Properties, id)
 }
 
-func (p *Producer) encodeProps(o *outMsg) error {
-	b, err := message.AppendProperties(nil, o.props)
+// encodeProps sets o.propStr to props plus UNIQ_KEY=id when props lack it,
+// in map order (no copy of the map, no sort: decoders ignore the order).
+func (p *Producer) encodeProps(o *outMsg, props map[string]string, id string) error {
+	var buf [256]byte
+	b, err := message.AppendPropertiesUnsorted(buf[:0], props)
+	if err == nil && props[message.PropertyUniqKey] == "" {
+		b, err = message.AppendProperty(b, 0, message.PropertyUniqKey, id)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
@@ -220,7 +241,7 @@ func (p *Producer) prepareBatch(msgs []*message.Message) (*outMsg, error) {
 		return nil, badMessage("empty batch")
 	}
 	topic := msgs[0].Topic
-	o := &outMsg{topic: p.core.Wrap(topic), batch: true, count: len(msgs), src: msgs[0], props: map[string]string{}}
+	o := &outMsg{topic: p.core.Wrap(topic), batch: true, count: len(msgs), src: msgs[0]}
 	if err := p.checkTopic(o.topic); err != nil {
 		return nil, err
 	}
