@@ -141,8 +141,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 // with Register.
 //
 // Goroutines: a reader and a writer per connection, one per dial in progress, one
-// per server request being processed (bounded) and one per async answer; all
-// tracked and waited for by Close. All methods are safe for concurrent use.
+// per server request being processed (bounded), and per connection a runner of
+// async callbacks while answers wait for them (more when a callback runs longer
+// than 10ms, see Conn.InvokeAsync); all tracked and waited for by Close. All methods are safe for concurrent use.
 type Client struct {
 	cfg   ClientConfig
 	h     host

@@ -104,3 +104,57 @@ func TestClientInflightCapConnClose(t *testing.T) {
 	require.ErrorIs(t, <-waiting, ErrConnClosed)
 	require.Empty(t, conn.slots)
 }
+
+// A callback that blocks until a later callback runs does not hold that one
+// up: the runner's watchdog gives the answers queued behind it a runner.
+func TestBlockedCallbackDoesNotHoldOthers(t *testing.T) {
+	t.Parallel()
+	type parked struct {
+		conn *Conn
+		req  *protocol.Command
+	}
+	parkedCh := make(chan parked, 2)
+	s := startServer(t, testServerConfig(), nil, func(s *Server) {
+		s.Register(1, ProcessorFunc(func(_ context.Context, conn *Conn, req *protocol.Command) (*protocol.Command, error) {
+			parkedCh <- parked{conn, req}
+			return nil, nil
+		}), NewPool("p", 4, 16))
+	})
+	c := newClient(t, ClientConfig{}, nil)
+	conn, err := c.Conn(ctxTimeout(t, 5*time.Second), s.Addr().String())
+	require.NoError(t, err)
+	release := make(chan struct{})
+	done := make(chan string, 2)
+	firstRuns := make(chan struct{})
+	require.NoError(t, conn.InvokeAsync(ctxTimeout(t, 5*time.Second), protocol.NewRequest(1, nil), func(_ *protocol.Command, err error) {
+		assert(t, err)
+		close(firstRuns)
+		select {
+		case <-release:
+			done <- "first"
+		case <-time.After(5 * time.Second):
+			done <- "first timed out: the second callback never ran"
+		}
+	}))
+	require.NoError(t, conn.InvokeAsync(ctxTimeout(t, 5*time.Second), protocol.NewRequest(1, nil), func(_ *protocol.Command, err error) {
+		assert(t, err)
+		close(release)
+		done <- "second"
+	}))
+	p1, p2 := <-parkedCh, <-parkedCh
+	if p1.req.Opaque > p2.req.Opaque {
+		p1, p2 = p2, p1
+	}
+	// The first answer, then (once its callback runs and blocks) the second.
+	require.NoError(t, p1.conn.Reply(protocol.NewResponse(p1.req, protocol.Success, "")))
+	<-firstRuns
+	require.NoError(t, p2.conn.Reply(protocol.NewResponse(p2.req, protocol.Success, "")))
+	require.Equal(t, "second", <-done)
+	require.Equal(t, "first", <-done)
+}
+
+func assert(t *testing.T, err error) {
+	if err != nil {
+		t.Error(err)
+	}
+}

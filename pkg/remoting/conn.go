@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/petrelmq/petrel/pkg/protocol"
 )
@@ -64,6 +65,20 @@ type Conn struct {
 	// exceeded.
 	slots chan struct{}
 
+	// cbq holds answers of InvokeAsync calls waiting for their callbacks.
+	// A runner (a goroutine of the owner) takes them one at a time, in
+	// order, and exits when none is left, so a stream of answers costs no
+	// goroutine each and the reader never runs a callback. A callback that
+	// runs longer than slowCallback (it blocks, say on a send window that
+	// other callbacks would free) makes the runner's watchdog start another
+	// runner for the answers queued behind it.
+	cbq struct {
+		sync.Mutex
+		items   []asyncDone // a FIFO: items[head:]
+		head    int
+		runners int
+	}
+
 	mu struct {
 		sync.Mutex
 		pending map[int32]*call
@@ -112,6 +127,13 @@ type call struct {
 	cb   func(*protocol.Command, error)
 	stop func() bool // stops the ctx watcher of an async call; set under Conn.mu
 	slot bool        // holds a token of Conn.slots, given back when it leaves the table
+}
+
+// asyncDone is an answer (or error) for an InvokeAsync callback.
+type asyncDone struct {
+	cb   func(*protocol.Command, error)
+	resp *protocol.Command
+	err  error
 }
 
 type callResult struct {
@@ -183,7 +205,11 @@ func (c *Conn) Invoke(ctx context.Context, req *protocol.Command) (*protocol.Com
 // InvokeAsync sends a request and returns once it is queued for writing; cb gets
 // the answer, ErrConnClosed, or ctx's error when ctx ends first. If InvokeAsync
 // returns an error, cb is never called; otherwise it is called exactly once, on a
-// goroutine the owner tracks (Close waits for it), and must not block for long.
+// goroutine the owner tracks (Close waits for it), and must not block for long:
+// the callbacks of one connection's answers run one after another, in the order
+// the answers arrived, on one goroutine; only when a callback has run for 10ms
+// do the answers queued behind it get a goroutine of their own (so a callback
+// that waits for another one is slow, not stuck).
 // It sets req.Opaque, so req must not be shared.
 func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*protocol.Command, error)) error {
 	if err := ctx.Err(); err != nil {
@@ -359,9 +385,71 @@ func (c *Conn) deliver(cl *call, resp *protocol.Command, err error) {
 		return
 	}
 	cl.stop()
-	if !c.h.goFunc("callback", func() { cl.cb(resp, err) }) {
-		cl.cb(resp, err) // the owner is closing: deliver inline
+	c.queueCallback(asyncDone{cl.cb, resp, err})
+}
+
+// slowCallback is how long a callback may run before the answers queued
+// behind it get a runner of their own.
+const slowCallback = 10 * time.Millisecond
+
+// queueCallback queues d and starts a runner if none is running; when the
+// owner is closing, the caller runs the queue instead.
+func (c *Conn) queueCallback(d asyncDone) {
+	c.cbq.Lock()
+	c.cbq.items = append(c.cbq.items, d)
+	spawn := c.cbq.runners == 0
+	if spawn {
+		c.cbq.runners++
 	}
+	c.cbq.Unlock()
+	if spawn && !c.h.goFunc("callbacks", c.runCallbacks) {
+		c.runCallbacks() // the owner is closing: deliver inline
+	}
+}
+
+// runCallbacks is a runner: it runs queued callbacks one at a time until the
+// queue is empty. Its watchdog fires when one callback has run for
+// slowCallback and starts another runner if answers are waiting.
+func (c *Conn) runCallbacks() {
+	var cur, armed atomic.Uint64 // callback running (0: none); the one the watchdog is armed for
+	watch := time.AfterFunc(time.Hour, func() {
+		if n := cur.Load(); n == 0 || n != armed.Load() {
+			return
+		}
+		c.cbq.Lock()
+		spawn := c.cbq.head < len(c.cbq.items)
+		if spawn {
+			c.cbq.runners++
+		}
+		c.cbq.Unlock()
+		if spawn && !c.h.goFunc("callbacks", c.runCallbacks) {
+			c.cbq.Lock()
+			c.cbq.runners-- // closing: this runner runs them once its callback returns
+			c.cbq.Unlock()
+		}
+	})
+	watch.Stop()
+	var n uint64
+	c.cbq.Lock()
+	for c.cbq.head < len(c.cbq.items) {
+		d := c.cbq.items[c.cbq.head]
+		c.cbq.items[c.cbq.head] = asyncDone{}
+		c.cbq.head++
+		if c.cbq.head == len(c.cbq.items) {
+			c.cbq.items, c.cbq.head = c.cbq.items[:0], 0
+		}
+		c.cbq.Unlock()
+		n++
+		armed.Store(n)
+		cur.Store(n)
+		watch.Reset(slowCallback)
+		d.cb(d.resp, d.err)
+		cur.Store(0)
+		watch.Stop()
+		c.cbq.Lock()
+	}
+	c.cbq.runners--
+	c.cbq.Unlock()
 }
 
 func (c *Conn) encode(cmd *protocol.Command) ([]byte, error) {
