@@ -49,7 +49,7 @@ func startConsumer(ctx context.Context, cfg Config, group string, from consumer.
 // prefill sends n messages asynchronously (not measured).
 func prefill(ctx context.Context, cfg Config, n int64) error {
 	pcfg := cfg
-	pcfg.Scenario, pcfg.Group = ScenarioProducer, "bench_prefill"
+	pcfg.Scenario, pcfg.Group = ScenarioProducer, prefillGroup
 	p, _, err := newProducer(ctx, pcfg)
 	if err != nil {
 		return err

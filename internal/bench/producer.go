@@ -15,12 +15,21 @@ import (
 )
 
 func producerOptions(cfg Config, group string) []client.ProducerOption {
-	return []client.ProducerOption{
+	opts := []client.ProducerOption{
 		client.NameServers(cfg.NameServers...), client.WithLogger(cfg.Log),
 		producer.Group(group), producer.SendTimeout(cfg.SendTimeout),
 		producer.MaxAsyncInflight(cfg.Window),
 	}
+	if group == prefillGroup {
+		// Setup, not measurement: an overloaded broker's SYSTEM_BUSY is
+		// retried for longer rather than failing the run.
+		opts = append(opts, producer.Retries(16), producer.SendTimeout(max(cfg.SendTimeout, 30*time.Second)))
+	}
+	return opts
 }
+
+// prefillGroup is the producer group of the consumer scenario's prefill.
+const prefillGroup = "bench_prefill"
 
 // newProducer builds and starts a producer (a transactional one for the
 // transaction scenario, whose local transactions commit at once).
