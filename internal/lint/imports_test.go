@@ -133,6 +133,12 @@ var rules = []rule{
 		external: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog", "go.etcd.io/bbolt"},
 	},
 	{
+		// `petrel bench` measures what an application gets: the SDK only.
+		name:    "bench uses only the public packages",
+		applies: func(p string) bool { return under(p, "internal/bench") },
+		allowed: []string{"pkg/", "internal/bench"},
+	},
+	{
 		// The metrics room knows no broker type: the broker hands it a State
 		// at each scrape and calls its Recorder; the rooms declare their own
 		// one-method hooks and never import it.
