@@ -233,7 +233,8 @@ func (rc *routeCache) refreshAll(ctx context.Context) {
 			}
 		}
 	}
-	rc.mu.addrs = live
+	// A copy: live is read below without rc.mu, while store adds to addrs.
+	rc.mu.addrs = maps.Clone(live)
 	for name := range rc.mu.latest {
 		if !names[name] {
 			delete(rc.mu.latest, name)
