@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
@@ -180,15 +181,26 @@ func (c *Client) heartbeatTo(ctx context.Context, hd *body.HeartbeatData, addrs 
 func (c *Client) heartbeatLoop(ctx context.Context) {
 	t := c.cfg.clk.NewTicker(c.cfg.heartbeatInterval)
 	defer t.Stop()
+	// A failed round is tried again soon, not a whole interval later: a
+	// broker that just became master (and restarted) must learn this
+	// client's groups before it checks transactions or rebalances them.
+	retry := c.cfg.clk.NewTimer(c.cfg.heartbeatInterval)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		if err := c.SendHeartbeat(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("client: heartbeat failed", "err", err)
+			c.log.Warn("client: heartbeat failed; trying again soon", "err", err)
+			retry.Reset(min(c.cfg.heartbeatInterval, heartbeatRetry))
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
 		case <-c.wake:
+		case <-retry.C():
 		}
 	}
 }
+
+// heartbeatRetry is how soon a failed heartbeat round is tried again.
+const heartbeatRetry = time.Second

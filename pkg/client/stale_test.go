@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,4 +224,30 @@ func TestMovedBrokerGetsHeartbeat(t *testing.T) {
 	m, ok := c.MasterAddr("broker-a")
 	require.True(t, ok)
 	require.Equal(t, b.Addr, m)
+}
+
+// TestFailedHeartbeatIsRetriedSoon: a broker that refuses a heartbeat (one
+// that is still starting after a role change) gets another within seconds,
+// not at the next HeartbeatInterval.
+func TestFailedHeartbeatIsRetriedSoon(t *testing.T) {
+	t.Parallel()
+	ns := clienttest.StartNameServer(t)
+	a := clienttest.StartBroker(t, "broker-a")
+	var refused atomic.Int32
+	a.Intercept(protocol.HeartBeat, func(req *protocol.Command) *protocol.Command {
+		refused.Add(1)
+		return protocol.NewResponse(req, protocol.SystemError, "starting")
+	})
+	ns.SetRoute("T", &body.TopicRouteData{
+		QueueDatas:  []body.QueueData{{BrokerName: "broker-a", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}},
+		BrokerDatas: []*body.BrokerData{{Cluster: "c", BrokerName: "broker-a", Addrs: map[int64]string{0: a.Addr}}},
+	})
+	c := newClient(t, client.NameServers(ns.Addr), client.HeartbeatInterval(time.Hour))
+	_, err := c.RegisterProducer("pg")
+	require.NoError(t, err)
+	_, err = c.Route(t.Context(), "T")
+	require.NoError(t, err)
+	poll.WaitFor(t, 10*time.Second, func() bool { return refused.Load() > 0 })
+	a.Intercept(protocol.HeartBeat, nil)
+	poll.WaitFor(t, 10*time.Second, func() bool { return len(a.Heartbeats()) > 0 })
 }
