@@ -17,6 +17,7 @@ import (
 
 func main() {
 	root, logs := newRoot()
+	root.SetArgs(mqadminArgs(os.Args[1:]))
 	err := root.Execute()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "petrel:", err)
@@ -54,6 +55,23 @@ func newRoot() (*cobra.Command, *logSetup) {
 		newStandaloneCmd(logs),
 		newBrokerCmd(logs),
 		newControllerCmd(logs),
+		newAdminCmd(),
 	)
 	return root, logs
+}
+
+// mqadminArgs rewrites mqadmin's two-letter short option -bn (electMaster's
+// broker name) as --bn, which the flag parser understands.
+func mqadminArgs(args []string) []string {
+	if len(args) == 0 || args[0] != "admin" {
+		return args
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "-bn" {
+			a = "--bn"
+		}
+		out[i] = a
+	}
+	return out
 }
