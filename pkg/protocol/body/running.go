@@ -256,3 +256,242 @@ func (r ConsumeMessageDirectlyResult) String() string {
 	return "ConsumeMessageDirectlyResult [order=" + strconv.FormatBool(r.Order) + ", autoCommit=" + strconv.FormatBool(r.AutoCommit) +
 		", consumeResult=" + r.ConsumeResult + ", remark=" + r.Remark + ", spentTimeMills=" + strconv.FormatInt(r.SpentTimeMills, 10) + "]"
 }
+
+// EncodeConsumerStatus writes a client's GET_CONSUMER_STATUS_FROM_CLIENT
+// (221) answer, GetConsumerStatusBody with its messageQueueTable: the
+// client's offset of each queue of the topic it holds, MessageQueue objects
+// as keys.
+func EncodeConsumerStatus(offsets map[message.MessageQueue]int64) []byte {
+	w := &jsonWriter{b: make([]byte, 0, 64+72*len(offsets))}
+	w.raw(`{"consumerTable":{},"messageQueueTable":`)
+	w.offsetTable(offsets)
+	w.raw(`}`)
+	return w.b
+}
+
+func (w *jsonWriter) offsetTable(offsets map[message.MessageQueue]int64) {
+	w.raw(`{`)
+	for i, mq := range sortedQueues(offsets) {
+		if i > 0 {
+			w.raw(`,`)
+		}
+		w.mq(mq)
+		w.raw(`:`)
+		w.int(offsets[mq])
+	}
+	w.raw(`}`)
+}
+
+// DecodeConsumerStatus parses EncodeConsumerStatus's form (a client's 221
+// answer).
+func DecodeConsumerStatus(b []byte) (map[message.MessageQueue]int64, error) {
+	out := map[message.MessageQueue]int64{}
+	err := decodeMQTable(b, "messageQueueTable", func(mq message.MessageQueue, v []byte) error {
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		out[mq] = n
+		return err
+	})
+	return out, err
+}
+
+// EncodeConsumerStatusTable writes the broker's INVOKE_BROKER_TO_GET_CONSUMER_STATUS
+// (223) answer: each client's offsets by client id (consumerTable).
+func EncodeConsumerStatusTable(table map[string]map[message.MessageQueue]int64) []byte {
+	w := &jsonWriter{b: make([]byte, 0, 256)}
+	w.raw(`{"consumerTable":{`)
+	for i, id := range slices.Sorted(maps.Keys(table)) {
+		if i > 0 {
+			w.raw(`,`)
+		}
+		w.key(id)
+		w.offsetTable(table[id])
+	}
+	w.raw(`},"messageQueueTable":{}}`)
+	return w.b
+}
+
+// DecodeConsumerStatusTable parses a 223 answer: offsets by client id.
+func DecodeConsumerStatusTable(b []byte) (map[string]map[message.MessageQueue]int64, error) {
+	out := map[string]map[message.MessageQueue]int64{}
+	start, end, ok := fieldSpan(b, "consumerTable")
+	if !ok {
+		return nil, fmt.Errorf("%w: no consumerTable", ErrBadAdminBody)
+	}
+	member := b[start:end]
+	i := bytesIndex(member, '{')
+	if i < 0 {
+		return nil, fmt.Errorf("%w: consumerTable is not an object", ErrBadAdminBody)
+	}
+	obj := member[i+1:]
+	for p := 0; p < len(obj); p++ {
+		if obj[p] != '"' {
+			continue
+		}
+		q := skipString(obj, p)
+		var id string
+		if err := json.Unmarshal(obj[p:q+1], &id); err != nil {
+			return nil, fmt.Errorf("%w: consumerTable key: %v", ErrBadAdminBody, err)
+		}
+		colon := q + 1
+		for colon < len(obj) && obj[colon] != ':' {
+			colon++
+		}
+		vend, ok := skipValue(obj, colon+1)
+		if !ok {
+			return nil, fmt.Errorf("%w: consumerTable value of %s", ErrBadAdminBody, id)
+		}
+		wrapped := append(append([]byte(`{"t":`), obj[colon+1:vend]...), '}')
+		offs := map[message.MessageQueue]int64{}
+		err := decodeMQTable(wrapped, "t", func(mq message.MessageQueue, v []byte) error {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			offs[mq] = n
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[id] = offs
+		p = vend
+	}
+	return out, nil
+}
+
+func bytesIndex(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// GroupConsumeStats is one subscription group's entry of a
+// GET_BROKER_CONSUME_STATS answer: its consume stats, one per topic.
+type GroupConsumeStats struct {
+	Group string
+	Stats []*ConsumeStats
+}
+
+// ConsumeStatsList is the GET_BROKER_CONSUME_STATS (317) body: every
+// subscription group's consume stats on one broker and their total lag.
+type ConsumeStatsList struct {
+	BrokerAddr string
+	Groups     []GroupConsumeStats
+	TotalDiff  int64
+}
+
+// Encode writes the body as fastjson does:
+// {"brokerAddr":..,"consumeStatsList":[{"group":[ConsumeStats,...]},...],"totalDiff":..}.
+func (l *ConsumeStatsList) Encode() []byte {
+	w := &jsonWriter{b: make([]byte, 0, 256)}
+	w.raw(`{"brokerAddr":`)
+	w.str(l.BrokerAddr)
+	w.raw(`,"consumeStatsList":[`)
+	for i, g := range l.Groups {
+		if i > 0 {
+			w.raw(`,`)
+		}
+		w.raw(`{`)
+		w.key(g.Group)
+		w.raw(`[`)
+		for j, cs := range g.Stats {
+			if j > 0 {
+				w.raw(`,`)
+			}
+			w.b = append(w.b, EncodeConsumeStats(cs)...)
+		}
+		w.raw(`]}`)
+	}
+	w.raw(`],"totalDiff":`)
+	w.int(l.TotalDiff)
+	w.raw(`}`)
+	return w.b
+}
+
+// DecodeConsumeStatsList parses a GET_BROKER_CONSUME_STATS answer.
+func DecodeConsumeStatsList(b []byte) (*ConsumeStatsList, error) {
+	bad := func(what string) error { return fmt.Errorf("%w: ConsumeStatsList: %s", ErrBadAdminBody, what) }
+	out := &ConsumeStatsList{}
+	var top struct {
+		BrokerAddr string `json:"brokerAddr"`
+		TotalDiff  int64  `json:"totalDiff"`
+	}
+	rest := b
+	start, end, ok := fieldSpan(b, "consumeStatsList")
+	if ok {
+		rest = append(append(append([]byte{}, b[:start]...), []byte(`"consumeStatsList":[]`)...), b[end:]...)
+	}
+	if err := json.Unmarshal(rest, &top); err != nil {
+		return nil, bad(err.Error())
+	}
+	out.BrokerAddr, out.TotalDiff = top.BrokerAddr, top.TotalDiff
+	if !ok {
+		return out, nil
+	}
+	arr := b[start:end]
+	i := bytesIndex(arr, '[')
+	if i < 0 {
+		return nil, bad("consumeStatsList is not an array")
+	}
+	for p := i + 1; p < len(arr); p++ {
+		if arr[p] != '{' {
+			continue
+		}
+		objEnd, ok := skipValue(arr, p)
+		if !ok {
+			return nil, bad("unterminated group")
+		}
+		obj := arr[p:objEnd]
+		// {"group":[cs,...]}
+		q := bytesIndex(obj, '"')
+		if q < 0 {
+			return nil, bad("group without a name")
+		}
+		qe := skipString(obj, q)
+		var g GroupConsumeStats
+		if err := json.Unmarshal(obj[q:qe+1], &g.Group); err != nil {
+			return nil, bad(err.Error())
+		}
+		la := qe + 1 + bytesIndex(obj[qe+1:], '[')
+		for r := la + 1; r < len(obj); r++ {
+			if obj[r] != '{' {
+				continue
+			}
+			e, ok := skipValue(obj, r)
+			if !ok {
+				return nil, bad("unterminated consume stats")
+			}
+			cs, err := DecodeConsumeStats(obj[r:e])
+			if err != nil {
+				return nil, err
+			}
+			g.Stats = append(g.Stats, cs)
+			r = e - 1
+		}
+		out.Groups = append(out.Groups, g)
+		p = objEnd - 1
+	}
+	return out, nil
+}
+
+// QueueEntry is one consume-queue entry of a QUERY_CONSUME_QUEUE answer
+// (ConsumeQueueData).
+type QueueEntry struct {
+	PhysicOffset   int64  `json:"physicOffset"`
+	PhysicSize     int32  `json:"physicSize"`
+	TagsCode       int64  `json:"tagsCode"`
+	ExtendDataJSON string `json:"extendDataJson,omitempty"`
+	BitMap         string `json:"bitMap,omitempty"`
+	Eval           bool   `json:"eval"`
+	Msg            string `json:"msg,omitempty"`
+}
+
+// QueryConsumeQueueBody is the QUERY_CONSUME_QUEUE (321) body
+// (QueryConsumeQueueResponseBody).
+type QueryConsumeQueueBody struct {
+	SubscriptionData *SubscriptionData `json:"subscriptionData,omitempty"`
+	FilterData       string            `json:"filterData,omitempty"`
+	QueueData        []QueueEntry      `json:"queueData"`
+	MaxQueueIndex    int64             `json:"maxQueueIndex"`
+	MinQueueIndex    int64             `json:"minQueueIndex"`
+}
