@@ -52,6 +52,7 @@ func newAdminCmd() *cobra.Command {
 		clusterCommands(env),
 		topicCommands(env),
 		groupCommands(env),
+		consumerCommands(env),
 		messageCommands(env),
 		haCommands(env),
 	}

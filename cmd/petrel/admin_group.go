@@ -529,6 +529,13 @@ func printOffsets(w io.Writer, t OffsetTable) {
 	}
 }
 
+// CloneResult is cloneGroupOffset -o json.
+type CloneResult struct {
+	SrcGroup  string `json:"srcGroup"`
+	DestGroup string `json:"destGroup"`
+	Topic     string `json:"topic"`
+}
+
 func cloneGroupOffsetCmd(env *adminEnv) *cobra.Command {
 	var src, dest, topic, offline string
 	cmd := &cobra.Command{
@@ -537,11 +544,18 @@ func cloneGroupOffsetCmd(env *adminEnv) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return env.run(cmd, func(ctx context.Context, a *admin.Admin) error {
-				m, err := a.CloneGroupOffset(ctx, src, dest, topic)
-				if err != nil {
+				isOffline := false
+				if offline != "" {
+					var err error
+					if isOffline, err = parseBool("o", offline); err != nil {
+						return err
+					}
+				}
+				if err := a.CloneGroupOffset(ctx, src, dest, topic, isOffline); err != nil {
 					return err
 				}
-				return env.emit(cmd, offsetTable(dest, topic, false, m), func(w io.Writer) {
+				res := CloneResult{SrcGroup: src, DestGroup: dest, Topic: topic}
+				return env.emit(cmd, res, func(w io.Writer) {
 					fmt.Fprintf(w, "clone group offset success. srcGroup[%s], destGroup=[%s], topic[%s]\n", src, dest, topic)
 				})
 			})
@@ -551,7 +565,7 @@ func cloneGroupOffsetCmd(env *adminEnv) *cobra.Command {
 	f.StringVarP(&src, "srcGroup", "s", "", "set source consumer group")
 	f.StringVarP(&dest, "destGroup", "d", "", "set destination consumer group")
 	f.StringVarP(&topic, "topic", "t", "", "set the topic")
-	f.StringVarP(&offline, "offline", "o", "", "the group or the topic is offline (accepted, no effect)")
+	f.StringVarP(&offline, "offline", "o", "", "the group or the topic is offline (true|false): copy even topics an online source group no longer subscribes to")
 	return requireFlags(cmd, "srcGroup", "destGroup", "topic")
 }
 

@@ -263,29 +263,23 @@ func (a *Admin) SkipAccumulated(ctx context.Context, group, topic string) (map[m
 }
 
 // CloneGroupOffset copies the committed offsets of srcGroup on topic to
-// destGroup, queue by queue (mqadmin cloneGroupOffset). Queues where
-// srcGroup has no offset are left alone. It returns the offsets copied.
-func (a *Admin) CloneGroupOffset(ctx context.Context, srcGroup, destGroup, topic string) (map[message.MessageQueue]message.QueueOffset, error) {
-	r, err := a.TopicRoute(ctx, topic)
+// destGroup on every master of the topic (CLONE_GROUP_OFFSET, 314; mqadmin
+// cloneGroupOffset). Unless offline, an online srcGroup's topics it no
+// longer subscribes to are skipped by the brokers.
+func (a *Admin) CloneGroupOffset(ctx context.Context, srcGroup, destGroup, topic string, offline bool) error {
+	_, masters, err := a.masters(ctx, topic)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[message.MessageQueue]message.QueueOffset{}
-	for _, q := range r.SubscribeQueues() {
-		q.Topic = topic
-		off, err := a.ConsumerOffset(ctx, srcGroup, q)
-		if errors.Is(err, protocol.ErrQueryNotFound) || (err == nil && off < 0) {
-			continue
-		}
+	for _, addr := range slices.Sorted(maps.Values(masters)) {
+		_, err := a.core.Call(ctx, addr, header.NewRequest(protocol.CloneGroupOffset, &header.CloneGroupOffset{
+			SrcGroup: a.core.Wrap(srcGroup), DestGroup: a.core.Wrap(destGroup), Topic: a.core.Wrap(topic), Offline: offline,
+		}))
 		if err != nil {
-			return out, err
+			return fmt.Errorf("admin: clone offsets of %q to %q on %s: %w", srcGroup, destGroup, addr, err)
 		}
-		if err := a.UpdateConsumerOffset(ctx, destGroup, q, off); err != nil {
-			return out, err
-		}
-		out[q] = off
 	}
-	return out, nil
+	return nil
 }
 
 // ConsumerRunningInfo asks one consumer client, through a broker of its

@@ -80,9 +80,9 @@ func (s *Service) ProcessQueryConsumeQueue(_ context.Context, _ *remoting.Conn, 
 	}
 	resp := protocol.NewResponse(req, protocol.Success, "")
 	if err != nil || len(entries) == 0 {
-		// As RocketMQ: SUCCESS without a body, the reason in the remark.
+		// As RocketMQ, the reason goes in the remark; the body still has
+		// the queue's range (RocketMQ sends none, which its tool cannot print).
 		resp.Remark = "Index " + itoa(h.Index) + " of " + itoa(int64(h.QueueID)) + "@" + h.Topic + " is not exist!"
-		return resp, nil
 	}
 	for _, e := range entries {
 		b.QueueData = append(b.QueueData, body.QueueEntry{PhysicOffset: int64(e.Phys), PhysicSize: e.Size, TagsCode: e.TagsCode})
@@ -105,17 +105,23 @@ func (s *Service) ProcessViewBrokerStatsData(_ context.Context, _ *remoting.Conn
 	if err := h.Decode(req); err != nil {
 		return protocol.NewResponse(req, protocol.SystemError, err.Error()), nil
 	}
+	now := s.d.Clock.Now()
 	var r *stats.Rate
 	switch h.StatsName {
 	case body.StatsTopicPutNums:
-		r = s.d.Stats.TopicPuts(h.StatsKey)
+		if tc, ok := s.d.Topics.Get(h.StatsKey); ok {
+			var total int64
+			for q := range max(tc.WriteQueueNums, tc.ReadQueueNums) {
+				total += max(int64(s.d.Store.MaxOffsetInQueue(h.StatsKey, q)), 0)
+			}
+			r = s.d.Stats.TopicPuts(h.StatsKey, total, now)
+		}
 	case body.StatsGroupGetNums:
 		r = s.d.Stats.GroupGets(splitStatsKey(h.StatsKey))
 	}
 	if r == nil {
 		return answer.Respond(req, protocol.SystemError, "The stats <%s> <%s> not exist", h.StatsName, h.StatsKey), nil
 	}
-	now := s.d.Clock.Now()
 	item := func(w stats.Window, window int64) body.BrokerStatsItem {
 		return body.BrokerStatsItem{Sum: w.Sum, TPS: w.TPS, AvgPT: float64(w.Sum) / float64(window)}
 	}

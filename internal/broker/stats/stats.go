@@ -139,6 +139,7 @@ type Broker struct {
 	mu        sync.RWMutex
 	groupGets map[string]*Rate // "topic@group" -> messages pulled
 	topicPuts map[string]*Rate // topic -> messages stored (the sum of its queues' max offsets)
+	seeded    bool             // SampleTopics ran once: later topics count from 0
 }
 
 func NewBroker() *Broker {
@@ -147,7 +148,9 @@ func NewBroker() *Broker {
 
 // SampleTopics records each topic's stored-message total (the sum of its
 // queues' max offsets) at now; topics not listed are forgotten. Call it
-// after SampleAll, at every sample.
+// after SampleAll, at every sample. The first call (at the broker's start)
+// takes each total as the topic's baseline; a topic that appears later
+// counts from zero, as every message in it arrived since.
 func (s *Broker) SampleTopics(now time.Time, totals map[string]int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,22 +160,33 @@ func (s *Broker) SampleTopics(now time.Time, totals map[string]int64) {
 		}
 	}
 	for t, n := range totals {
-		r := s.topicPuts[t]
-		if r == nil {
-			r = &Rate{}
-			s.topicPuts[t] = r
-		}
+		r := s.topicRateLocked(t, now)
 		r.Set(n)
 		r.sample(now)
 	}
+	s.seeded = true
 }
 
-// TopicPuts returns the Rate of messages stored in topic, or nil before
-// its first sample.
-func (s *Broker) TopicPuts(topic string) *Rate {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.topicPuts[topic]
+func (s *Broker) topicRateLocked(topic string, now time.Time) *Rate {
+	r := s.topicPuts[topic]
+	if r == nil {
+		r = &Rate{}
+		if s.seeded {
+			r.sample(now) // baseline 0
+		}
+		s.topicPuts[topic] = r
+	}
+	return r
+}
+
+// TopicPuts returns the Rate of messages stored in topic with its total set
+// to total (the topic's current stored count), making it if needed.
+func (s *Broker) TopicPuts(topic string, total int64, now time.Time) *Rate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.topicRateLocked(topic, now)
+	r.Set(total)
+	return r
 }
 
 // GroupGets returns the Rate of messages group pulled from topic, or nil
