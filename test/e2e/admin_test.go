@@ -8,13 +8,19 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/pkg/client"
+	"github.com/petrelmq/petrel/pkg/client/consumer"
+	"github.com/petrelmq/petrel/pkg/client/producer"
+	"github.com/petrelmq/petrel/pkg/message"
 )
 
 // adminRunner runs `petrel admin` against one name server, the built binary
@@ -223,8 +229,8 @@ func TestAdminClusterTopicsMessages(t *testing.T) {
 	require.Regexp(t, `(?m)^Queue ID:\s+3$`, text)
 	type msgJSON struct {
 		MsgID, OffsetMsgID, Topic, Tags, Keys, Body string
-		QueueID                                    int32
-		QueueOffset                                int64
+		QueueID                                     int32
+		QueueOffset                                 int64
 	}
 	var msgs []msgJSON
 	a.json(&msgs, "queryMsgById", "-i", sent.OffsetMsgID)
@@ -305,4 +311,286 @@ func TestAdminClusterTopicsMessages(t *testing.T) {
 	require.Contains(t, a.run("deleteTopic", "-t", "AdmT2", "-c", "DefaultCluster"), "delete topic [AdmT2] from NameServer success.")
 	a.json(&topics, "topicList")
 	require.NotContains(t, topics, "AdmT2")
+}
+
+// TestAdminConsumers runs the group, offset, lag and relay commands with a
+// real consumer (Petrel's SDK in this process) against `petrel standalone`:
+// consumerStatus (307), getConsumerStatus (223 and 221) and queryMsgById -g
+// -d (309) are answered by the consumer through the broker.
+func TestAdminConsumers(t *testing.T) {
+	a, s := startAdminStandalone(t)
+	ctx := t.Context()
+	a.run("updateTopic", "-c", "DefaultCluster", "-t", "LagT", "-r", "4", "-w", "4")
+	require.Contains(t, a.run("updateSubGroup", "-c", "DefaultCluster", "-g", "gA", "-r", "3"), "retryMaxTimes=3")
+	var gcfg []struct {
+		BrokerName string
+		Config     struct {
+			GroupName     string
+			RetryMaxTimes int32
+		}
+	}
+	a.json(&gcfg, "getConsumerConfig", "-g", "gA")
+	require.Equal(t, int32(3), gcfg[0].Config.RetryMaxTimes)
+	require.Regexp(t, `(?m)^retryMaxTimes\s+=  3$`, a.run("getConsumerConfig", "-g", "gA"))
+
+	p, err := producer.New(client.NameServers(s.ns), producer.Group("pg1"))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(ctx))
+	defer p.Close()
+	send := func(n int) []*producer.SendResult {
+		var out []*producer.SendResult
+		for i := range n {
+			r, err := p.Send(ctx, producer.NewMessage("LagT", []byte("m"+strconv.Itoa(i)), producer.Tags("T")))
+			require.NoError(t, err)
+			out = append(out, r)
+		}
+		return out
+	}
+	sent := send(12)
+
+	// A group that has never consumed: its progress is its whole backlog
+	// once a consumer subscribes; before, it has nothing to show.
+	var prog struct {
+		Group     string
+		DiffTotal int64
+		Queues    []struct {
+			Topic                        string
+			QueueID                      int32
+			BrokerOffset, ConsumerOffset int64
+			Lag                          int64
+		}
+	}
+	var mu sync.Mutex
+	got := 0
+	block := make(chan struct{})
+	c, err := consumer.NewPush(client.NameServers(s.ns), consumer.Group("gA"), consumer.FromWhere(consumer.ConsumeFromFirstOffset),
+		consumer.CommitInterval(100*time.Millisecond))
+	require.NoError(t, err)
+	require.NoError(t, c.Subscribe("LagT", consumer.All(), consumer.Concurrently(
+		func(ctx context.Context, msgs []*message.MessageExt) consumer.ConsumeResult {
+			select {
+			case <-block:
+			case <-ctx.Done():
+				return consumer.ConsumeRetryLater
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			got += len(msgs)
+			return consumer.ConsumeSuccess
+		})))
+	require.NoError(t, c.Start(ctx))
+	defer c.Close()
+	clientID := c.Client().ID()
+
+	// While the handler blocks nothing is committed: the lag is the backlog.
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		a.json(&prog, "consumerProgress", "-g", "gA")
+		return prog.DiffTotal == 12
+	})
+	for _, q := range prog.Queues {
+		require.GreaterOrEqual(t, q.Lag, int64(0))
+	}
+	close(block)
+	testutil.WaitFor(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return got == 12 })
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		a.json(&prog, "consumerProgress", "-g", "gA")
+		return prog.DiffTotal == 0
+	})
+	text := a.run("consumerProgress", "-g", "gA")
+	require.Regexp(t, `#Topic\s+#Broker Name\s+#QID\s+#Broker Offset\s+#Consumer Offset\s+#Diff\s+#LastTime`, text)
+	require.Regexp(t, `(?m)^Diff Total: 0$`, text)
+	require.Regexp(t, `LagT\s+broker-a\s+\d\s+\d+\s+\d+\s+0\s+\d{4}-\d\d-\d\d`, text)
+	require.Regexp(t, `LagT\s+broker-a\s+\d\s+\d+\s+\d+\s+\S+\s+0\s+`, a.run("consumerProgress", "-g", "gA", "-s", "true"))
+	require.Regexp(t, `gA\s+1\s+V4_9_8\s+PUSH\s+CLUSTERING\s+\d+\s+0`, a.run("consumerProgress"))
+
+	// Connections.
+	var conns struct {
+		Connections   []struct{ ClientID, Language string }
+		Subscriptions []struct{ Topic, SubExpression string }
+		ConsumeType   string
+	}
+	a.json(&conns, "consumerConnection", "-g", "gA")
+	require.Len(t, conns.Connections, 1)
+	require.Equal(t, clientID, conns.Connections[0].ClientID)
+	require.Contains(t, conns.Subscriptions, struct{ Topic, SubExpression string }{"LagT", "*"})
+	text = a.run("consumerConnection", "-g", "gA")
+	require.Contains(t, text, "Below is subscription:")
+	require.Contains(t, text, "ConsumeType: CONSUME_PASSIVELY")
+	var pconns struct{ Connections []struct{ ClientID string } }
+	a.json(&pconns, "producerConnection", "-g", "pg1", "-t", "LagT")
+	require.Len(t, pconns.Connections, 1)
+	require.Regexp(t, `0001\s+`+regexp.QuoteMeta(p.Client().ID())+`\s+\S+\s+GO\s+V4_9_8`, a.run("producerConnection", "-g", "pg1", "-t", "LagT"))
+
+	// 307 relayed to the consumer: the queues it holds.
+	var status struct {
+		Clients []struct {
+			ClientID string
+			Queues   []struct {
+				Topic        string
+				QueueID      int32
+				CommitOffset int64
+			}
+		}
+		RebalanceOK, SameSubscription bool
+	}
+	a.json(&status, "consumerStatus", "-g", "gA", "-i", clientID)
+	require.Len(t, status.Clients, 1)
+	lagQueues := 0
+	for _, q := range status.Clients[0].Queues {
+		if q.Topic == "LagT" {
+			lagQueues++
+		}
+	}
+	require.Equal(t, 4, lagQueues)
+	text = a.run("consumerStatus", "-g", "gA", "-i", clientID)
+	require.Contains(t, text, "#Consumer Subscription#")
+	require.Regexp(t, `001 Topic: \S+\s+ClassFilter: false\s+SubExpression: `, text)
+	text = a.run("consumerStatus", "-g", "gA")
+	require.Contains(t, text, "Rebalance OK")
+	require.Contains(t, text, clientID)
+
+	// 223 → 221: the offsets the client holds.
+	var offs []struct {
+		ClientID   string
+		BrokerName string
+		QueueID    int32
+		Offset     int64
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		a.json(&offs, "getConsumerStatus", "-g", "gA", "-t", "LagT")
+		var sum int64
+		for _, o := range offs {
+			sum += o.Offset
+		}
+		return len(offs) == 4 && sum == 12
+	})
+	require.Equal(t, clientID, offs[0].ClientID)
+	require.Contains(t, a.run("getConsumerStatus", "-g", "gA", "-t", "LagT"), "get consumer status from client. group=gA, topic=LagT")
+
+	// 309: the consumer consumes one stored message now.
+	text = a.run("queryMsgById", "-i", sent[0].OffsetMsgID, "-g", "gA", "-d", clientID)
+	require.Contains(t, text, "consumeResult=CR_SUCCESS")
+	testutil.WaitFor(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return got == 13 })
+
+	// brokerConsumeStats (317), queryCq (321), statsAll's out-counts (315).
+	var bcs struct {
+		TotalDiff int64
+		Queues    []struct{ Topic, Group string }
+	}
+	a.json(&bcs, "brokerConsumeStats", "-b", s.broker)
+	require.Zero(t, bcs.TotalDiff)
+	require.Contains(t, bcs.Queues, struct{ Topic, Group string }{"LagT", "gA"})
+	require.Regexp(t, `(?m)^Diff Total: 0$`, a.run("brokerConsumeStats", "-b", s.broker))
+	var cq struct {
+		MaxQueueIndex, MinQueueIndex int64
+		QueueData                    []struct{ PhysicOffset, TagsCode int64 }
+		SubscriptionData             *json.RawMessage
+	}
+	a.json(&cq, "queryCq", "-t", "LagT", "-q", "0", "-i", "0", "-c", "2", "-g", "gA")
+	require.Len(t, cq.QueueData, 2)
+	require.NotNil(t, cq.SubscriptionData)
+	require.Regexp(t, `idx: 0\nConsumeQueueData\{physicOffset=\d+, physicSize=\d+, tagsCode=84,`, a.run("queryCq", "-t", "LagT", "-q", "0", "-i", "0"))
+	var st []struct {
+		Topic, ConsumerGroup      string
+		Accumulation              int64
+		InMsg24Hour, OutMsg24Hour int64
+	}
+	a.json(&st, "statsAll", "-t", "LagT")
+	require.Len(t, st, 1)
+	require.Equal(t, "gA", st[0].ConsumerGroup)
+	require.Equal(t, int64(12), st[0].InMsg24Hour)
+	require.GreaterOrEqual(t, st[0].OutMsg24Hour, int64(12))
+	require.Regexp(t, `LagT\s+gA\s+0\s+\d+\.\d\d\s+\d+\.\d\d\s+12\s+\d+`, a.run("statsAll", "-t", "LagT", "-a"))
+
+	// Offsets: back to the start (the consumer re-reads), then skip all.
+	var reset struct {
+		Online  bool
+		Offsets []struct{ Offset int64 }
+	}
+	a.json(&reset, "resetOffsetByTime", "-g", "gA", "-t", "LagT", "-s", "0")
+	require.True(t, reset.Online)
+	require.Len(t, reset.Offsets, 4)
+	for _, o := range reset.Offsets {
+		require.Zero(t, o.Offset)
+	}
+	testutil.WaitFor(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return got == 25 })
+	require.Contains(t, a.run("resetOffsetByTime", "-g", "gA", "-t", "LagT", "-s", "now"), "rollback consumer offset by specified group[gA], topic[LagT]")
+	var skip struct{ Offsets []struct{ Offset int64 } }
+	a.json(&skip, "skipAccumulatedMessage", "-g", "gA", "-t", "LagT")
+	var sum int64
+	for _, o := range skip.Offsets {
+		sum += o.Offset
+	}
+	require.Equal(t, int64(12), sum)
+
+	// cloneGroupOffset to a group that never ran.
+	require.Contains(t, a.run("cloneGroupOffset", "-s", "gA", "-d", "gClone", "-t", "LagT", "-o", "true"),
+		"clone group offset success. srcGroup[gA], destGroup=[gClone], topic[LagT]")
+	var clone struct{ DiffTotal int64 }
+	a.json(&clone, "consumerProgress", "-g", "gClone")
+	require.Zero(t, clone.DiffTotal)
+
+	// A stopped consumer falls behind a producer: the lag is what was sent since.
+	require.NoError(t, c.Close())
+	send(5)
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		a.json(&prog, "consumerProgress", "-g", "gA")
+		return prog.DiffTotal == 5
+	})
+	require.Regexp(t, `(?m)^Diff Total: 5$`, a.run("consumerProgress", "-g", "gA"))
+	// An offline group resets queue by queue.
+	a.json(&reset, "resetOffsetByTime", "-g", "gA", "-t", "LagT", "-s", "0")
+	require.False(t, reset.Online)
+	a.json(&prog, "consumerProgress", "-g", "gA")
+	require.Equal(t, int64(17), prog.DiffTotal)
+
+	// Dead letters: a consumer that always fails sends them to %DLQ%gD at once.
+	a.run("updateTopic", "-c", "DefaultCluster", "-t", "DlqT", "-r", "1", "-w", "1")
+	dlqDone := false
+	d, err := consumer.NewPush(client.NameServers(s.ns), consumer.Group("gD"), consumer.FromWhere(consumer.ConsumeFromFirstOffset),
+		consumer.MaxReconsumeTimes(0))
+	require.NoError(t, err)
+	var dmu sync.Mutex
+	retries := 0
+	require.NoError(t, d.Subscribe("DlqT", consumer.All(), consumer.Concurrently(
+		func(_ context.Context, msgs []*message.MessageExt) consumer.ConsumeResult {
+			dmu.Lock()
+			defer dmu.Unlock()
+			if !dlqDone {
+				return consumer.ConsumeRetryLater
+			}
+			retries += len(msgs)
+			return consumer.ConsumeSuccess
+		})))
+	require.NoError(t, d.Start(ctx))
+	defer d.Close()
+	for i := range 3 {
+		_, err := p.Send(ctx, producer.NewMessage("DlqT", []byte("dead"+strconv.Itoa(i))))
+		require.NoError(t, err)
+	}
+	var dlqStatus []struct{ MaxOffset int64 }
+	testutil.WaitFor(t, 30*time.Second, func() bool {
+		_, _, code := a.try("topicStatus", "-t", "%DLQ%gD")
+		if code != 0 {
+			return false
+		}
+		a.json(&dlqStatus, "topicStatus", "-t", "%DLQ%gD")
+		return len(dlqStatus) == 1 && dlqStatus[0].MaxOffset == 3
+	})
+	dmu.Lock()
+	dlqDone = true
+	dmu.Unlock()
+	var moved struct {
+		RetryTopic string
+		Resent     []struct{ SendStatus string }
+	}
+	a.json(&moved, "resendDlqMsg", "-g", "gD")
+	require.Equal(t, "%RETRY%gD", moved.RetryTopic)
+	require.Len(t, moved.Resent, 3)
+	testutil.WaitFor(t, 60*time.Second, func() bool { dmu.Lock(); defer dmu.Unlock(); return retries == 3 })
+	require.Contains(t, a.run("resendDlqMsg", "-g", "gD"), "moved 0 messages from %DLQ%gD to %RETRY%gD")
+
+	// deleteSubGroup.
+	require.Contains(t, a.run("deleteSubGroup", "-c", "DefaultCluster", "-g", "gClone", "-r", "true"),
+		"delete subscription group [gClone] from broker ["+s.broker+"] in cluster [DefaultCluster] success.")
 }
