@@ -25,7 +25,7 @@ func groupCommands(env *adminEnv) []*cobra.Command {
 	return []*cobra.Command{
 		updateSubGroupCmd(env), deleteSubGroupCmd(env), consumerProgressCmd(env), consumerConnectionCmd(env),
 		producerConnectionCmd(env), getConsumerConfigCmd(env), cloneGroupOffsetCmd(env), resetOffsetByTimeCmd(env),
-		skipAccumulatedCmd(env), statsAllCmd(env),
+		skipAccumulatedCmd(env),
 	}
 }
 

@@ -4,7 +4,8 @@
 // Each server subcommand loads its configuration (a RocketMQ-style properties file,
 // then flags, which win), wires the components, and waits for SIGINT or SIGTERM.
 // `petrel health` asks a running server whether it is ready (for container health
-// checks); `petrel version` (or --version) prints the release details.
+// checks); `petrel admin` runs RocketMQ mqadmin's commands (admin*.go); `petrel
+// version` (or --version) prints the release details.
 package main
 
 import (
