@@ -154,7 +154,13 @@ func parseTimestamp(s string) (time.Time, error) {
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return time.UnixMilli(ms), nil
 	}
-	t, err := time.ParseInLocation("2006-01-02#15:04:05:000", s, time.Local)
+	// Go reads fractional seconds only after '.' or ',': mqadmin's
+	// "...:ss:SSS" becomes "...:ss.SSS".
+	v := s
+	if n := len(v); n > 4 && v[n-4] == ':' {
+		v = v[:n-4] + "." + v[n-3:]
+	}
+	t, err := time.ParseInLocation("2006-01-02#15:04:05.000", v, time.Local)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("bad timestamp %q: want now, Unix milliseconds or yyyy-MM-dd#HH:mm:ss:SSS", s)
 	}

@@ -210,7 +210,9 @@ func skipValue(b []byte, i int) (int, bool) {
 	if b[i] != '{' && b[i] != '[' {
 		for i < len(b) && b[i] != ',' && b[i] != '}' {
 			if b[i] == '"' {
-				i = skipString(b, i)
+				if i = skipString(b, i); i >= len(b) {
+					return 0, false
+				}
 			}
 			i++
 		}
@@ -328,6 +330,9 @@ func DecodeConsumerStatusTable(b []byte) (map[string]map[message.MessageQueue]in
 			continue
 		}
 		q := skipString(obj, p)
+		if q >= len(obj) {
+			return nil, fmt.Errorf("%w: unterminated consumerTable key", ErrBadAdminBody)
+		}
 		var id string
 		if err := json.Unmarshal(obj[p:q+1], &id); err != nil {
 			return nil, fmt.Errorf("%w: consumerTable key: %v", ErrBadAdminBody, err)
@@ -448,6 +453,9 @@ func DecodeConsumeStatsList(b []byte) (*ConsumeStatsList, error) {
 			return nil, bad("group without a name")
 		}
 		qe := skipString(obj, q)
+		if qe >= len(obj) {
+			return nil, bad("unterminated group name")
+		}
 		var g GroupConsumeStats
 		if err := json.Unmarshal(obj[q:qe+1], &g.Group); err != nil {
 			return nil, bad(err.Error())
