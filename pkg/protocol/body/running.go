@@ -253,6 +253,36 @@ const (
 	CMResultReturnNull     = "CR_RETURN_NULL"
 )
 
+// cmResults are RocketMQ's CMResult values in enum order: the official Go
+// client writes consumeResult as the ordinal.
+var cmResults = []string{CMResultSuccess, CMResultLater, "CR_ROLLBACK", "CR_COMMIT", CMResultThrowException, CMResultReturnNull}
+
+// UnmarshalJSON accepts consumeResult as a name (Java, Petrel) or as an
+// ordinal (the official Go client).
+func (r *ConsumeMessageDirectlyResult) UnmarshalJSON(b []byte) error {
+	type plain ConsumeMessageDirectlyResult
+	var v struct {
+		plain
+		ConsumeResult json.RawMessage `json:"consumeResult"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = ConsumeMessageDirectlyResult(v.plain)
+	if len(v.ConsumeResult) == 0 || string(v.ConsumeResult) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(v.ConsumeResult, &r.ConsumeResult); err == nil {
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(v.ConsumeResult, &n); err != nil || n < 0 || n >= len(cmResults) {
+		return fmt.Errorf("%w: consumeResult %s", ErrBadAdminBody, v.ConsumeResult)
+	}
+	r.ConsumeResult = cmResults[n]
+	return nil
+}
+
 // String renders the result as the Java class's toString does.
 func (r ConsumeMessageDirectlyResult) String() string {
 	return "ConsumeMessageDirectlyResult [order=" + strconv.FormatBool(r.Order) + ", autoCommit=" + strconv.FormatBool(r.AutoCommit) +

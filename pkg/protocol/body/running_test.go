@@ -109,3 +109,18 @@ func FuzzDecodeAdminRelayBodies(f *testing.F) {
 		_, _ = DecodeConsumeStatsList(b)
 	})
 }
+
+func TestConsumeMessageDirectlyResultForms(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`{"order":false,"autoCommit":true,"consumeResult":"CR_LATER","remark":"","spentTimeMills":3}`: CMResultLater,
+		`{"order":false,"autoCommit":true,"consumeResult":0,"remark":"","spentTimeMills":3}`:          CMResultSuccess, // official Go client
+		`{"order":false,"autoCommit":true,"consumeResult":5}`:                                        CMResultReturnNull,
+	} {
+		var r ConsumeMessageDirectlyResult
+		require.NoError(t, DecodeJSON("r", []byte(in), &r))
+		require.Equal(t, want, r.ConsumeResult)
+	}
+	var r ConsumeMessageDirectlyResult
+	require.Error(t, DecodeJSON("r", []byte(`{"consumeResult":9}`), &r))
+}
