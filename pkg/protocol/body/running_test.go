@@ -115,7 +115,7 @@ func TestConsumeMessageDirectlyResultForms(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"order":false,"autoCommit":true,"consumeResult":"CR_LATER","remark":"","spentTimeMills":3}`: CMResultLater,
 		`{"order":false,"autoCommit":true,"consumeResult":0,"remark":"","spentTimeMills":3}`:          CMResultSuccess, // official Go client
-		`{"order":false,"autoCommit":true,"consumeResult":5}`:                                        CMResultReturnNull,
+		`{"order":false,"autoCommit":true,"consumeResult":5}`:                                         CMResultReturnNull,
 	} {
 		var r ConsumeMessageDirectlyResult
 		require.NoError(t, DecodeJSON("r", []byte(in), &r))
