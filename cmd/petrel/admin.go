@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,6 +133,29 @@ func (e *adminEnv) emit(cmd *cobra.Command, v any, text func(w io.Writer)) error
 	}
 	text(w)
 	return nil
+}
+
+// fastjsonPretty renders v as RocketMQ's JSON.toJSONString(v, true) does:
+// keys sorted, tab indents, no space after the colon.
+func fastjsonPretty(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(err.Error())
+	}
+	var generic any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&generic); err != nil {
+		return b
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "\t")
+	if err := enc.Encode(generic); err != nil {
+		return b
+	}
+	return bytes.ReplaceAll(bytes.TrimRight(out.Bytes(), "\n"), []byte(`": `), []byte(`":`))
 }
 
 // humanTime renders Unix ms as mqadmin does (UtilAll.timeMillisToHumanString2:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -102,20 +101,27 @@ func formatRunningInfo(ri RunningInfo) string {
 			"locked=%t, tryUnlockTimes=%d, lastLockTimestamp=%s, droped=%t, lastPullTimestamp=%s, lastConsumeTimestamp=%s]\n",
 			q.Topic, q.BrokerName, q.QueueID, p.CommitOffset, p.CachedMsgMinOffset, p.CachedMsgMaxOffset, p.CachedMsgCount,
 			p.CachedMsgSizeInMiB, p.TransactionMsgMinOffset, p.TransactionMsgMaxOffset, p.TransactionMsgCount, p.Locked,
-			p.TryUnlockTimes, humanTime(p.LastLockTimestamp), p.Droped, humanTime(p.LastPullTimestamp), humanTime(p.LastConsumeTimestamp))
+			p.TryUnlockTimes, compactTime(p.LastLockTimestamp), p.Droped, compactTime(p.LastPullTimestamp), compactTime(p.LastConsumeTimestamp))
 	}
 	b.WriteString("\n\n#Consumer RT&TPS#\n")
 	fmt.Fprintf(&b, "%-64s  %14s %14s %14s %14s %18s %25s\n", "#Topic", "#Pull RT", "#Pull TPS", "#Consume RT",
 		"#ConsumeOK TPS", "#ConsumeFailed TPS", "#ConsumeFailedMsgsInHour")
 	for _, t := range slices.Sorted(maps.Keys(ri.Status)) {
 		s := ri.Status[t]
-		fmt.Fprintf(&b, "%-64s  %14.2f %14.2f %14.2f %14.2f %18.2f %25d\n", t, s.PullRT, s.PullTPS, s.ConsumeRT,
+		fmt.Fprintf(&b, "%-32s  %14.2f %14.2f %14.2f %14.2f %18.2f %25d\n", t, s.PullRT, s.PullTPS, s.ConsumeRT,
 			s.ConsumeOKTPS, s.ConsumeFailedTPS, s.ConsumeFailedMsgs)
 	}
 	if ri.Jstack != "" {
 		b.WriteString("\n\n#Consumer jstack#\n" + ri.Jstack + "\n")
 	}
 	return b.String()
+}
+
+// compactTime renders Unix ms as RocketMQ's UtilAll.timeMillisToHumanString
+// (yyyyMMddHHmmssSSS, local time; the epoch for 0).
+func compactTime(ms int64) string {
+	t := time.UnixMilli(ms)
+	return t.Format("20060102150405") + fmt.Sprintf("%03d", t.Nanosecond()/1e6)
 }
 
 func consumerStatusCmd(env *adminEnv) *cobra.Command {
@@ -296,10 +302,10 @@ func brokerConsumeStatsCmd(env *adminEnv) *cobra.Command {
 					fmt.Fprintf(w, "%-64s  %-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n",
 						"#Topic", "#Group", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff", "#LastTime")
 					for _, q := range rep.Queues {
-						last := "-"
-						if q.LastTimestamp > 0 {
-							last = dateTime(q.LastTimestamp)
+						if q.LastTimestamp <= 0 {
+							continue // as mqadmin: queues the group never consumed are not printed
 						}
+						last := dateTime(q.LastTimestamp)
 						fmt.Fprintf(w, "%-64s  %-64s  %-32s  %-4d  %-20d  %-20d  %-20d  %s\n", front(q.Topic, 64), q.Group,
 							front(q.BrokerName, 32), q.QueueID, q.BrokerOffset, q.ConsumerOffset, q.Diff, last)
 					}
@@ -358,8 +364,7 @@ func queryCqCmd(env *adminEnv) *cobra.Command {
 				}
 				return env.emit(cmd, res, func(w io.Writer) {
 					if res.SubscriptionData != nil {
-						sj, _ := json.MarshalIndent(res.SubscriptionData, "", "\t")
-						fmt.Fprintf(w, "Subscription data: \n%s\n======================================\n", sj)
+						fmt.Fprintf(w, "Subscription data: \n%s\n======================================\n", fastjsonPretty(res.SubscriptionData))
 					}
 					if res.FilterData != "" {
 						fmt.Fprintf(w, "Filter data: \n%s\n======================================\n", res.FilterData)

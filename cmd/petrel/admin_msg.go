@@ -172,6 +172,7 @@ func queryMsgByKeyCmd(env *adminEnv) *cobra.Command {
 					return err
 				}
 				out := []KeyHit{}
+				slices.Reverse(msgs) // newest first, as mqadmin prints the brokers' answer
 				for _, m := range msgs {
 					out = append(out, KeyHit{MsgID: m.MsgID(), OffsetMsgID: m.OffsetMsgID(), QueueID: m.QueueID, QueueOffset: int64(m.QueueOffset)})
 				}
@@ -465,7 +466,9 @@ func printMsgByQueueCmd(env *adminEnv) *cobra.Command {
 				counts := map[string]int{}
 				for _, m := range msgs {
 					res.Messages = append(res.Messages, messageJSON(a, m, brokerName))
-					counts[m.Tags()]++
+					if strings.TrimSpace(m.Tags()) != "" {
+						counts[m.Tags()]++
+					}
 				}
 				if strings.EqualFold(calc, "true") {
 					for _, t := range slices.Sorted(maps.Keys(counts)) {

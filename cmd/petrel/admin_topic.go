@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -176,8 +175,7 @@ func topicRouteCmd(env *adminEnv) *cobra.Command {
 				rj := routeJSON(r.Data())
 				return env.emit(cmd, rj, func(w io.Writer) {
 					if !list {
-						b, _ := json.MarshalIndent(rj, "", "\t")
-						fmt.Fprintf(w, "%s\n", b)
+						fmt.Fprintf(w, "%s\n", fastjsonPretty(rj))
 						return
 					}
 					const format = "%-45s %-32s %-50s %-10s %-11s %-5s\n"
@@ -558,11 +556,26 @@ func allocateMQCmd(env *adminEnv) *cobra.Command {
 					}
 					res.Result[m] = got
 				}
-				b, err := json.Marshal(res)
-				if err != nil {
-					return err
-				}
-				return env.emit(cmd, res, func(w io.Writer) { fmt.Fprintf(w, "%s\n", b) })
+				return env.emit(cmd, res, func(w io.Writer) {
+					// fastjson's compact form: keys sorted.
+					var b strings.Builder
+					b.WriteString(`{"result":{`)
+					for i, m := range slices.Sorted(maps.Keys(res.Result)) {
+						if i > 0 {
+							b.WriteByte(',')
+						}
+						fmt.Fprintf(&b, "%q:[", m)
+						for j, q := range res.Result[m] {
+							if j > 0 {
+								b.WriteByte(',')
+							}
+							fmt.Fprintf(&b, `{"brokerName":%q,"queueId":%d,"topic":%q}`, q.BrokerName, q.QueueID, q.Topic)
+						}
+						b.WriteByte(']')
+					}
+					b.WriteString("}}")
+					fmt.Fprintln(w, b.String())
+				})
 			})
 		},
 	}
