@@ -164,7 +164,7 @@ func TestAdminClusterTopicsMessages(t *testing.T) {
 	a.json(&route, "topicRoute", "-t", "AdmT")
 	require.Len(t, route.QueueDatas, 1)
 	require.Equal(t, int32(4), route.QueueDatas[0].WriteQueueNums)
-	require.Contains(t, a.run("topicRoute", "-t", "AdmT"), `"brokerName": "broker-a"`)
+	require.Contains(t, a.run("topicRoute", "-t", "AdmT"), `"brokerName":"broker-a"`)
 	require.Regexp(t, `(?m)^Total:\s+1\s+4\s+4`, a.run("topicRoute", "-t", "AdmT", "-l"))
 	require.Equal(t, "DefaultCluster\n", a.run("topicClusterList", "-t", "AdmT"))
 	require.Contains(t, a.run("updateTopicPerm", "-c", "DefaultCluster", "-t", "AdmT2", "-p", "4"), "update topic perm from 6 to 4 in "+addr+" success.")
