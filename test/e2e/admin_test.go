@@ -6,16 +6,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	ctlclient "github.com/petrelmq/petrel/internal/controller/client"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/consumer"
@@ -593,4 +597,59 @@ func TestAdminConsumers(t *testing.T) {
 	// deleteSubGroup.
 	require.Contains(t, a.run("deleteSubGroup", "-c", "DefaultCluster", "-g", "gClone", "-r", "true"),
 		"delete subscription group [gClone] from broker ["+s.broker+"] in cluster [DefaultCluster] success.")
+}
+
+// TestAdminControllerCommands runs getSyncStateSet and electMaster against a
+// `petrel controller` (a one-node Raft group) with one registered broker.
+func TestAdminControllerCommands(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	conf := writeFile(t, "c.conf", strings.Join([]string{
+		"controllerDLegerGroup=admin",
+		"controllerDLegerPeers=n0-" + addr,
+		"controllerDLegerSelfId=n0",
+		"controllerStorePath=" + filepath.Join(t.TempDir(), "controller"),
+		"controllerListenAddr=" + addr,
+		"scanNotActiveBrokerInterval=200",
+	}, "\n")+"\n")
+	p := start(t, nil, "controller", "-c", conf)
+	require.Equal(t, addr, p.waitLog(controllerListenRe, 20*time.Second))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bc, err := ctlclient.New(ctlclient.Config{Addrs: []string{addr}, Cluster: "DefaultCluster", BrokerName: "broker-a",
+		BrokerID: 0, BrokerAddr: "127.0.0.1:10911", HAAddr: "127.0.0.1:10912", HeartbeatTimeout: 3 * time.Second}, nil)
+	require.NoError(t, err)
+	defer bc.Close()
+	runCtx, stopRun := context.WithCancel(ctx)
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		_ = bc.Run(runCtx, 200*time.Millisecond, func() ctlclient.Progress { return ctlclient.Progress{MaxOffset: 42} })
+	}()
+	defer func() { stopRun(); <-runDone }()
+	testutil.WaitFor(t, 30*time.Second, func() bool {
+		v, ok := bc.Latest()
+		return ok && v.IsMaster(0)
+	})
+
+	a := adminRunner{t: t, ns: "127.0.0.1:1"} // these commands ask the controllers, not the name servers
+	var sets []struct {
+		BrokerName     string
+		MasterBrokerID int64
+		MasterAddress  string
+		SyncStateSet   []int64
+	}
+	a.json(&sets, "getSyncStateSet", "-a", addr, "-c", "DefaultCluster")
+	require.Len(t, sets, 1)
+	require.Equal(t, "broker-a", sets[0].BrokerName)
+	require.Equal(t, []int64{0}, sets[0].SyncStateSet)
+	text := a.run("getSyncStateSet", "-a", addr, "-b", "broker-a")
+	require.Contains(t, text, "#brokerName\tbroker-a\n#MasterBrokerId\t0\n#MasterAddr\t127.0.0.1:10911\n")
+	require.Contains(t, text, "InSyncReplica:\tReplica{brokerId=0, brokerAddress=127.0.0.1:10911}")
+
+	text = a.run("electMaster", "-a", addr, "-c", "DefaultCluster", "-bn", "broker-a", "-b", "0")
+	require.Contains(t, text, "#BrokerName\tbroker-a\n#BrokerMasterAddr\t127.0.0.1:10911\n")
+	_, errOut, code := a.try("electMaster", "-a", addr, "-c", "DefaultCluster", "-bn", "broker-a", "-b", "7")
+	require.NotZero(t, code, "broker 7 is not a replica of the set")
+	require.Contains(t, errOut, "petrel: ")
 }
