@@ -24,7 +24,8 @@ import (
 // deleteWhen, cleanResourceInterval, diskMaxUsedSpaceRatio,
 // diskSpaceWarningLevelRatio, diskSpaceCleanForciblyRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
-// maxHeldPulls, shutdownTimeoutMillis and maxFrameSize. aclEnable and
+// maxHeldPulls, duplicateWindowSeconds, duplicateMaxEntries,
+// shutdownTimeoutMillis and maxFrameSize. aclEnable and
 // enableDLegerCommitLog are bound only to refuse true, as this build has neither
 // ACL nor DLedger. Every other RocketMQ 4.9 key (properties.AcceptRocketMQ) is
 // accepted with no effect; any other key is unknown.
@@ -84,6 +85,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Bool(meta.KeyLongPollingEnable, &c.LongPollingEnable)
 	b.Millis(meta.KeyShortPollingTime, &c.ShortPollingTime)
 	b.Int("maxHeldPulls", &c.MaxHeldPulls)
+	b.Seconds(meta.KeyDuplicateWindowSeconds, &c.DuplicateWindow)
+	b.Int("duplicateMaxEntries", &c.DuplicateMaxEntries)
 	b.Millis("shutdownTimeoutMillis", &c.ShutdownTimeout)
 	b.String("regionId", &c.RegionID)
 	b.Bool("traceOn", &c.TraceOn)
