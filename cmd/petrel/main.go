@@ -57,6 +57,8 @@ func newRoot() (*cobra.Command, *logSetup) {
 		newBrokerCmd(logs),
 		newControllerCmd(logs),
 		newAdminCmd(),
+		newConsoleCmd(logs),
+		newBenchCmd(logs),
 	)
 	return root, logs
 }

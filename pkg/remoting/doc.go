@@ -56,6 +56,13 @@
 //     count of the lines suppressed since the last one.
 //   - Invoke and InvokeOneway wait while 256 frames are queued; a write that
 //     stalls for WriteTimeout (30s) closes the connection.
+//   - A Client connection has at most ClientConfig.MaxInflightPerConn (4096,
+//     the server's default cap) Invoke and InvokeAsync calls awaiting answers;
+//     beyond it a call waits on its ctx for one, so a client with default
+//     settings is never refused for having too many requests in flight.
+//   - InvokeAsync callbacks run on one goroutine per connection, in answer
+//     order, not on the reader; a callback running over 10ms gets the answers
+//     queued behind it a goroutine of their own.
 //   - Server.Close answers, rather than drops, what it has accepted: requests
 //     read, queued or waiting are answered SERVICE_NOT_AVAILABLE (14) with a
 //     "[SHUTDOWN]" remark, running ones once their processor returns, and queued
