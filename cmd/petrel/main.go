@@ -4,7 +4,8 @@
 // Each server subcommand loads its configuration (a RocketMQ-style properties file,
 // then flags, which win), wires the components, and waits for SIGINT or SIGTERM.
 // `petrel health` asks a running server whether it is ready (for container health
-// checks); `petrel version` (or --version) prints the release details.
+// checks); `petrel admin` runs RocketMQ mqadmin's commands (admin*.go); `petrel
+// version` (or --version) prints the release details.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 
 func main() {
 	root, logs := newRoot()
+	root.SetArgs(mqadminArgs(os.Args[1:]))
 	err := root.Execute()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "petrel:", err)
@@ -54,8 +56,25 @@ func newRoot() (*cobra.Command, *logSetup) {
 		newStandaloneCmd(logs),
 		newBrokerCmd(logs),
 		newControllerCmd(logs),
+		newAdminCmd(),
 		newConsoleCmd(logs),
 		newBenchCmd(logs),
 	)
 	return root, logs
+}
+
+// mqadminArgs rewrites mqadmin's two-letter short option -bn (electMaster's
+// broker name) as --bn, which the flag parser understands.
+func mqadminArgs(args []string) []string {
+	if len(args) == 0 || args[0] != "admin" {
+		return args
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "-bn" {
+			a = "--bn"
+		}
+		out[i] = a
+	}
+	return out
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/petrelmq/petrel/internal/lifecycle"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/pkg/clock"
+	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
@@ -275,6 +276,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.addr = b.advertised.String()
 	b.bootTime = b.clk.Now()
 	b.stats.SampleAll(b.bootTime, b.store.Stats().PutCount) // rates count from here
+	b.stats.SampleTopics(b.bootTime, topicTotals(b.topics, b.store))
 	b.started = true
 	b.obs.up.Store(true)
 	b.log.Info("broker: started", "cluster", b.cfg.ClusterName, "broker", b.cfg.BrokerName,
@@ -406,7 +408,9 @@ func (b *Broker) housekeep(ctx context.Context) {
 				b.log.Error("broker: persist consumer offsets", "err", err)
 			}
 		case <-sample.C():
-			b.stats.SampleAll(b.clk.Now(), b.store.Stats().PutCount)
+			now := b.clk.Now()
+			b.stats.SampleAll(now, b.store.Stats().PutCount)
+			b.stats.SampleTopics(now, topicTotals(b.topics, b.store))
 		}
 	}
 }
@@ -465,4 +469,25 @@ func (b *Broker) Close() error {
 		b.log.Info("broker: closed")
 	}
 	return err
+}
+
+// topicTotals returns each topic's stored-message count: the sum of its
+// queues' max offsets (VIEW_BROKER_STATS_DATA's TOPIC_PUT_NUMS counts the
+// differences between samples of it).
+func topicTotals(topics *meta.Topics, st interface {
+	MaxOffsetInQueue(topic string, queueID int32) message.QueueOffset
+}) map[string]int64 {
+	out := map[string]int64{}
+	for _, t := range topics.Names() {
+		tc, ok := topics.Get(t)
+		if !ok {
+			continue
+		}
+		var n int64
+		for q := range max(tc.WriteQueueNums, tc.ReadQueueNums) {
+			n += int64(st.MaxOffsetInQueue(t, q))
+		}
+		out[t] = n
+	}
+	return out
 }

@@ -102,6 +102,14 @@ func (b *Broker) routes() []route {
 		{[]protocol.RequestCode{protocol.QueryTopicConsumeByWho}, r.admin.ProcessConsumeByWho, p.admin},
 		{[]protocol.RequestCode{protocol.GetBrokerConfig}, r.admin.ProcessGetBrokerConfig, p.admin},
 		{[]protocol.RequestCode{protocol.UpdateBrokerConfig}, r.admin.ProcessUpdateBrokerConfig, p.admin},
+		{[]protocol.RequestCode{protocol.GetBrokerConsumeStats}, r.admin.ProcessBrokerConsumeStats, p.admin},
+		{[]protocol.RequestCode{protocol.QueryConsumeQueue}, r.admin.ProcessQueryConsumeQueue, p.admin},
+		{[]protocol.RequestCode{protocol.ViewBrokerStatsData}, r.admin.ProcessViewBrokerStatsData, p.admin},
+		{[]protocol.RequestCode{protocol.CloneGroupOffset}, r.admin.ProcessCloneGroupOffset, p.admin},
+		// Relayed to a consumer client over its own connection.
+		{[]protocol.RequestCode{protocol.GetConsumerRunningInfo}, r.admin.ProcessConsumerRunningInfo, p.admin},
+		{[]protocol.RequestCode{protocol.ConsumeMessageDirectly}, r.admin.ProcessConsumeMessageDirectly, p.admin},
+		{[]protocol.RequestCode{protocol.InvokeBrokerToGetConsumerStatus}, r.admin.ProcessGetConsumerStatus, p.admin},
 
 		{[]protocol.RequestCode{protocol.CheckClientConfig}, b.subs.ProcessCheckClientConfig, p.heartbeat},
 		// Petrel-only: a slave compares its records with its master's.
@@ -175,7 +183,7 @@ func (b *Broker) buildRooms() error {
 	r.offset = offset.New(st, b.offsets, b.topics, b.clients, cfg.BrokerName, b.log)
 	r.admin = admin.New(admin.Deps{Store: st, Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Runtime: b.live,
 		Consumers: b.clients, Stats: b.stats, Registrar: b.reg, Config: b.configProperties, Extra: b.runtimeExtra,
-		RegisterTimeout: cfg.RegisterTimeout, BrokerName: cfg.BrokerName, ClusterName: cfg.ClusterName,
+		RegisterTimeout: cfg.RegisterTimeout, BrokerName: cfg.BrokerName, ClusterName: cfg.ClusterName, BrokerAddr: b.advertised.String(),
 		BootTime: b.clk.Now(), Clock: b.clk, Log: b.log})
 	b.pools = newPools(&b.cfg, b.live)
 	return b.repl.build(&b.cfg, b.store, b.reg, replicationDeps{topics: b.topics, groups: b.groups,
@@ -289,6 +297,9 @@ func (b *Broker) runtimeExtra(kv map[string]string) {
 	kv["sendThreadPoolQueueCapacity"] = strconv.Itoa(b.cfg.SendQueueCapacity)
 	kv["pullThreadPoolQueueSize"] = strconv.Itoa(b.pools.pull.Queued())
 	kv["pullThreadPoolQueueCapacity"] = strconv.Itoa(b.cfg.PullQueueCapacity)
+	now := time.Now()
+	kv["sendThreadPoolQueueHeadWaitTimeMills"] = strconv.FormatInt(b.pools.send.HeadWait(now).Milliseconds(), 10)
+	kv["pullThreadPoolQueueHeadWaitTimeMills"] = strconv.FormatInt(b.pools.pull.HeadWait(now).Milliseconds(), 10)
 	kv["heldPullCount"] = strconv.Itoa(b.rooms.pull.Held())
 	if b.rooms.dedup != nil {
 		st := b.rooms.dedup.Stats()

@@ -319,3 +319,25 @@ func (s *Store) QueryMessage(topic, key string, maxNum int, beginMillis, endMill
 	}
 	return r, nil
 }
+
+// ConsumeQueueEntries reads up to n entries of a queue starting at offset
+// from, for inspection (QUERY_CONSUME_QUEUE): fewer at the end of the queue,
+// none past it. ok is false for a queue the store does not have.
+func (s *Store) ConsumeQueueEntries(topic string, queueID int32, from message.QueueOffset, n int) (entries []consumequeue.Entry, ok bool, err error) {
+	if s.closed.Load() {
+		return nil, false, ErrClosed
+	}
+	q := s.lookupQueue(topic, queueID)
+	if q == nil {
+		return nil, false, nil
+	}
+	if n <= 0 || from >= q.MaxOffset() {
+		return nil, true, nil
+	}
+	buf := make([]consumequeue.Entry, min(n, 1024))
+	got, err := q.Read(from, len(buf), buf)
+	if err != nil {
+		return nil, true, fmt.Errorf("store: read %s/%d from %d: %w", topic, queueID, from, err)
+	}
+	return buf[:got], true, nil
+}

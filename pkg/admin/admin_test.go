@@ -197,3 +197,18 @@ func TestAdminResetOffsetByTime(t *testing.T) {
 		return err == nil && lag == 0
 	})
 }
+
+func TestQueueLag(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ broker, consumer, min, want int64 }{
+		{10, 4, 0, 6},
+		{10, 10, 0, 0},
+		{3, 5, 0, 0},    // the consumer is ahead (a slave had less): no negative lag
+		{10, -1, 0, 10}, // nothing committed (RocketMQ's -1): the whole queue
+		{10, 0, 4, 6},   // nothing committed, the first 4 deleted: what can still be read
+		{10, 2, 4, 6},   // behind retention
+		{0, 0, 0, 0},
+	} {
+		require.Equal(t, c.want, admin.QueueLag(c.broker, c.consumer, c.min), "%+v", c)
+	}
+}

@@ -26,6 +26,34 @@ type Pool struct {
 	wg        sync.WaitGroup
 	queueSize int
 	maxWait   func() time.Duration // nil: no limit on queue time
+
+	// qmu guards waits: the queue times of the tasks in tasks, oldest
+	// first, for HeadWait. A task is pushed under qmu together with its
+	// channel send, and popped after a worker (or release) takes one, so
+	// the oldest entry is the head's time.
+	qmu   sync.Mutex
+	waits []time.Time
+}
+
+// HeadWait returns how long the task at the head of the queue has waited
+// (RocketMQ's sendThreadPoolQueueHeadWaitTimeMills): 0 when none waits.
+func (p *Pool) HeadWait(now time.Time) time.Duration {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if len(p.waits) == 0 {
+		return 0
+	}
+	return max(now.Sub(p.waits[0]), 0)
+}
+
+// popWait forgets the oldest queue time, after a task left the queue.
+func (p *Pool) popWait() {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if len(p.waits) > 0 {
+		p.waits[0] = time.Time{}
+		p.waits = p.waits[1:]
+	}
 }
 
 // SetMaxQueueWait makes requests that waited longer than maxWait() in the
@@ -52,8 +80,15 @@ func (p *Pool) Queued() int { return len(p.tasks) }
 
 // trySubmit queues t without blocking and reports whether it was queued.
 func (p *Pool) trySubmit(t *task) bool {
+	at := t.queued
+	if at.IsZero() {
+		at = time.Now()
+	}
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
 	select {
 	case p.tasks <- t:
+		p.waits = append(p.waits, at)
 		return true
 	default:
 		return false
@@ -93,6 +128,7 @@ func (p *Pool) release() {
 	for {
 		select {
 		case t := <-p.tasks:
+			p.popWait()
 			t.finish()
 		default:
 			p.mu.Unlock()
@@ -106,6 +142,7 @@ func (p *Pool) work(quit <-chan struct{}) {
 	for {
 		select {
 		case t := <-p.tasks:
+			p.popWait()
 			t.run()
 		case <-quit:
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/broker/stats"
 	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/internal/store/consumequeue"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -28,12 +29,16 @@ type Store interface {
 	MaxOffsetInQueue(topic string, queueID int32) message.QueueOffset
 	MessageStoreTime(topic string, queueID int32, offset message.QueueOffset) (int64, error)
 	DeleteTopic(topic string) error
+	LookMessageByOffset(phys message.PhysOffset, dst []byte) ([]byte, error)
+	ConsumeQueueEntries(topic string, queueID int32, from message.QueueOffset, n int) ([]consumequeue.Entry, bool, error)
 }
 
 // Consumers is what administration needs from client management.
 type Consumers interface {
 	ConsumerGroup(group string) (clients.GroupInfo, bool)
 	GroupsSubscribing(topic string) []string
+	ConsumerClients(group string) []clients.ClientConn
+	Subscription(group, topic string) (body.SubscriptionData, bool)
 }
 
 // Registrar registers the broker with the name servers at once, so a new
@@ -62,9 +67,11 @@ type Deps struct {
 	RegisterTimeout time.Duration
 	BrokerName      string
 	ClusterName     string
-	BootTime        time.Time
-	Clock           clock.Clock
-	Log             *slog.Logger
+	// BrokerAddr is the address the broker advertises (GET_BROKER_CONSUME_STATS).
+	BrokerAddr string
+	BootTime   time.Time
+	Clock      clock.Clock
+	Log        *slog.Logger
 }
 
 // Service is the admin room.
@@ -253,7 +260,9 @@ func (s *Service) ProcessTopicStats(_ context.Context, _ *remoting.Conn, req *pr
 
 // ProcessConsumeStats answers GET_CONSUME_STATS (208): per queue of each
 // topic the group consumes, the broker's and the group's offsets, and the
-// group's consume rate.
+// group's consume rate. Without a topic the topics are those the group has
+// offsets for and, when it is online, those it subscribes to, so a group that
+// has committed nothing yet shows its backlog too.
 func (s *Service) ProcessConsumeStats(_ context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 	var h header.GetConsumeStats
 	if err := h.Decode(req); err != nil {
@@ -262,40 +271,67 @@ func (s *Service) ProcessConsumeStats(_ context.Context, _ *remoting.Conn, req *
 	group := h.ConsumerGroup
 	topics := []string{h.Topic}
 	if h.Topic == "" {
-		topics = s.d.Offsets.TopicsOf(group)
+		topics = s.groupTopics(group)
 	}
-	info, online := s.d.Consumers.ConsumerGroup(group)
 	cs := &body.ConsumeStats{OffsetTable: map[message.MessageQueue]body.OffsetWrapper{}}
 	now := s.d.Clock.Now()
 	for _, topic := range topics {
-		tc, ok := s.d.Topics.Get(topic)
+		one, ok := s.consumeStats(group, topic, false, now)
 		if !ok {
 			continue
 		}
-		// Like RocketMQ: when the group is online, skip topics it no longer
-		// subscribes to.
-		if online && len(info.Subscriptions) > 0 {
-			if _, subscribed := info.Subscriptions[topic]; !subscribed {
-				continue
-			}
-		}
-		cs.ConsumeTps += s.d.Stats.ConsumeTPS(topic, group, now)
-		offs := s.d.Offsets.QueueOffsets(group, topic)
-		for q := range tc.WriteQueueNums {
-			mq := message.MessageQueue{Topic: topic, BrokerName: s.d.BrokerName, QueueID: q}
-			o := body.OffsetWrapper{BrokerOffset: max(int64(s.d.Store.MaxOffsetInQueue(topic, q)), 0)}
-			if c, ok := offs[q]; ok && c > 0 {
-				o.ConsumerOffset = c
-				if t, err := s.d.Store.MessageStoreTime(topic, q, message.QueueOffset(c-1)); err == nil {
-					o.LastTimestamp = t
-				}
-			}
-			cs.OffsetTable[mq] = o
-		}
+		maps.Copy(cs.OffsetTable, one.OffsetTable)
+		cs.ConsumeTps += one.ConsumeTps
 	}
 	resp := protocol.NewResponse(req, protocol.Success, "")
 	resp.Body = body.EncodeConsumeStats(cs)
 	return resp, nil
+}
+
+// groupTopics returns the topics a group has offsets for, plus those its
+// online clients subscribe to (retry topics included), sorted.
+func (s *Service) groupTopics(group string) []string {
+	set := map[string]bool{}
+	for _, t := range s.d.Offsets.TopicsOf(group) {
+		set[t] = true
+	}
+	if info, online := s.d.Consumers.ConsumerGroup(group); online {
+		for t := range info.Subscriptions {
+			set[t] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// consumeStats is one topic's part of a group's consume stats: false when
+// the topic does not exist here, when onlyOrder is set and the topic is not
+// ordered, or when the group is online and no longer subscribes to it (as
+// RocketMQ skips those).
+func (s *Service) consumeStats(group, topic string, onlyOrder bool, now time.Time) (*body.ConsumeStats, bool) {
+	tc, ok := s.d.Topics.Get(topic)
+	if !ok || (onlyOrder && !tc.Order) {
+		return nil, false
+	}
+	if info, online := s.d.Consumers.ConsumerGroup(group); online && len(info.Subscriptions) > 0 {
+		if _, subscribed := info.Subscriptions[topic]; !subscribed {
+			return nil, false
+		}
+	}
+	cs := &body.ConsumeStats{OffsetTable: map[message.MessageQueue]body.OffsetWrapper{},
+		ConsumeTps: s.d.Stats.ConsumeTPS(topic, group, now)}
+	offs := s.d.Offsets.QueueOffsets(group, topic)
+	for q := range tc.WriteQueueNums {
+		mq := message.MessageQueue{Topic: topic, BrokerName: s.d.BrokerName, QueueID: q}
+		o := body.OffsetWrapper{BrokerOffset: max(int64(s.d.Store.MaxOffsetInQueue(topic, q)), 0)}
+		if c, ok := offs[q]; ok && c > 0 {
+			o.ConsumerOffset = c
+			if t, err := s.d.Store.MessageStoreTime(topic, q, message.QueueOffset(c-1)); err == nil {
+				o.LastTimestamp = t
+			}
+		}
+		cs.OffsetTable[mq] = o
+	}
+	return cs, true
 }
 
 // ProcessConsumeByWho answers QUERY_TOPIC_CONSUME_BY_WHO (300): the groups

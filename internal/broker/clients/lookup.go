@@ -40,3 +40,25 @@ func (m *Manager) ProducerConnByClientID(clientID string) *remoting.Conn {
 	}
 	return m.mu.conns[best.ConnID]
 }
+
+// ClientConn is an open connection of a client, with the client's id.
+type ClientConn struct {
+	ClientID string
+	Conn     *remoting.Conn
+}
+
+// ConsumerClients returns the open connections of consumer group group with
+// their client ids, sorted by client id; nil if none. The broker relays
+// admin requests to a group's clients this way (GET_CONSUMER_RUNNING_INFO,
+// CONSUME_MESSAGE_DIRECTLY, GET_CONSUMER_STATUS_FROM_CLIENT).
+func (m *Manager) ConsumerClients(group string) []ClientConn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []ClientConn
+	for _, ch := range m.mu.reg.ConsumerChannels(group) {
+		if c := m.mu.conns[ch.ConnID]; c != nil {
+			out = append(out, ClientConn{ClientID: ch.ClientID, Conn: c})
+		}
+	}
+	return out
+}

@@ -11,6 +11,10 @@ const (
 	// SampleInterval is how often the broker samples every rate.
 	SampleInterval = 10 * time.Second
 	samples        = 61 // 10 min of 10 s samples, plus the current one
+	// LongInterval is the spacing of the long ring, which keeps a day and
+	// a bit for VIEW_BROKER_STATS_DATA's hour and day windows.
+	LongInterval = 10 * time.Minute
+	longSamples  = 6*24 + 2
 )
 
 // TPSWindows are RocketMQ's three windows, in the order its strings list them.
@@ -29,6 +33,9 @@ type Rate struct {
 	ring [samples]sample
 	next int // ring index the next sample goes to
 	n    int // samples held
+	// long keeps one sample per LongInterval, for windows past 10 min.
+	long      [longSamples]sample
+	lnext, ln int
 }
 
 func (r *Rate) Add(n int64) { r.total.Add(n) }
@@ -45,6 +52,47 @@ func (r *Rate) sample(now time.Time) {
 	r.ring[r.next] = sample{at: now, total: t}
 	r.next = (r.next + 1) % samples
 	r.n = min(r.n+1, samples)
+	if r.ln == 0 || !now.Before(r.long[(r.lnext-1+longSamples)%longSamples].at.Add(LongInterval)) {
+		r.long[r.lnext] = sample{at: now, total: t}
+		r.lnext = (r.lnext + 1) % longSamples
+		r.ln = min(r.ln+1, longSamples)
+	}
+}
+
+// Window is a Rate's count over a past window and its events per second
+// (VIEW_BROKER_STATS_DATA's statsMinute, statsHour and statsDay).
+type Window struct {
+	Sum int64
+	TPS float64
+}
+
+// Window returns the count over the window that ends at now, measured from
+// the newest sample at least window old (the 10 s ring for windows up to
+// 10 min, the long ring beyond), else from the oldest sample: before a
+// window has passed since the Rate's first sample, the count since then. A
+// total that went down (a deleted and recreated topic) counts from zero.
+func (r *Rate) Window(now time.Time, window time.Duration) Window {
+	t := r.total.Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ring, next, n, size := r.ring[:], r.next, r.n, samples
+	if window > time.Duration(samples-1)*SampleInterval {
+		ring, next, n, size = r.long[:], r.lnext, r.ln, longSamples
+	}
+	if n == 0 {
+		return Window{}
+	}
+	from := ring[(next-n+size)%size]
+	for i := 1; i <= n; i++ {
+		s := ring[(next-i+size)%size]
+		if !s.at.After(now.Add(-window)) {
+			from = s
+			break
+		}
+	}
+	sum := max(t-from.total, 0)
+	secs := max(now.Sub(from.at), SampleInterval).Seconds()
+	return Window{Sum: sum, TPS: float64(sum) / secs}
 }
 
 // perSecond is the Rate over the window that ends at now: measured from the
@@ -90,10 +138,63 @@ type Broker struct {
 
 	mu        sync.RWMutex
 	groupGets map[string]*Rate // "topic@group" -> messages pulled
+	topicPuts map[string]*Rate // topic -> messages stored (the sum of its queues' max offsets)
+	seeded    bool             // SampleTopics ran once: later topics count from 0
 }
 
 func NewBroker() *Broker {
-	return &Broker{groupGets: map[string]*Rate{}}
+	return &Broker{groupGets: map[string]*Rate{}, topicPuts: map[string]*Rate{}}
+}
+
+// SampleTopics records each topic's stored-message total (the sum of its
+// queues' max offsets) at now; topics not listed are forgotten. Call it
+// after SampleAll, at every sample. The first call (at the broker's start)
+// takes each total as the topic's baseline; a topic that appears later
+// counts from zero, as every message in it arrived since.
+func (s *Broker) SampleTopics(now time.Time, totals map[string]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range s.topicPuts {
+		if _, ok := totals[t]; !ok {
+			delete(s.topicPuts, t)
+		}
+	}
+	for t, n := range totals {
+		r := s.topicRateLocked(t, now)
+		r.Set(n)
+		r.sample(now)
+	}
+	s.seeded = true
+}
+
+func (s *Broker) topicRateLocked(topic string, now time.Time) *Rate {
+	r := s.topicPuts[topic]
+	if r == nil {
+		r = &Rate{}
+		if s.seeded {
+			r.sample(now) // baseline 0
+		}
+		s.topicPuts[topic] = r
+	}
+	return r
+}
+
+// TopicPuts returns the Rate of messages stored in topic with its total set
+// to total (the topic's current stored count), making it if needed.
+func (s *Broker) TopicPuts(topic string, total int64, now time.Time) *Rate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.topicRateLocked(topic, now)
+	r.Set(total)
+	return r
+}
+
+// GroupGets returns the Rate of messages group pulled from topic, or nil
+// if it never pulled it.
+func (s *Broker) GroupGets(topic, group string) *Rate {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.groupGets[topic+"@"+group]
 }
 
 // pulled counts one pull answer: found (with n messages) or not.

@@ -143,6 +143,7 @@ func newBase(cfg config, copts []client.Option, consumeType string) (*base, erro
 	})
 	cli.Handle(protocol.ResetConsumerClientOffset, b.handleReset)
 	cli.Handle(protocol.GetConsumerRunningInfo, b.handleRunningInfo)
+	cli.Handle(protocol.GetConsumerStatusFromClient, b.handleConsumerStatus)
 	return b, nil
 }
 

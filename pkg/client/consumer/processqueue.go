@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/petrelmq/petrel/pkg/message"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
 )
 
 // processQueue is the local state of one assigned queue: the messages pulled
@@ -261,4 +262,31 @@ func (pq *processQueue) lockValid(now time.Time) bool {
 	pq.mu.Lock()
 	defer pq.mu.Unlock()
 	return pq.mu.locked && now.Sub(pq.mu.lockedAt) < lockLifetime
+}
+
+// info is the queue's part of a GET_CONSUMER_RUNNING_INFO answer (the
+// commit offset is the caller's).
+func (pq *processQueue) info() body.ProcessQueueInfo {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	pi := body.ProcessQueueInfo{
+		CachedMsgCount:     int32(len(pq.mu.msgs)),
+		CachedMsgSizeInMiB: int32(pq.mu.bytes >> 20),
+		Locked:             pq.mu.locked,
+		Droped:             pq.mu.dropped,
+	}
+	if !pq.mu.lockedAt.IsZero() {
+		pi.LastLockTimestamp = pq.mu.lockedAt.UnixMilli()
+	}
+	first := true
+	for off := range pq.mu.msgs {
+		if first || int64(off) < pi.CachedMsgMinOffset {
+			pi.CachedMsgMinOffset = int64(off)
+		}
+		if first || int64(off) > pi.CachedMsgMaxOffset {
+			pi.CachedMsgMaxOffset = int64(off)
+		}
+		first = false
+	}
+	return pi
 }

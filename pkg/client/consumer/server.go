@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -113,35 +112,57 @@ func (b *base) handleRunningInfo(_ context.Context, req *client.ServerRequest) *
 }
 
 func (b *base) runningInfo() []byte {
-	var sb strings.Builder
-	props, _ := json.Marshal(map[string]string{
-		"PROP_CLIENT_VERSION":           "petrel",
-		"PROP_CONSUME_TYPE":             b.consumeType,
-		"PROP_CONSUMEORDERLY":           strconv.FormatBool(b.orderly),
-		"PROP_CONSUMER_START_TIMESTAMP": strconv.FormatInt(b.startedAt.UnixMilli(), 10),
-		"PROP_MESSAGE_MODEL":            b.cfg.model.String(),
-		"PROP_CONSUME_FROM_WHERE":       b.cfg.from.String(),
-	})
-	sb.WriteString(`{"properties":`)
-	sb.Write(props)
-	subs := b.consumerData().SubscriptionDataSet
-	sj, _ := json.Marshal(subs)
-	sb.WriteString(`,"subscriptionSet":`)
-	sb.Write(sj)
-	sb.WriteString(`,"mqTable":{`)
-	for i, mq := range b.heldQueues() {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		k, _ := json.Marshal(mq)
-		sb.Write(k)
-		off, _ := b.offsets.get(mq)
-		var cached int
-		if pq, ok := b.queue(mq); ok {
-			cached, _ = pq.size()
-		}
-		fmt.Fprintf(&sb, `:{"commitOffset":%d,"cachedMsgCount":%d}`, off, cached)
+	ri := &body.ConsumerRunningInfo{
+		Properties: map[string]string{
+			body.PropClientVersion:          "V4_9_8",
+			body.PropConsumeType:            b.consumeType,
+			body.PropConsumeOrderly:         strconv.FormatBool(b.orderly),
+			body.PropConsumerStartTimestamp: strconv.FormatInt(b.startedAt.UnixMilli(), 10),
+			body.PropNameServerAddr:         strings.Join(b.cli.NameServers(), ";"),
+			"PROP_MESSAGE_MODEL":            b.cfg.model.String(),
+			"PROP_CONSUME_FROM_WHERE":       b.cfg.from.String(),
+			"PROP_CLIENT_SDK":               "petrel",
+		},
+		SubscriptionSet: b.consumerData().SubscriptionDataSet,
+		MQTable:         map[message.MessageQueue]body.ProcessQueueInfo{},
+		StatusTable:     map[string]body.ConsumeStatus{},
 	}
-	sb.WriteString(`},"statusTable":{}}`)
-	return []byte(sb.String())
+	for _, mq := range b.heldQueues() {
+		var pi body.ProcessQueueInfo
+		if pq, ok := b.queue(mq); ok {
+			pi = pq.info()
+		}
+		if off, ok := b.offsets.get(mq); ok {
+			pi.CommitOffset = int64(off)
+		}
+		ri.MQTable[mq] = pi
+	}
+	for _, s := range ri.SubscriptionSet {
+		ri.StatusTable[s.Topic] = body.ConsumeStatus{}
+	}
+	return ri.Encode()
+}
+
+// handleConsumerStatus answers GET_CONSUMER_STATUS_FROM_CLIENT (221): this
+// consumer's offsets of the topic's queues it holds, as the Java client
+// answers from its offset store.
+func (b *base) handleConsumerStatus(_ context.Context, req *client.ServerRequest) *protocol.Command {
+	var h header.GetConsumerStatus
+	if err := h.Decode(req.Cmd); err != nil {
+		return protocol.NewResponse(req.Cmd, protocol.SystemError, err.Error())
+	}
+	offs := map[message.MessageQueue]int64{}
+	if h.Group == b.group {
+		for _, mq := range b.heldQueues() {
+			if mq.Topic != h.Topic {
+				continue
+			}
+			if off, ok := b.offsets.get(mq); ok {
+				offs[mq] = int64(off)
+			}
+		}
+	}
+	resp := protocol.NewResponse(req.Cmd, protocol.Success, "")
+	resp.Body = body.EncodeConsumerStatus(offs)
+	return resp
 }

@@ -157,11 +157,13 @@ type ConsumeStats struct {
 	ConsumeTps  float64
 }
 
-// Diff returns the total lag: the sum of BrokerOffset - ConsumerOffset.
+// Diff returns the total lag: the sum over the queues of BrokerOffset -
+// ConsumerOffset, each never below zero (a consumer offset ahead of the
+// broker's, as after a slave served a read, is no negative lag).
 func (c *ConsumeStats) Diff() int64 {
 	var d int64
 	for _, o := range c.OffsetTable {
-		d += o.BrokerOffset - o.ConsumerOffset
+		d += max(o.BrokerOffset-max(o.ConsumerOffset, 0), 0)
 	}
 	return d
 }
@@ -375,3 +377,25 @@ func DecodeResetOffsetBody(b []byte) (map[message.MessageQueue]int64, error) {
 	})
 	return out, err
 }
+
+// BrokerStatsItem is one window of a VIEW_BROKER_STATS_DATA answer: the
+// count in the window, its rate per second and the average per sample.
+type BrokerStatsItem struct {
+	Sum   int64   `json:"sum"`
+	TPS   float64 `json:"tps"`
+	AvgPT float64 `json:"avgpt"`
+}
+
+// BrokerStatsData is the VIEW_BROKER_STATS_DATA (315) body: one statistic
+// over the last minute, hour and day.
+type BrokerStatsData struct {
+	StatsMinute BrokerStatsItem `json:"statsMinute"`
+	StatsHour   BrokerStatsItem `json:"statsHour"`
+	StatsDay    BrokerStatsItem `json:"statsDay"`
+}
+
+// Statistic names of VIEW_BROKER_STATS_DATA (RocketMQ's Stats class).
+const (
+	StatsTopicPutNums = "TOPIC_PUT_NUMS" // key: topic
+	StatsGroupGetNums = "GROUP_GET_NUMS" // key: topic@group
+)

@@ -65,3 +65,19 @@ type QueryConsumeQueue struct {
 type GetBrokerConsumeStats struct {
 	IsOrder bool `header:"isOrder,required"`
 }
+
+// ViewBrokerStatsData is the header of VIEW_BROKER_STATS_DATA (315): one
+// statistic of a broker, by name (TOPIC_PUT_NUMS, GROUP_GET_NUMS, ...) and
+// key (a topic, or topic@group).
+type ViewBrokerStatsData struct {
+	StatsName string `header:"statsName,required"`
+	StatsKey  string `header:"statsKey,required"`
+}
+
+// CloneGroupOffset is the header of CLONE_GROUP_OFFSET (314).
+type CloneGroupOffset struct {
+	SrcGroup  string `header:"srcGroup,required"`
+	DestGroup string `header:"destGroup,required"`
+	Topic     string `header:"topic"`
+	Offline   bool   `header:"offline"`
+}

@@ -29,7 +29,7 @@ var (
 		new(ViewMessage), new(QueryMessage), new(QueryMessageResponse), new(ConsumerSendMsgBack), new(EndTransaction),
 		new(GetConsumerListByGroup), new(UnregisterClient), new(GetConsumerConnectionList), new(GetProducerConnectionList),
 		new(CreateTopic), new(DeleteTopic), new(DeleteSubscriptionGroup), new(GetTopicStatsInfo), new(GetConsumeStats),
-		new(QueryTopicConsumeByWho), new(QueryConsumeTimeSpan), new(QueryConsumeQueue), new(GetBrokerConsumeStats),
+		new(QueryTopicConsumeByWho), new(QueryConsumeTimeSpan), new(QueryConsumeQueue), new(GetBrokerConsumeStats), new(ViewBrokerStatsData), new(CloneGroupOffset),
 	}
 	clientFamily = []Header{
 		new(CheckTransactionState), new(NotifyConsumerIDsChanged), new(ResetOffset), new(GetConsumerStatus),

@@ -221,6 +221,56 @@ var getBrokerConsumeStatsFields = []Field{
 }
 
 // Encode writes h into c.ExtFields; see Header.
+func (h ViewBrokerStatsData) Encode(c *protocol.Command) {
+	e := newEncoder(c, 2)
+	e.str("statsName", h.StatsName, true)
+	e.str("statsKey", h.StatsKey, true)
+}
+
+// Decode reads h from c.ExtFields; see Header.
+func (h *ViewBrokerStatsData) Decode(c *protocol.Command) error {
+	d := decoder{ext: c.ExtFields}
+	h.StatsName = d.str("statsName", true)
+	h.StatsKey = d.str("statsKey", true)
+	return d.err
+}
+
+func (ViewBrokerStatsData) fields() []Field { return viewBrokerStatsDataFields }
+
+var viewBrokerStatsDataFields = []Field{
+	{Name: "statsName", Kind: KindString, Required: true},
+	{Name: "statsKey", Kind: KindString, Required: true},
+}
+
+// Encode writes h into c.ExtFields; see Header.
+func (h CloneGroupOffset) Encode(c *protocol.Command) {
+	e := newEncoder(c, 4)
+	e.str("srcGroup", h.SrcGroup, true)
+	e.str("destGroup", h.DestGroup, true)
+	e.str("topic", h.Topic, false)
+	e.bool("offline", h.Offline)
+}
+
+// Decode reads h from c.ExtFields; see Header.
+func (h *CloneGroupOffset) Decode(c *protocol.Command) error {
+	d := decoder{ext: c.ExtFields}
+	h.SrcGroup = d.str("srcGroup", true)
+	h.DestGroup = d.str("destGroup", true)
+	h.Topic = d.str("topic", false)
+	h.Offline = d.bool("offline", false)
+	return d.err
+}
+
+func (CloneGroupOffset) fields() []Field { return cloneGroupOffsetFields }
+
+var cloneGroupOffsetFields = []Field{
+	{Name: "srcGroup", Kind: KindString, Required: true},
+	{Name: "destGroup", Kind: KindString, Required: true},
+	{Name: "topic", Kind: KindString},
+	{Name: "offline", Kind: KindBool},
+}
+
+// Encode writes h into c.ExtFields; see Header.
 func (h SendMessage) Encode(c *protocol.Command) {
 	e := newEncoder(c, 14)
 	if UsesV2Names(c.RequestCode()) {
@@ -1811,6 +1861,8 @@ func allHeaders() []Header {
 		new(QueryConsumeTimeSpan),
 		new(QueryConsumeQueue),
 		new(GetBrokerConsumeStats),
+		new(ViewBrokerStatsData),
+		new(CloneGroupOffset),
 		new(SendMessage),
 		new(SendMessageResponse),
 		new(PullMessage),
