@@ -160,6 +160,8 @@ type Server struct {
 	// regs is replaced whole (copy on write) by Register, so the per-request
 	// lookup takes no lock.
 	regs atomic.Pointer[regTable]
+	// icpt is the Interceptor set by SetInterceptor, or nil.
+	icpt atomic.Pointer[Interceptor]
 	mu   sync.Mutex // guards everything below
 	ln   net.Listener
 	// pools holds each distinct registered pool once; acquired while running.
@@ -231,6 +233,17 @@ func (s *Server) addPoolLocked(pool *Pool) {
 	if s.running {
 		pool.acquire()
 	}
+}
+
+// SetInterceptor makes i look at every request before its processor runs
+// (see Interceptor); nil removes it. It may be called before or after Start
+// and applies to requests that reach a worker from then on.
+func (s *Server) SetInterceptor(i Interceptor) {
+	if i == nil {
+		s.icpt.Store(nil)
+		return
+	}
+	s.icpt.Store(&i)
 }
 
 // AddConnListener adds a listener for connections opening and closing. Add
@@ -485,7 +498,11 @@ func (t *task) run() {
 	case t.c.park(t):
 		// resume submits it again, or Close answers it
 	default:
-		t.s.h.process(t.reg.p, t.c, t.req)
+		p := t.reg.p
+		if i := t.s.icpt.Load(); i != nil {
+			p = intercepted{*i, p}
+		}
+		t.s.h.process(p, t.c, t.req)
 		t.finish()
 	}
 }

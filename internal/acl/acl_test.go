@@ -1,0 +1,207 @@
+package acl
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/petrelmq/petrel/pkg/auth"
+	"github.com/petrelmq/petrel/pkg/protocol"
+)
+
+const testFile = `
+globalWhiteRemoteAddresses:
+  - 10.10.103.*
+  - 192.168.0.*
+accounts:
+  - accessKey: RocketMQ
+    secretKey: 12345678
+    whiteRemoteAddress:
+    admin: false
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+    topicPerms:
+      - topicA=DENY
+      - topicB=PUB|SUB
+      - topicC=SUB
+    groupPerms:
+      - groupA=DENY
+      - groupB=PUB|SUB
+      - groupC=SUB
+  - accessKey: rocketmq2
+    secretKey: 12345678
+    whiteRemoteAddress: 192.168.1.*
+    admin: true
+`
+
+func writeACL(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "plain_acl.yml")
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+	return p
+}
+
+func openTest(t *testing.T, text string) *Guard {
+	t.Helper()
+	g, err := Open(Config{Path: writeACL(t, text), AdminCodes: BrokerAdminCodes}, nil)
+	require.NoError(t, err)
+	return g
+}
+
+func signedReq(code protocol.RequestCode, ext map[string]string, body []byte, c auth.Credentials) Request {
+	cmd := protocol.NewRequest(code, ext)
+	cmd.Body = body
+	c.Sign(cmd)
+	return Request{Code: code, Ext: cmd.ExtFields, Body: body, Remote: "127.0.0.1:50000"}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	g := openTest(t, testFile)
+	user := auth.Credentials{AccessKey: "RocketMQ", SecretKey: "12345678"}
+	admin := auth.Credentials{AccessKey: "rocketmq2", SecretKey: "12345678"}
+	deny := func(req Request, reason string) {
+		t.Helper()
+		err := g.Check(req)
+		var d *DeniedError
+		require.ErrorAs(t, err, &d)
+		require.Equal(t, reason, d.Reason)
+	}
+	send := func(topic string) map[string]string { return map[string]string{"a": "pg", "b": topic, "c": "TBW102"} }
+
+	require.NoError(t, g.Check(signedReq(protocol.SendMessageV2, send("topicB"), []byte("hi"), user)))
+	deny(signedReq(protocol.SendMessageV2, send("topicA"), []byte("hi"), user), "No permission for topic=topicA (PUB needed, DENY granted)")
+	deny(signedReq(protocol.SendMessageV2, send("topicC"), []byte("hi"), user), "No permission for topic=topicC (PUB needed, SUB granted)")
+	deny(signedReq(protocol.SendMessageV2, send("other"), []byte("hi"), user), "No default permission for topic=other (PUB needed, default DENY)")
+	// A send to a retry topic needs SUB on the group.
+	require.NoError(t, g.Check(signedReq(protocol.SendMessageV2, send("%RETRY%groupC"), nil, user)))
+	deny(signedReq(protocol.SendMessageV2, send("%RETRY%groupA"), nil, user), "No permission for group=groupA (SUB needed, DENY granted)")
+
+	pull := map[string]string{"topic": "topicC", "consumerGroup": "groupX"}
+	require.NoError(t, g.Check(signedReq(protocol.PullMessage, pull, nil, user)), "default group perm SUB")
+	pull["consumerGroup"] = "groupA"
+	deny(signedReq(protocol.PullMessage, pull, nil, user), "No permission for group=groupA (SUB needed, DENY granted)")
+
+	// Signature failures.
+	r := signedReq(protocol.SendMessageV2, send("topicB"), []byte("hi"), user)
+	r.Body = []byte("ho")
+	deny(r, "Check signature failed for accessKey=RocketMQ")
+	r = signedReq(protocol.SendMessageV2, send("topicB"), []byte("hi"), auth.Credentials{AccessKey: "RocketMQ", SecretKey: "wrong-secret"})
+	deny(r, "Check signature failed for accessKey=RocketMQ")
+	r = signedReq(protocol.SendMessageV2, send("topicB"), []byte("hi"), user)
+	delete(r.Ext, auth.FieldSignature)
+	deny(r, "Check signature failed for accessKey=RocketMQ")
+	deny(signedReq(protocol.SendMessageV2, send("topicB"), nil, auth.Credentials{AccessKey: "nobody12", SecretKey: "12345678"}), "No acl config for nobody12")
+	deny(Request{Code: protocol.SendMessageV2, Ext: send("topicB"), Remote: "127.0.0.1:1"}, "No accessKey is configured")
+
+	// Admin codes.
+	deny(signedReq(protocol.UpdateAndCreateTopic, map[string]string{"topic": "x"}, nil, user),
+		"Need admin permission for request code=17, but accessKey=RocketMQ is not admin")
+	require.NoError(t, g.Check(signedReq(protocol.UpdateAndCreateTopic, map[string]string{"topic": "x"}, nil, admin)))
+	require.NoError(t, g.Check(signedReq(protocol.SendMessageV2, send("anything"), nil, admin)), "admin without perms touches all")
+
+	// White lists skip the signature.
+	require.NoError(t, g.Check(Request{Code: protocol.UpdateAndCreateTopic, Remote: "10.10.103.7:1"}))
+	require.NoError(t, g.Check(Request{Code: protocol.UpdateAndCreateTopic, Ext: map[string]string{"AccessKey": "rocketmq2"}, Remote: "192.168.1.9:1"}))
+	deny(Request{Code: protocol.UpdateAndCreateTopic, Ext: map[string]string{"AccessKey": "rocketmq2"}, Remote: "192.168.2.9:1"},
+		"Check signature failed for accessKey=rocketmq2")
+
+	// Heartbeat: SUB on each consumer group and subscribed topic.
+	hb := []byte(`{"clientID":"c","producerDataSet":[],"consumerDataSet":[{"groupName":"groupC","subscriptionDataSet":[{"topic":"topicC"}]}]}`)
+	require.NoError(t, g.Check(signedReq(protocol.HeartBeat, map[string]string{}, hb, user)))
+	hb = []byte(`{"clientID":"c","producerDataSet":[],"consumerDataSet":[{"groupName":"groupC","subscriptionDataSet":[{"topic":"topicA"}]}]}`)
+	deny(signedReq(protocol.HeartBeat, map[string]string{}, hb, user), "No permission for topic=topicA (SUB needed, DENY granted)")
+}
+
+func TestNameServerOnlyAdmin(t *testing.T) {
+	t.Parallel()
+	g, err := Open(Config{Path: writeACL(t, testFile), AdminCodes: NameServerAdminCodes, OnlyAdminCodes: true}, nil)
+	require.NoError(t, err)
+	require.NoError(t, g.Check(Request{Code: protocol.GetRouteInfoByTopic, Remote: "127.0.0.1:1"}), "route reads are open")
+	require.Error(t, g.Check(Request{Code: protocol.RegisterBroker, Remote: "127.0.0.1:1"}))
+	user := auth.Credentials{AccessKey: "RocketMQ", SecretKey: "12345678"}
+	require.Error(t, g.Check(signedReq(protocol.RegisterBroker, map[string]string{"brokerName": "a"}, []byte("{}"), user)))
+	admin := auth.Credentials{AccessKey: "rocketmq2", SecretKey: "12345678"}
+	require.NoError(t, g.Check(signedReq(protocol.RegisterBroker, map[string]string{"brokerName": "a"}, []byte("{}"), admin)))
+}
+
+func TestBadFiles(t *testing.T) {
+	t.Parallel()
+	f := func(text, msg string) {
+		t.Helper()
+		_, err := ParseFile([]byte(text))
+		require.ErrorContains(t, err, msg)
+	}
+	f("accounts:\n  - accessKey: short\n    secretKey: 12345678\n", "accessKey must be longer than 6 characters")
+	f("accounts:\n  - accessKey: longenough\n    secretKey: 123\n", "secretKey must be longer than 6 characters")
+	f("accounts:\n  - accessKey: longenough\n    secretKey: 12345678\n    defaultTopicPerm: pub\n", `defaultTopicPerm: permission "pub" is not DENY`)
+	f("accounts:\n  - accessKey: longenough\n    secretKey: 12345678\n    topicPerms: [a]\n", `topicPerms: "a" is not name=PERM`)
+	f("globalWhiteRemoteAddresses: [1.2.3]\n", "globalWhiteRemoteAddresses")
+	f("accounts: [{accessKey: longenough, secretKey: 12345678}, {accessKey: longenough, secretKey: 12345678}]", "listed twice")
+	f("accounts: {", "acl:")
+	_, err := Open(Config{Path: filepath.Join(t.TempDir(), "none.yml")}, nil)
+	require.ErrorContains(t, err, "does not exist")
+}
+
+func TestAddrPatterns(t *testing.T) {
+	t.Parallel()
+	f := func(pattern, ip string, want bool) {
+		t.Helper()
+		m, err := parseAddrPattern(pattern)
+		require.NoError(t, err)
+		require.Equal(t, want, m.match(remoteIP(ip)), "%s vs %s", pattern, ip)
+	}
+	f("", "1.2.3.4:5", false)
+	f("*", "1.2.3.4:5", true)
+	f("*.*.*.*", "[::1]:5", true)
+	f("192.168.0.1", "192.168.0.1:9", true)
+	f("192.168.0.1", "192.168.0.2:9", false)
+	f("192.168.0.1,10.0.0.2", "10.0.0.2:9", true)
+	f("192.168.0.{1,2,30}", "192.168.0.30:9", true)
+	f("192.168.0.{1,2,30}", "192.168.0.3:9", false)
+	f("192.168.*.*", "192.168.200.3:9", true)
+	f("192.168.1.10-20", "192.168.1.15:9", true)
+	f("192.168.1.10-20", "192.168.1.21:9", false)
+	f("::1", "[::1]:9", true)
+	f("127.0.0.1", "[::ffff:127.0.0.1]:9", true)
+	for _, bad := range []string{"1.2.3", "1.2.3.300", "1.2.3.9-2", "1.2.3.{a}", "x"} {
+		_, err := parseAddrPattern(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestAdminEditsAndReload(t *testing.T) {
+	t.Parallel()
+	g := openTest(t, testFile)
+	newbie := auth.Credentials{AccessKey: "newbie01", SecretKey: "secret-01"}
+	req := signedReq(protocol.SendMessageV2, map[string]string{"b": "topicN"}, nil, newbie)
+	require.Error(t, g.Check(req))
+	require.NoError(t, g.UpdateAccount(Account{AccessKey: "newbie01", SecretKey: "secret-01", TopicPerms: []string{"topicN=PUB"}}))
+	require.NoError(t, g.Check(req))
+	// An update keeps the fields it does not name.
+	require.NoError(t, g.UpdateAccount(Account{AccessKey: "newbie01", DefaultGroupPerm: "SUB"}))
+	require.NoError(t, g.Check(req))
+	f, v, err := g.File()
+	require.NoError(t, err)
+	require.Equal(t, int64(2), v.Counter)
+	require.Len(t, f.Accounts, 3)
+	require.Error(t, g.UpdateAccount(Account{AccessKey: "bad", SecretKey: "12345678"}), "validated before writing")
+	require.NoError(t, g.DeleteAccount("newbie01"))
+	require.Error(t, g.Check(req))
+	require.Error(t, g.DeleteAccount("newbie01"))
+	require.NoError(t, g.SetGlobalWhiteAddrs([]string{"127.0.0.1"}))
+	require.NoError(t, g.Check(req))
+
+	// A hand edit is picked up by Reload; a broken one keeps the old rules.
+	require.NoError(t, os.WriteFile(g.Path(), []byte("accounts: {"), 0o600))
+	_, err = g.Reload()
+	require.Error(t, err)
+	require.NoError(t, g.Check(req))
+	require.NoError(t, os.WriteFile(g.Path(), []byte(testFile), 0o600))
+	changed, err := g.Reload()
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.Error(t, g.Check(req))
+}
