@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/failover"
 	"github.com/petrelmq/petrel/internal/properties"
@@ -82,6 +84,11 @@ func loadBrokerConfig(log *slog.Logger, file string, ovs []flagOverride) (broker
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, ld.binder.Locate(err)
+	}
+	if cfg.ACLEnable {
+		if _, err := acl.LoadFile(cfg.ACLPath()); err != nil {
+			return cfg, nil, fmt.Errorf("aclEnable=true: %w", err)
+		}
 	}
 	return cfg, ld, nil
 }

@@ -123,9 +123,11 @@ func TestErrorsPointAtTheSource(t *testing.T) {
 	conf = writeConf(t, "broker.conf", "brokerName=a", "mappedFileSizeCommitLog=1048576")
 	require.EqualError(t, runCmd(t, "broker", "-c", conf), conf+":2: key maxMessageSize: 4194304 bytes does not fit a segment of 1048576 bytes")
 
-	conf = writeConf(t, "broker.conf", "brokerName=a", "aclEnable=true")
-	require.EqualError(t, runCmd(t, "broker", "-c", conf), conf+":2: key aclEnable: ACL is not implemented yet; remove aclEnable or set it to false")
-	require.EqualError(t, runCmd(t, "standalone", "-c", conf, "--store", t.TempDir()), conf+":2: key aclEnable: ACL is not implemented yet; remove aclEnable or set it to false")
+	store := t.TempDir()
+	conf = writeConf(t, "broker.conf", "brokerName=a", "aclEnable=true", "storePathRootDir="+store)
+	missing := "aclEnable=true: acl: file does not exist: " + filepath.Join(store, "config", "plain_acl.yml")
+	require.EqualError(t, runCmd(t, "broker", "-c", conf), missing)
+	require.EqualError(t, runCmd(t, "standalone", "-c", conf, "--store", store), missing)
 
 	require.EqualError(t, runCmd(t, "broker", "--namesrv", "nohost"), `flag --namesrv: key namesrvAddr: entry "nohost" is not host:port`)
 	require.EqualError(t, runCmd(t, "standalone", "--listen-port", "0", "--store", t.TempDir()), `flag --listen-port: key listenPort: want a TCP port 1-65534, got "0"`)

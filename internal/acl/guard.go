@@ -203,6 +203,23 @@ func (g *Guard) Intercept(_ context.Context, c *remoting.Conn, req *protocol.Com
 	return protocol.NewResponse(req, protocol.NoPermission, "[ACL] "+err.Error())
 }
 
+// LoadFile reads and checks an ACL file, as Open does, without keeping it:
+// commands use it to report a bad file before starting servers.
+func LoadFile(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", errNoFile, path)
+		}
+		return nil, fmt.Errorf("acl: %w", err)
+	}
+	f, err := ParseFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
 // DefaultPath returns where a server looks for plain_acl.yml when aclFilePath
 // is not set: dir/plain_acl.yml.
 func DefaultPath(dir string) string { return filepath.Join(dir, "plain_acl.yml") }

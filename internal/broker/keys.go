@@ -24,9 +24,10 @@ import (
 // deleteWhen, cleanResourceInterval, diskMaxUsedSpaceRatio,
 // diskSpaceWarningLevelRatio, diskSpaceCleanForciblyRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
-// maxHeldPulls, shutdownTimeoutMillis and maxFrameSize. aclEnable and
-// enableDLegerCommitLog are bound only to refuse true, as this build has neither
-// ACL nor DLedger. Every other RocketMQ 4.9 key (properties.AcceptRocketMQ) is
+// maxHeldPulls, shutdownTimeoutMillis and maxFrameSize, aclEnable with
+// Petrel's aclFilePath, accessKey and secretKey (the broker's own
+// credentials). enableDLegerCommitLog is bound only to refuse true, as this
+// build has no DLedger. Every other RocketMQ 4.9 key (properties.AcceptRocketMQ) is
 // accepted with no effect; any other key is unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
 	b.AcceptRocketMQ(properties.BrokerConfig, properties.MessageStoreConfig,
@@ -84,6 +85,11 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Bool(meta.KeyLongPollingEnable, &c.LongPollingEnable)
 	b.Millis(meta.KeyShortPollingTime, &c.ShortPollingTime)
 	b.Int("maxHeldPulls", &c.MaxHeldPulls)
+	b.Bool("aclEnable", &c.ACLEnable)
+	b.String("aclFilePath", &c.ACLFilePath)
+	b.String("accessKey", &c.Credentials.AccessKey)
+	b.Func("secretKey", func(v string) error { c.Credentials.SecretKey = v; return nil })
+	b.Getter("secretKey", func() string { return maskSecret(c.Credentials.SecretKey) })
 	b.Millis("shutdownTimeoutMillis", &c.ShutdownTimeout)
 	b.String("regionId", &c.RegionID)
 	b.Bool("traceOn", &c.TraceOn)
@@ -297,7 +303,6 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		})
 		b.Getter(key, func() string { return "false" })
 	}
-	refuseTrue("aclEnable", "ACL is not implemented yet; remove aclEnable or set it to false")
 	refuseTrue("enableDLegerCommitLog", "DLedger replication is not implemented; remove enableDLegerCommitLog or set it to false")
 }
 
@@ -354,4 +359,12 @@ func bindFailover(b *properties.Binder, f *FailoverConfig) {
 	b.Int("inSyncReplicas", &f.InSyncReplicas)
 	b.Int("minInSyncReplicas", &f.MinInSyncReplicas)
 	b.String("storePathEpochFile", &f.EpochFile)
+}
+
+// maskSecret hides a secret in config listings and logs.
+func maskSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "******"
 }

@@ -151,7 +151,9 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 		// it); from here on the master's confirm frames move the limit.
 		st.SetDispatchLimit(st.CommitLogMaxOffset())
 	}
-	r.peers = remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.RegisterTimeout}, d.log)
+	peers := cfg.peerClient()
+	peers.DialTimeout = cfg.RegisterTimeout
+	r.peers = remoting.NewClient(peers, d.log)
 	cl, err := ha.NewClient(ha.ClientConfig{
 		MasterAddress:        masterHA,
 		HeartbeatInterval:    cfg.HASendHeartbeatInterval,
@@ -164,7 +166,7 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 	}
 	r.client = cl
 	d.offsets.TrackLocal() // offsets committed here while the master is away are kept
-	r.metaSync = metasync.New(metasync.Config{Self: d.self}, metasync.Deps{
+	r.metaSync = metasync.New(metasync.Config{Self: d.self, Client: cfg.peerClient()}, metasync.Deps{
 		Master: masterAddr, Topics: d.topics, Groups: d.groups, Offsets: d.offsets,
 		DelayOffsets: d.delay.ApplyMasterOffsets, Clock: d.clk, Log: d.log,
 	})

@@ -267,6 +267,9 @@ func (c *Conn) register(req *protocol.Command, cl *call, ctx context.Context) (i
 
 	// Encoding reads req; opaque is set before anyone else can see the frame.
 	req.Opaque = opaque
+	if c.h.cfg.sign != nil {
+		c.h.cfg.sign(req)
+	}
 	frame, err := c.encode(req)
 	if err != nil {
 		if c.take(opaque, cl) && cl.stop != nil {

@@ -30,6 +30,8 @@ type connConfig struct {
 	// maxQueued is the hard cap on a write queue's bytes: a Reply beyond it
 	// closes the connection.
 	maxQueued int64
+	// sign signs outgoing requests (ClientConfig.Sign); nil on a server.
+	sign func(*protocol.Command)
 }
 
 // host is the part Server and Client share: the connections they own, the
