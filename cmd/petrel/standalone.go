@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -84,6 +85,15 @@ func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagO
 		return bcfg, nscfg, nil, nil, err
 	}
 	nscfg.KVConfigPath = filepath.Join(bcfg.Store.RootDir, "config", "kvConfig.json")
+	if bcfg.ACLEnable {
+		// The embedded name server is protected with the broker's ACL file,
+		// so the broker must sign its registrations with an admin account.
+		nscfg.ACLEnable, nscfg.ACLFilePath = true, bcfg.ACLPath()
+		if bcfg.Credentials.Empty() {
+			return bcfg, nscfg, nil, nil, errors.New("aclEnable=true: set accessKey and secretKey to an admin account of " +
+				bcfg.ACLPath() + ": the broker signs its registrations with the embedded name server")
+		}
+	}
 	if from := bld.binder.Origin("namesrvAddr"); from != "" {
 		for _, a := range bcfg.NameServers {
 			if !sameLocalAddr(a, nscfg.ListenAddr) {

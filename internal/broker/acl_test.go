@@ -14,9 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/namesrv"
 	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/pkg/auth"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/protocol/header"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
@@ -197,4 +200,62 @@ func TestACLOfficialClient(t *testing.T) {
 	require.NoError(t, pc.Start())
 	t.Cleanup(func() { _ = pc.Shutdown() })
 	testutil.WaitFor(t, 20*time.Second, func() bool { return col.count() == 4 })
+}
+
+// With aclEnable on the name server, a forged REGISTER_BROKER (unsigned, or
+// signed by an account that is not admin) cannot redirect producers, while
+// the broker, signing with its admin account, registers; route reads stay
+// open.
+func TestACLNameServerRefusesForgedRegistration(t *testing.T) {
+	var aclPath string
+	c := testutil.StartCluster(t,
+		testutil.WithNameServerConfig(func(cfg *namesrv.Config) {
+			cfg.ACLEnable = true
+			aclPath = cfg.ACLPath()
+			require.NoError(t, os.MkdirAll(filepath.Dir(aclPath), 0o755))
+			require.NoError(t, os.WriteFile(aclPath, []byte(aclFile), 0o600))
+		}),
+		testutil.WithBrokerConfig(func(cfg *broker.Config) { cfg.Credentials = aclAdmin }))
+	admin := &rawBroker{t: t, c: c, cl: signedClient(t, aclAdmin), addr: c.BrokerAddr}
+	admin.createTopic("routed", 1, 6)
+
+	route := func() string {
+		resp := invoke(t, rawClient(t), c.NameServerAddr, protocol.GetRouteInfoByTopic, map[string]string{"topic": "routed"}, nil)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+		return string(resp.Body)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(route(), c.BrokerAddr) })
+
+	const forger = "127.0.0.1:1"
+	forge := func(cl *remoting.Client) *protocol.Command {
+		rb := &body.RegisterBody{Topics: body.TopicConfigWrapper{
+			DataVersion: body.DataVersion{Counter: 99, Timestamp: time.Now().UnixMilli()},
+			TopicConfigTable: map[string]body.TopicConfig{"routed": {TopicName: "routed", ReadQueueNums: 1,
+				WriteQueueNums: 1, Perm: body.PermRead | body.PermWrite, TopicFilterType: "SINGLE_TAG"}},
+		}}
+		data, err := body.EncodeRegisterBody(rb, false)
+		require.NoError(t, err)
+		req := header.NewRequest(protocol.RegisterBroker, &header.RegisterBroker{BrokerName: "broker-a",
+			BrokerAddr: forger, ClusterName: "DefaultCluster", HAServerAddr: forger, BrokerID: 0})
+		req.Body = data
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := cl.Invoke(ctx, c.NameServerAddr, req)
+		require.NoError(t, err)
+		return resp
+	}
+	resp := forge(rawClient(t))
+	require.Equal(t, protocol.NoPermission, resp.ResponseCode(), resp.Remark)
+	require.Contains(t, resp.Remark, "No accessKey is configured")
+	resp = forge(signedClient(t, aclUser))
+	require.Equal(t, protocol.NoPermission, resp.ResponseCode(), resp.Remark)
+	require.Contains(t, resp.Remark, "Need admin permission for request code=103")
+	for _, code := range []protocol.RequestCode{protocol.UnregisterBroker, protocol.WipeWritePermOfBroker, protocol.PutKVConfig,
+		protocol.DeleteKVConfig, protocol.UpdateNamesrvConfig} {
+		resp = invoke(t, rawClient(t), c.NameServerAddr, code, map[string]string{"brokerName": "broker-a",
+			"namespace": "ns", "key": "k", "value": "v"}, []byte("orderMessageEnable=true"))
+		require.Equal(t, protocol.NoPermission, resp.ResponseCode(), "%s: %s", code, resp.Remark)
+	}
+	require.NotContains(t, route(), forger)
+	require.Contains(t, route(), c.BrokerAddr)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -50,6 +51,24 @@ type Config struct {
 	// the command that starts the name server starts the controller too.
 	// Default false.
 	EnableControllerInNamesrv bool
+	// ACLEnable is aclEnable (Petrel: RocketMQ's name server has no ACL).
+	// With it, the requests that change state (REGISTER_BROKER,
+	// UNREGISTER_BROKER, WIPE/ADD_WRITE_PERM_OF_BROKER, PUT/DELETE_KV_CONFIG,
+	// UPDATE_NAMESRV_CONFIG, DELETE_TOPIC_IN_NAMESRV) must be signed by an
+	// admin account of the ACL file; route and config reads stay open.
+	// Default false.
+	ACLEnable bool
+	// ACLFilePath is aclFilePath: the plain_acl.yml file. Default "":
+	// plain_acl.yml next to KVConfigPath.
+	ACLFilePath string
+}
+
+// ACLPath returns the plain_acl.yml the name server reads.
+func (c *Config) ACLPath() string {
+	if c.ACLFilePath != "" {
+		return c.ACLFilePath
+	}
+	return acl.DefaultPath(filepath.Dir(c.KVConfigPath))
 }
 
 // DefaultConfig returns the RocketMQ defaults.
@@ -238,6 +257,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
 	b.Bool("enableControllerInNamesrv", &c.EnableControllerInNamesrv)
+	b.Bool("aclEnable", &c.ACLEnable)
+	b.String("aclFilePath", &c.ACLFilePath)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
 	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",
