@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,13 @@ type ServerConfig struct {
 	// Listener, if set, is served instead of binding ListenAddr (in-memory
 	// networks, inherited sockets). The Server closes it on Close.
 	Listener net.Listener
+	// TLSMode is tls.server.mode: TLSDisabled (default), TLSPermissive (TLS
+	// and plain on the port) or TLSEnforcing (TLS only). Any mode but
+	// disabled needs TLS.
+	TLSMode TLSMode
+	// TLS is the server's TLS configuration (see ServerTLSConfig, which
+	// reloads changed certificate files). Default nil.
+	TLS *tls.Config
 }
 
 // Defaults of ServerConfig fields.
@@ -113,6 +121,8 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("remoting: ServerConfig.MemoryBudget %d is negative", c.MemoryBudget)
 	case c.WriteHighWater < 0:
 		return fmt.Errorf("remoting: ServerConfig.WriteHighWater %d is negative", c.WriteHighWater)
+	case c.TLSMode != TLSDisabled && c.TLS == nil:
+		return fmt.Errorf("remoting: ServerConfig.TLSMode %s needs a TLS configuration (tls.server.certPath and tls.server.keyPath)", c.TLSMode)
 	}
 	if b := c.budgetLimit(); b < 2*int64(c.MaxFrameSize) {
 		return fmt.Errorf("remoting: ServerConfig.MemoryBudget %d is less than twice MaxFrameSize (%d)", b, c.MaxFrameSize)
@@ -271,6 +281,12 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("remoting: listen %s: %w", s.cfg.ListenAddr, err)
 		}
 	}
+	if s.cfg.TLSMode != TLSDisabled {
+		ln = &sniffListener{Listener: ln, cfg: s.cfg.TLS, enforce: s.cfg.TLSMode == TLSEnforcing,
+			refused: func(remote string) {
+				s.h.rlog.warn("remoting: plain connection refused: tls.server.mode=enforcing", "peer", remote)
+			}}
+	}
 	s.ln = ln
 	s.running = true
 	for pool := range s.pools {
@@ -283,7 +299,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.h.log.Info("remoting: server listening", "addr", ln.Addr().String(),
 		"max_frame_size", s.cfg.MaxFrameSize, "max_inflight_per_conn", s.cfg.MaxInflightPerConn,
-		"memory_budget", s.budget.Limit(), "write_high_water", s.cfg.WriteHighWater,
+		"tls_mode", s.cfg.TLSMode.String(), "memory_budget", s.budget.Limit(), "write_high_water", s.cfg.WriteHighWater,
 		"frame_read_timeout", s.cfg.FrameReadTimeout, "idle_timeout", s.cfg.IdleTimeout, "write_timeout", s.cfg.WriteTimeout)
 	return nil
 }
