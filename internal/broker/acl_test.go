@@ -16,7 +16,11 @@ import (
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/namesrv"
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/internal/testutil/tlstest"
+	petreladmin "github.com/petrelmq/petrel/pkg/admin"
 	"github.com/petrelmq/petrel/pkg/auth"
+	"github.com/petrelmq/petrel/pkg/client"
+	petrelproducer "github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/protocol/header"
@@ -258,4 +262,96 @@ func TestACLNameServerRefusesForgedRegistration(t *testing.T) {
 	}
 	require.NotContains(t, route(), forger)
 	require.Contains(t, route(), c.BrokerAddr)
+}
+
+// Petrel's SDK signs with client.WithCredentials: the producer and the admin
+// client get what their account allows.
+func TestACLPetrelSDK(t *testing.T) {
+	c, _ := startACL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	adm, err := petreladmin.New(client.NameServers(c.NameServerAddr), client.WithCredentials(aclAdmin))
+	require.NoError(t, err)
+	require.NoError(t, adm.Start(ctx))
+	t.Cleanup(func() { _ = adm.Close() })
+	require.NoError(t, adm.CreateTopic(ctx, c.BrokerAddr, petreladmin.TopicSpec{Topic: "aclTopic", ReadQueues: 1, WriteQueues: 1}))
+	require.NoError(t, adm.CreateTopic(ctx, c.BrokerAddr, petreladmin.TopicSpec{Topic: "subOnly", ReadQueues: 1, WriteQueues: 1}))
+
+	userAdm, err := petreladmin.New(client.NameServers(c.NameServerAddr), client.WithCredentials(aclUser))
+	require.NoError(t, err)
+	require.NoError(t, userAdm.Start(ctx))
+	t.Cleanup(func() { _ = userAdm.Close() })
+	err = userAdm.CreateTopic(ctx, c.BrokerAddr, petreladmin.TopicSpec{Topic: "mine"})
+	require.ErrorIs(t, err, protocol.ErrNoPermission)
+	require.ErrorContains(t, err, "Need admin permission")
+
+	p, err := petrelproducer.New(client.NameServers(c.NameServerAddr), client.WithCredentials(aclUser))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(ctx))
+	t.Cleanup(func() { _ = p.Close() })
+	_, err = p.Send(ctx, petrelproducer.NewMessage("aclTopic", []byte("sdk")))
+	require.NoError(t, err)
+	_, err = p.Send(ctx, petrelproducer.NewMessage("subOnly", []byte("no")))
+	require.ErrorIs(t, err, protocol.ErrNoPermission)
+	_, err = p.SendBatch(ctx, petrelproducer.NewMessage("subOnly", []byte("b1")), petrelproducer.NewMessage("subOnly", []byte("b2")))
+	require.ErrorIs(t, err, protocol.ErrNoPermission, "batches are checked too")
+
+	_, err = petrelproducer.New(client.NameServers(c.NameServerAddr), client.WithCredentials(auth.Credentials{AccessKey: "only-key"}))
+	require.ErrorContains(t, err, "WithCredentials needs both")
+}
+
+// tls.server.mode on the broker and the name server: enforcing refuses
+// plain clients, permissive serves both; the broker registers over TLS
+// (tls.enable) and Petrel's SDK sends over TLS.
+func TestTLSBrokerAndNameServer(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir)
+	cert, key := ca.Issue(t, "server", "petrel")
+	settings := remoting.TLSSettings{ServerMode: "enforcing", ServerCertPath: cert, ServerKeyPath: key,
+		ClientEnable: true, ClientTrustCertPath: ca.CertPath}
+	c := testutil.StartCluster(t,
+		testutil.WithNameServerConfig(func(cfg *namesrv.Config) { cfg.TLS = settings }),
+		testutil.WithBrokerConfig(func(cfg *broker.Config) { cfg.TLS = settings; cfg.FastListenPort = -1 }))
+	ccfg, err := remoting.ClientTLSConfig(ca.CertPath, "", "", false)
+	require.NoError(t, err)
+	tlsCl := remoting.NewClient(remoting.ClientConfig{TLS: ccfg}, nil)
+	t.Cleanup(func() { _ = tlsCl.Close() })
+	admin := &rawBroker{t: t, c: c, cl: tlsCl, addr: c.BrokerAddr}
+	admin.createTopic("tlsTopic", 1, 6)
+
+	// Plain clients are refused by both ports.
+	for _, addr := range []string{c.BrokerAddr, c.NameServerAddr} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := rawClient(t).Invoke(ctx, addr, protocol.NewRequest(protocol.GetBrokerClusterInfo, nil))
+		cancel()
+		require.Error(t, err, addr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := petrelproducer.New(client.NameServers(c.NameServerAddr), client.WithTLS(ccfg))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(ctx))
+	t.Cleanup(func() { _ = p.Close() })
+	_, err = p.Send(ctx, petrelproducer.NewMessage("tlsTopic", []byte("over TLS")))
+	require.NoError(t, err, "the route came from the name server over TLS, where the broker registered over TLS")
+}
+
+func TestTLSPermissiveBroker(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir)
+	cert, key := ca.Issue(t, "server", "petrel")
+	c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) {
+		cfg.TLS = remoting.TLSSettings{ServerMode: "permissive", ServerCertPath: cert, ServerKeyPath: key}
+		cfg.FastListenPort = -1
+	}))
+	ccfg, err := remoting.ClientTLSConfig(ca.CertPath, "", "", false)
+	require.NoError(t, err)
+	tlsCl := remoting.NewClient(remoting.ClientConfig{TLS: ccfg}, nil)
+	t.Cleanup(func() { _ = tlsCl.Close() })
+	for _, cl := range []*remoting.Client{tlsCl, rawClient(t)} {
+		resp := invoke(t, cl, c.BrokerAddr, protocol.GetBrokerRuntimeInfo, nil, nil)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	}
 }

@@ -214,6 +214,18 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	}
 	b.advertised = netip.AddrPortFrom(b.resolveAdvertisedIP(), uint16(port))
 
+	if b.cfg.ClientTLS == nil {
+		if b.cfg.ClientTLS, err = b.cfg.TLS.Client(); err != nil {
+			return fmt.Errorf("broker: tls.enable: %w", err)
+		}
+	}
+	if b.cfg.TLS.ServerMode != "" {
+		if b.cfg.Remoting.TLSMode, b.cfg.Remoting.TLS, err = b.cfg.TLS.Server(func(err error) {
+			b.log.Error("broker: TLS certificate reload failed; the previous certificate stays", "err", err)
+		}); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
 	if b.cfg.ACLEnable {
 		if b.acl, err = acl.Open(acl.Config{Path: b.cfg.ACLPath(), AdminCodes: acl.BrokerAdminCodes}, b.log); err != nil {
 			return fmt.Errorf("broker: aclEnable=true: %w", err)

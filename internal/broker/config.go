@@ -227,8 +227,13 @@ type Config struct {
 	// or the master run with ACL on. Default none. The secret key is never
 	// logged nor shown by GET_BROKER_CONFIG.
 	Credentials auth.Credentials
+	// TLS is the tls.* keys: the client and VIP ports' tls.server.mode and
+	// certificate files, and tls.enable for the broker's own connections.
+	// Default: TLS off.
+	TLS remoting.TLSSettings
 	// ClientTLS, if not nil, makes the broker's own connections (to name
-	// servers and to its master's client port) use TLS (tls.enable).
+	// servers and to its master's client port) use TLS. Start sets it from
+	// TLS when tls.enable is true and it is nil.
 	ClientTLS *tls.Config
 
 	// Store configures the message store; Store.StoreHost is set by Start from

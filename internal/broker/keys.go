@@ -11,6 +11,7 @@ import (
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // BindProperties binds the RocketMQ broker.conf keys to c: the broker keys the
@@ -85,6 +86,7 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Bool(meta.KeyLongPollingEnable, &c.LongPollingEnable)
 	b.Millis(meta.KeyShortPollingTime, &c.ShortPollingTime)
 	b.Int("maxHeldPulls", &c.MaxHeldPulls)
+	bindTLS(b, &c.TLS)
 	b.Bool("aclEnable", &c.ACLEnable)
 	b.String("aclFilePath", &c.ACLFilePath)
 	b.String("accessKey", &c.Credentials.AccessKey)
@@ -367,4 +369,19 @@ func maskSecret(s string) string {
 		return ""
 	}
 	return "******"
+}
+
+// bindTLS binds RocketMQ's TLS settings (tls.properties keys in RocketMQ,
+// broker.conf keys here).
+func bindTLS(b *properties.Binder, t *remoting.TLSSettings) {
+	b.Enum("tls.server.mode", &t.ServerMode, "disabled", "permissive", "enforcing")
+	b.String("tls.server.certPath", &t.ServerCertPath)
+	b.String("tls.server.keyPath", &t.ServerKeyPath)
+	b.String("tls.server.trustCertPath", &t.ServerTrustCertPath)
+	b.Enum("tls.server.need.client.auth", &t.ServerNeedClientAuth, "none", "optional", "require")
+	b.Bool("tls.enable", &t.ClientEnable)
+	b.String("tls.client.trustCertPath", &t.ClientTrustCertPath)
+	b.String("tls.client.certPath", &t.ClientCertPath)
+	b.String("tls.client.keyPath", &t.ClientKeyPath)
+	b.Bool("tls.test.mode.enable", &t.ClientInsecure)
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// ACLFilePath is aclFilePath: the plain_acl.yml file. Default "":
 	// plain_acl.yml next to KVConfigPath.
 	ACLFilePath string
+	// TLS is the tls.server.* keys of the name server's port (tls.enable
+	// and the client keys have no use here). Default: TLS off.
+	TLS remoting.TLSSettings
 }
 
 // ACLPath returns the plain_acl.yml the name server reads.
@@ -257,6 +260,11 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
 	b.Bool("enableControllerInNamesrv", &c.EnableControllerInNamesrv)
+	b.Enum("tls.server.mode", &c.TLS.ServerMode, "disabled", "permissive", "enforcing")
+	b.String("tls.server.certPath", &c.TLS.ServerCertPath)
+	b.String("tls.server.keyPath", &c.TLS.ServerKeyPath)
+	b.String("tls.server.trustCertPath", &c.TLS.ServerTrustCertPath)
+	b.Enum("tls.server.need.client.auth", &c.TLS.ServerNeedClientAuth, "none", "optional", "require")
 	b.Bool("aclEnable", &c.ACLEnable)
 	b.String("aclFilePath", &c.ACLFilePath)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")

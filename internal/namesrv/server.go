@@ -102,6 +102,17 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.svc.kv.load(); err != nil {
 		return err
 	}
+	if s.cfg.TLS.ServerMode != "" {
+		mode, tcfg, err := s.cfg.TLS.Server(func(err error) {
+			s.log.Error("namesrv: TLS certificate reload failed; the previous certificate stays", "err", err)
+		})
+		if err == nil {
+			err = s.rs.SetTLS(mode, tcfg)
+		}
+		if err != nil {
+			return fmt.Errorf("namesrv: %w", err)
+		}
+	}
 	if s.cfg.ACLEnable {
 		g, err := acl.Open(acl.Config{Path: s.cfg.ACLPath(), AdminCodes: acl.NameServerAdminCodes, OnlyAdminCodes: true}, s.log)
 		if err != nil {

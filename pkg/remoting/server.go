@@ -256,6 +256,23 @@ func (s *Server) SetInterceptor(i Interceptor) {
 	s.icpt.Store(&i)
 }
 
+// SetTLS sets the TLS mode and configuration (see ServerConfig.TLSMode) of
+// a server not yet started, for owners that load certificates in their own
+// Start. It fails once the server started, or if mode needs a configuration
+// and cfg is nil.
+func (s *Server) SetTLS(mode TLSMode, cfg *tls.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running || s.closed {
+		return errors.New("remoting: SetTLS after Start")
+	}
+	if mode != TLSDisabled && cfg == nil {
+		return fmt.Errorf("remoting: TLS mode %s needs a TLS configuration", mode)
+	}
+	s.cfg.TLSMode, s.cfg.TLS = mode, cfg
+	return nil
+}
+
 // AddConnListener adds a listener for connections opening and closing. Add
 // listeners before Start to hear about every connection.
 func (s *Server) AddConnListener(l ConnListener) { s.h.addListener(l) }

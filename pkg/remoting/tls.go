@@ -300,3 +300,72 @@ func ClientTLSConfig(trustCertPath, certPath, keyPath string, insecure bool) (*t
 	}
 	return cfg, nil
 }
+
+// TLSSettings are RocketMQ's TLS settings as files name them, for servers
+// and for the connections a server makes itself. The zero value is TLS off.
+type TLSSettings struct {
+	// ServerMode is tls.server.mode: disabled (default, ""), permissive or
+	// enforcing.
+	ServerMode string
+	// ServerCertPath, ServerKeyPath are tls.server.certPath and
+	// tls.server.keyPath: PEM certificate chain and key.
+	ServerCertPath, ServerKeyPath string
+	// ServerTrustCertPath is tls.server.trustCertPath: PEM CAs that client
+	// certificates must chain to.
+	ServerTrustCertPath string
+	// ServerNeedClientAuth is tls.server.need.client.auth: none (default),
+	// optional or require.
+	ServerNeedClientAuth string
+	// ClientEnable is tls.enable: the server's own outgoing connections
+	// (a broker's to name servers and its master) use TLS.
+	ClientEnable bool
+	// ClientTrustCertPath is tls.client.trustCertPath: PEM CAs the outgoing
+	// connections trust; "" means the system roots.
+	ClientTrustCertPath string
+	// ClientCertPath, ClientKeyPath are tls.client.certPath and
+	// tls.client.keyPath: the client certificate, for servers that require
+	// one.
+	ClientCertPath, ClientKeyPath string
+	// ClientInsecure is tls.test.mode.enable: skip verifying the server's
+	// certificate. Default false (RocketMQ defaults to true; Petrel does
+	// not trust anything by default).
+	ClientInsecure bool
+}
+
+// Server returns the mode and configuration of a server port; the
+// configuration reloads changed certificate files, and reload errors go to
+// onError (may be nil).
+func (s TLSSettings) Server(onError func(error)) (TLSMode, *tls.Config, error) {
+	mode := TLSDisabled
+	if s.ServerMode != "" {
+		var err error
+		if mode, err = ParseTLSMode(s.ServerMode); err != nil {
+			return 0, nil, fmt.Errorf("tls.server.mode: %w", err)
+		}
+	}
+	if mode == TLSDisabled {
+		return mode, nil, nil
+	}
+	if s.ServerCertPath == "" || s.ServerKeyPath == "" {
+		return 0, nil, fmt.Errorf("tls.server.mode=%s needs tls.server.certPath and tls.server.keyPath", mode)
+	}
+	auth, err := ClientAuth(s.ServerNeedClientAuth)
+	if err != nil {
+		return 0, nil, fmt.Errorf("tls.server.need.client.auth: %w", err)
+	}
+	cfg, err := ServerTLSConfig(CertFiles{CertPath: s.ServerCertPath, KeyPath: s.ServerKeyPath,
+		TrustCertPath: s.ServerTrustCertPath, ClientAuth: auth}, onError)
+	if err != nil {
+		return 0, nil, err
+	}
+	return mode, cfg, nil
+}
+
+// Client returns the configuration of outgoing connections, nil unless
+// ClientEnable.
+func (s TLSSettings) Client() (*tls.Config, error) {
+	if !s.ClientEnable {
+		return nil, nil
+	}
+	return ClientTLSConfig(s.ClientTrustCertPath, s.ClientCertPath, s.ClientKeyPath, s.ClientInsecure)
+}
