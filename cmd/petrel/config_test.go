@@ -236,3 +236,23 @@ func TestEffectiveConfigLogged(t *testing.T) {
 	require.Contains(t, buf.String(), `level=DEBUG msg="broker configuration key" key=namesrvAddr value=10.0.0.1:9876 from="environment NAMESRV_ADDR"`)
 	require.Contains(t, buf.String(), `level=DEBUG msg="broker configuration key" key=maxHeldPulls value=100000 from=default`)
 }
+
+// The broker's secret key never reaches the logs; the ACL and TLS keys load.
+func TestSecretKeyNotLogged(t *testing.T) {
+	t.Setenv("NAMESRV_ADDR", "")
+	conf := writeConf(t, "broker.conf", "brokerName=a", "accessKey=brokerKey1", "secretKey=TopSecret-42",
+		"tls.server.mode=permissive", "tls.server.certPath=/c.pem", "tls.server.keyPath=/k.pem", "tls.enable=true",
+		"tls.server.need.client.auth=optional")
+	log, buf := bufLogger()
+	cfg, ld, err := loadBrokerConfig(log, conf, nil)
+	require.NoError(t, err)
+	logEffective(log, "broker", ld, brokerAlwaysLogged...)
+	require.Equal(t, "TopSecret-42", cfg.Credentials.SecretKey)
+	require.Equal(t, "permissive", cfg.TLS.ServerMode)
+	require.True(t, cfg.TLS.ClientEnable)
+	require.Contains(t, buf.String(), "brokerKey1")
+	require.NotContains(t, buf.String(), "TopSecret-42")
+
+	bad := writeConf(t, "broker.conf", "tls.server.mode=on")
+	require.ErrorContains(t, runCmd(t, "broker", "-c", bad), "tls.server.mode")
+}

@@ -25,6 +25,7 @@ var defaultHealthAddrs = []string{"127.0.0.1:10911", "127.0.0.1:9876"}
 func newHealthCmd() *cobra.Command {
 	var addrs []string
 	var timeout time.Duration
+	var sec *clientSecurity
 	cmd := &cobra.Command{
 		Use:   "health [--addr HOST:PORT]... [--timeout 3s]",
 		Short: "Ask a running name server or broker whether it is ready (exit 0) or not (exit 1)",
@@ -34,7 +35,9 @@ func newHealthCmd() *cobra.Command {
 			"GET_ALL_TOPIC_LIST_FROM_NAMESERVER. Addresses are tried in order and the first\n" +
 			"that accepts a connection decides; by default a broker on 127.0.0.1:10911, then\n" +
 			"a name server on 127.0.0.1:9876. Prints one line: \"ok: ...\" (exit 0) or the\n" +
-			"reason it is not ready (exit 1).",
+			"reason it is not ready (exit 1). A broker with aclEnable=true that refuses the\n" +
+			"request (no or wrong --access-key/--secret-key) is reported ready without figures:\n" +
+			"it answered, so it is up. --tls connects over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if timeout <= 0 {
@@ -42,7 +45,11 @@ func newHealthCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			msg, err := checkHealth(ctx, addrs)
+			cfg, err := sec.remotingConfig(remoting.DefaultClientConfig())
+			if err != nil {
+				return err
+			}
+			msg, err := checkHealth(ctx, cfg, addrs)
 			if err != nil {
 				return err
 			}
@@ -52,6 +59,7 @@ func newHealthCmd() *cobra.Command {
 	}
 	cmd.Flags().StringSliceVar(&addrs, "addr", defaultHealthAddrs, "server address, HOST:PORT (repeat or comma-separate to try several in order)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long")
+	sec = addClientSecurityFlags(cmd.Flags())
 	return cmd
 }
 
@@ -59,11 +67,10 @@ func newHealthCmd() *cobra.Command {
 // An address that refuses the connection passes the question to the next; the
 // first that accepts decides. It returns a one-line description of the ready
 // server, or an error saying why none is ready.
-func checkHealth(ctx context.Context, addrs []string) (string, error) {
+func checkHealth(ctx context.Context, cfg remoting.ClientConfig, addrs []string) (string, error) {
 	if len(addrs) == 0 {
 		return "", errors.New("no address to check (--addr)")
 	}
-	cfg := remoting.DefaultClientConfig()
 	if d, ok := ctx.Deadline(); ok {
 		cfg.DialTimeout = time.Until(d)
 	}
@@ -101,6 +108,8 @@ func askServer(ctx context.Context, cl *remoting.Client, addr string) (string, e
 			up = ", up " + time.Since(time.UnixMilli(ms)).Round(time.Second).String()
 		}
 		return fmt.Sprintf("broker at %s is ready (%s messages stored%s)", addr, orUnknown(kv.Table["msgPutTotalTodayNow"]), up), nil
+	case protocol.NoPermission:
+		return fmt.Sprintf("broker at %s is ready (ACL on; sign with --access-key/--secret-key for figures)", addr), nil
 	case protocol.RequestCodeNotSupported:
 	default:
 		return "", fmt.Errorf("not ready: %s answered runtime info with %v", addr, protocol.ResponseError(resp))
