@@ -247,6 +247,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
+	b.Int("serverMaxConnectionsPerAddress", &c.Remoting.MaxConnsPerAddr)
+	b.Int("serverMaxRequestsPerSecondPerAddress", &c.Remoting.MaxRequestsPerSecondPerAddr)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
 
 	b.Ignore("JVM-only setting", "rocketmqHome", "fetchNamesrvAddrByAddressServer",

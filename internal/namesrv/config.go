@@ -131,6 +131,10 @@ func (c *Config) validate() error {
 		{"serverMemoryBudgetBytes", func(d *remoting.ServerConfig) { d.MemoryBudget = c.Remoting.MemoryBudget }},
 		{"serverMaxInflightPerConnection", func(d *remoting.ServerConfig) { d.MaxInflightPerConn = c.Remoting.MaxInflightPerConn }},
 		{"serverChannelMaxIdleTimeSeconds", func(d *remoting.ServerConfig) { d.IdleTimeout = c.Remoting.IdleTimeout }},
+		{"serverMaxConnectionsPerAddress", func(d *remoting.ServerConfig) { d.MaxConnsPerAddr = c.Remoting.MaxConnsPerAddr }},
+		{"serverMaxRequestsPerSecondPerAddress", func(d *remoting.ServerConfig) {
+			d.MaxRequestsPerSecondPerAddr = c.Remoting.MaxRequestsPerSecondPerAddr
+		}},
 	} {
 		probe := remoting.DefaultServerConfig()
 		probe.ListenAddr = "127.0.0.1:0"
@@ -228,9 +232,10 @@ func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
 // BindProperties binds the keys of a namesrv.conf file to c: RocketMQ's
 // listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
 // Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
-// scanFirstDelayMillis, maxFrameSize, serverMemoryBudgetBytes and
-// serverMaxInflightPerConnection, and RocketMQ 5.x's
-// enableControllerInNamesrv. Every other RocketMQ 4.9 key
+// scanFirstDelayMillis, maxFrameSize, serverMemoryBudgetBytes,
+// serverMaxInflightPerConnection, serverMaxConnectionsPerAddress,
+// serverMaxRequestsPerSecondPerAddress, aclEnable, aclFilePath and the
+// tls.server.* keys, and RocketMQ 5.x's enableControllerInNamesrv. Every other RocketMQ 4.9 key
 // (properties.AcceptRocketMQ) is accepted with no effect; any other key is
 // unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
@@ -259,6 +264,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
+	b.Int("serverMaxConnectionsPerAddress", &c.Remoting.MaxConnsPerAddr)
+	b.Int("serverMaxRequestsPerSecondPerAddress", &c.Remoting.MaxRequestsPerSecondPerAddr)
 	b.Bool("enableControllerInNamesrv", &c.EnableControllerInNamesrv)
 	b.Enum("tls.server.mode", &c.TLS.ServerMode, "disabled", "permissive", "enforcing")
 	b.String("tls.server.certPath", &c.TLS.ServerCertPath)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -47,6 +48,7 @@ const (
 // for concurrent use.
 type Conn struct {
 	id     uint64
+	ip     netip.Addr // remote IP, for per-address limits
 	remote string
 	nc     net.Conn
 	h      *host

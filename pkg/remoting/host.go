@@ -128,6 +128,7 @@ func (h *host) startConn(nc net.Conn) (*Conn, error) {
 	c := &Conn{
 		id:     connIDs.Add(1),
 		remote: nc.RemoteAddr().String(),
+		ip:     peerIP(nc),
 		nc:     nc,
 		h:      h,
 		kick:   make(chan struct{}, 1),

@@ -73,6 +73,17 @@ type ServerConfig struct {
 	// and plain on the port) or TLSEnforcing (TLS only). Any mode but
 	// disabled needs TLS.
 	TLSMode TLSMode
+	// MaxConnsPerAddr caps the connections one remote IP address may hold
+	// open; beyond it new ones are closed at once, with a warning (at most
+	// one line per 10s). 0 (default) means no cap. Broker and name server
+	// key: serverMaxConnectionsPerAddress. Clients behind one NAT address
+	// share the cap.
+	MaxConnsPerAddr int
+	// MaxRequestsPerSecondPerAddr caps the requests per second of one remote
+	// IP address (a token bucket holding one second's worth); beyond it
+	// requests are answered SYSTEM_BUSY "[RATE_LIMIT] ...". 0 (default)
+	// means no cap. Key: serverMaxRequestsPerSecondPerAddress.
+	MaxRequestsPerSecondPerAddr int
 	// TLS is the server's TLS configuration (see ServerTLSConfig, which
 	// reloads changed certificate files). Default nil.
 	TLS *tls.Config
@@ -121,6 +132,10 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("remoting: ServerConfig.MemoryBudget %d is negative", c.MemoryBudget)
 	case c.WriteHighWater < 0:
 		return fmt.Errorf("remoting: ServerConfig.WriteHighWater %d is negative", c.WriteHighWater)
+	case c.MaxConnsPerAddr < 0:
+		return fmt.Errorf("remoting: ServerConfig.MaxConnsPerAddr %d is negative", c.MaxConnsPerAddr)
+	case c.MaxRequestsPerSecondPerAddr < 0:
+		return fmt.Errorf("remoting: ServerConfig.MaxRequestsPerSecondPerAddr %d is negative", c.MaxRequestsPerSecondPerAddr)
 	case c.TLSMode != TLSDisabled && c.TLS == nil:
 		return fmt.Errorf("remoting: ServerConfig.TLSMode %s needs a TLS configuration (tls.server.certPath and tls.server.keyPath)", c.TLSMode)
 	}
@@ -170,6 +185,8 @@ type Server struct {
 	// regs is replaced whole (copy on write) by Register, so the per-request
 	// lookup takes no lock.
 	regs atomic.Pointer[regTable]
+	// limits caps connections and requests per address; nil when off.
+	limits *addrLimiter
 	// icpt is the Interceptor set by SetInterceptor, or nil.
 	icpt atomic.Pointer[Interceptor]
 	mu   sync.Mutex // guards everything below
@@ -193,7 +210,8 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if budget == nil {
 		budget = NewBudget(cfg.budgetLimit())
 	}
-	s := &Server{cfg: cfg, pools: map[*Pool]bool{}, budget: budget}
+	s := &Server{cfg: cfg, pools: map[*Pool]bool{}, budget: budget,
+		limits: newAddrLimiter(cfg.MaxConnsPerAddr, cfg.MaxRequestsPerSecondPerAddr)}
 	s.regs.Store(&regTable{byCode: map[protocol.RequestCode]registration{}})
 	s.h.init(log, "server", connConfig{
 		maxFrameSize:     cfg.MaxFrameSize,
@@ -206,6 +224,9 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 		maxQueued:        max(16*cfg.WriteHighWater, 2*int64(cfg.MaxFrameSize)),
 	})
 	s.h.handle = s.handle
+	if s.limits != nil {
+		s.h.onConnClosed = func(c *Conn) { s.limits.release(c.ip) }
+	}
 	return s, nil
 }
 
@@ -413,6 +434,12 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if s.limits != nil && !s.limits.admit(peerIP(nc)) {
+			s.h.rlog.warn("remoting: connection refused: too many connections from one address",
+				"peer", nc.RemoteAddr().String(), "max", s.cfg.MaxConnsPerAddr)
+			_ = nc.Close()
+			continue
+		}
 		if _, err := s.h.startConn(nc); err != nil {
 			return
 		}
@@ -464,6 +491,13 @@ func (s *Server) handle(c *Conn, req *protocol.Command, charge int64) {
 	}
 	if s.closing.Load() {
 		refuse(protocol.ServiceNotAvailable, s.h.shutdownRemark())
+		return
+	}
+	if s.limits != nil && !s.limits.allow(c.ip, time.Now()) {
+		s.h.rlog.warn("remoting: request refused: request rate of one address over its cap",
+			"peer", c.remote, "code", req.RequestCode(), "max_per_second", s.cfg.MaxRequestsPerSecondPerAddr)
+		refuse(protocol.SystemBusy, "[RATE_LIMIT] more than "+strconv.Itoa(s.cfg.MaxRequestsPerSecondPerAddr)+
+			" requests per second from this address, try again later")
 		return
 	}
 	reg, ok := s.lookup(req.RequestCode())
