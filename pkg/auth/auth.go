@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -95,6 +96,12 @@ func compareUTF16(a, b string) int {
 				return int(ua) - int(ub)
 			}
 			return int(ra) - int(rb) // both above U+FFFF with the same high surrogate
+		}
+		if c := strings.Compare(a[:na], b[:nb]); c != 0 {
+			// Two different invalid bytes both decode as U+FFFD: order them
+			// by byte so that the order stays total (and the content
+			// deterministic).
+			return c
 		}
 		a, b = a[na:], b[nb:]
 	}

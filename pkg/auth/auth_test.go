@@ -43,3 +43,15 @@ func TestContentOrder(t *testing.T) {
 	require.Positive(t, compareUTF16("ab", "a"))
 	require.Zero(t, compareUTF16("ab", "ab"))
 }
+
+// Keys holding different invalid UTF-8 bytes still sort in one order, so the
+// content does not depend on map iteration (found by FuzzCheck).
+func TestContentInvalidUTF8Deterministic(t *testing.T) {
+	t.Parallel()
+	ext := map[string]string{"\xfa": "1", "\xc5": "2", "a": "3"}
+	first := string(Content(ext, nil))
+	for range 50 {
+		require.Equal(t, first, string(Content(ext, nil)))
+	}
+	require.Equal(t, "321", first)
+}
