@@ -256,3 +256,20 @@ func TestSecretKeyNotLogged(t *testing.T) {
 	bad := writeConf(t, "broker.conf", "tls.server.mode=on")
 	require.ErrorContains(t, runCmd(t, "broker", "-c", bad), "tls.server.mode")
 }
+
+// standalone protects its embedded name server as the broker's port: with
+// aclEnable it needs the broker's keys, with enforcing TLS tls.enable.
+func TestStandaloneSecurityNeedsBrokerSide(t *testing.T) {
+	t.Setenv("NAMESRV_ADDR", "")
+	store := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(store, "config"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(store, "config", "plain_acl.yml"),
+		[]byte("accounts:\n  - accessKey: adminKey01\n    secretKey: adminSecret1\n    admin: true\n"), 0o600))
+	conf := writeConf(t, "broker.conf", "aclEnable=true")
+	require.ErrorContains(t, runCmd(t, "standalone", "-c", conf, "--store", store), "set accessKey and secretKey to an admin account")
+	conf = writeConf(t, "broker.conf", "aclEnable=true", "accessKey=adminKey01", "secretKey=adminSecret1")
+	require.EqualError(t, runCmd(t, "standalone", "-c", conf, "--store", store), errLoaded.Error())
+
+	conf = writeConf(t, "broker.conf", "tls.server.mode=enforcing", "tls.server.certPath=/c", "tls.server.keyPath=/k")
+	require.ErrorContains(t, runCmd(t, "standalone", "-c", conf, "--store", store), "set tls.enable=true")
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/namesrv"
+	"github.com/petrelmq/petrel/pkg/remoting"
 	"github.com/petrelmq/petrel/pkg/clock"
 )
 
@@ -85,6 +86,15 @@ func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagO
 		return bcfg, nscfg, nil, nil, err
 	}
 	nscfg.KVConfigPath = filepath.Join(bcfg.Store.RootDir, "config", "kvConfig.json")
+	if t := bcfg.TLS; t.ServerMode != "" && t.ServerMode != "disabled" {
+		// The embedded name server's port speaks TLS as the broker's does.
+		nscfg.TLS = remoting.TLSSettings{ServerMode: t.ServerMode, ServerCertPath: t.ServerCertPath,
+			ServerKeyPath: t.ServerKeyPath, ServerTrustCertPath: t.ServerTrustCertPath, ServerNeedClientAuth: t.ServerNeedClientAuth}
+		if t.ServerMode == "enforcing" && !t.ClientEnable {
+			return bcfg, nscfg, nil, nil, errors.New("tls.server.mode=enforcing: set tls.enable=true (and tls.client.trustCertPath): " +
+				"the broker registers with the embedded name server, whose port then requires TLS")
+		}
+	}
 	if bcfg.ACLEnable {
 		// The embedded name server is protected with the broker's ACL file,
 		// so the broker must sign its registrations with an admin account.
