@@ -12,8 +12,8 @@ import (
 
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/namesrv"
-	"github.com/petrelmq/petrel/pkg/remoting"
 	"github.com/petrelmq/petrel/pkg/clock"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 func newStandaloneCmd(logs *logSetup) *cobra.Command {
