@@ -173,3 +173,91 @@ func TestReplicationMetadataSync(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, func() bool { return query(r.addr) == 9 })
 	require.Equal(t, int64(9), query(slave.Addr), "not rewound by the master's table")
 }
+
+// TestReplicationSlaveRead: with slaveReadEnable a master answers a pull that
+// is so far behind that its data is no longer in memory (more than
+// accessMessageInMemoryMaxRatio of the machine's memory behind the commit
+// log's end) with suggestWhichBrokerId = the group's
+// whichBrokerWhenConsumeSlowly (1, RocketMQ's default), and a pull near the
+// end with the group's brokerId (0); the slave serves the same messages.
+// Without slaveReadEnable the suggestion is always the master.
+func TestReplicationSlaveRead(t *testing.T) {
+	t.Parallel()
+	tinyMemory := func(c *broker.Config) {
+		smallSegments(c)
+		c.Store.PhysicalMemorySize = 1 << 20 // 40% of it: 419,430 bytes
+	}
+	for _, slaveRead := range []bool{true, false} {
+		t.Run("slaveReadEnable="+strconv.FormatBool(slaveRead), func(t *testing.T) {
+			t.Parallel()
+			r := startRaw(t, testutil.WithBrokerConfig(tinyMemory), testutil.WithBrokerConfig(func(c *broker.Config) {
+				c.SlaveReadEnable = slaveRead
+			}))
+			r.createTopic("SR", 1, 6)
+			slave := testutil.StartSlave(t, r.c, 1, testutil.WithBrokerConfig(smallSegments))
+			waitInSync(t, r, 1)
+			const n = 1000 // about 1 MiB of commit log: the first half is "far behind"
+			for i := range n {
+				resp := r.send("SR", 0, "", "m-"+strconv.Itoa(i)+string(bytes.Repeat([]byte("x"), 1000)))
+				require.Equal(t, protocol.Success, resp.ResponseCode(), "send %d: %s", i, resp.Remark)
+			}
+			r.waitMax("SR", 0, n)
+
+			suggest := func(offset int64) string {
+				resp := r.call(protocol.PullMessage, pullExt("g-sr", "SR", 0, offset, 4, "*", 0), nil)
+				require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+				return resp.Ext("suggestWhichBrokerId")
+			}
+			if slaveRead {
+				require.Equal(t, "1", suggest(0), "far behind: read from the slave")
+			} else {
+				require.Equal(t, "0", suggest(0), "slaveReadEnable=false: always the master")
+			}
+			require.Equal(t, "0", suggest(n-2), "caught up: the master")
+
+			sr := &rawBroker{t: t, c: r.c, cl: r.cl, addr: slave.Addr}
+			testutil.WaitFor(t, 20*time.Second, func() bool { return maxOffset(t, r.cl, slave.Addr, "SR", 0) == n })
+			got, want := sr.pullMsgs("g-sr", "SR", 0, 0), r.pullMsgs("g-sr", "SR", 0, 0)
+			// Far behind, the master hands out at most maxTransferCountOnMessageInDisk
+			// (8) messages; the slave, with all of it in memory, more.
+			require.NotEmpty(t, want)
+			require.GreaterOrEqual(t, len(got), len(want))
+			for i := range want {
+				require.Equal(t, want[i].Body, got[i].Body)
+			}
+		})
+	}
+}
+
+// TestReplicationTwoSlaves: a SYNC_MASTER with two slaves: both copy every
+// message, the route lists all three, and with one slave gone the master
+// still answers SUCCESS (one in-sync slave confirms a put, as in RocketMQ).
+func TestReplicationTwoSlaves(t *testing.T) {
+	t.Parallel()
+	r := startRaw(t, testutil.WithBrokerConfig(syncMaster))
+	r.createTopic("Repl2", 1, 6)
+	s1 := testutil.StartSlave(t, r.c, 1, testutil.WithBrokerConfig(smallSegments))
+	s2 := testutil.StartSlave(t, r.c, 2, testutil.WithBrokerConfig(smallSegments))
+	waitInSync(t, r, 2)
+	const n = 300
+	for i := range n {
+		resp := r.send("Repl2", 0, "", "m-"+strconv.Itoa(i))
+		require.Equal(t, protocol.Success, resp.ResponseCode(), "send %d: %s", i, resp.Remark)
+	}
+	for _, s := range []*testutil.Slave{s1, s2} {
+		testutil.WaitFor(t, 20*time.Second, func() bool { return maxOffset(t, r.cl, s.Addr, "Repl2", 0) == n })
+	}
+	resp := invoke(t, r.cl, r.c.NameServerAddr, protocol.GetRouteInfoByTopic, map[string]string{"topic": "Repl2"}, nil)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	route, err := client.DecodeRoute(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, map[int64]string{0: r.addr, 1: s1.Addr, 2: s2.Addr}, route.BrokerDatas[0].Addrs)
+
+	require.NoError(t, s1.Broker.Close())
+	waitInSync(t, r, 1)
+	for i := range 50 {
+		resp := r.send("Repl2", 0, "", "after-"+strconv.Itoa(i))
+		require.Equal(t, protocol.Success, resp.ResponseCode(), "send %d with one slave: %s", i, resp.Remark)
+	}
+	testutil.WaitFor(t, 20*time.Second, func() bool { return maxOffset(t, r.cl, s2.Addr, "Repl2", 0) == n+50 })
+}

@@ -135,6 +135,14 @@ func (b *Broker) buildRooms() error {
 	cfg, st := &b.cfg, b.store
 	master := cfg.BrokerRole != RoleSlave
 	trigger := b.reg.Trigger
+	// The transaction topics join the topic table when first written.
+	firstUse := func(topic string) {
+		if created, err := b.topics.CreateOnFirstUse(topic); err != nil {
+			b.log.Error("broker: persist topic", "topic", topic, "err", err)
+		} else if created {
+			trigger()
+		}
+	}
 	var err error
 	r := &b.rooms
 	r.delay, err = delay.Open(st, st.Timer(), delay.Config{
@@ -147,13 +155,13 @@ func (b *Broker) buildRooms() error {
 	r.retry = retry.New(retry.Deps{Store: st, Topics: b.topics, Groups: b.groups, Runtime: b.live, Gate: &b.gate,
 		Delay: r.delay, Registered: trigger, BrokerName: cfg.BrokerName, StoreHost: b.advertised, Log: b.log})
 	r.txn = txn.New(txn.Config{BrokerName: cfg.BrokerName, Timeout: cfg.TransactionTimeOut, CheckMax: cfg.TransactionCheckMax,
-		CheckInterval: cfg.TransactionCheckInterval, Check: master, StoreHost: b.advertised},
+		CheckInterval: cfg.TransactionCheckInterval, Check: master, StoreHost: b.advertised, FirstUse: firstUse},
 		st, b.offsets, b.clients, &b.gate, b.clk, b.log)
 	r.send = send.New(send.Config{
 		BrokerName: cfg.BrokerName, ClusterName: cfg.ClusterName, RegionID: cfg.RegionID, TraceOn: cfg.TraceOn,
 		MaxMessageSize: cfg.Store.MaxMessageSize, RejectTransactionMessage: cfg.RejectTransactionMessage,
 		StoreReplyMessage: cfg.StoreReplyMessageEnable, StoreHost: b.advertised, Slave: !master,
-	}, send.Deps{Store: st, Topics: b.topics, Runtime: b.live, Gate: &b.gate, Delay: r.delay, Retry: r.retry,
+	}, send.Deps{Store: st, Topics: b.topics, FirstUse: firstUse, Runtime: b.live, Gate: &b.gate, Delay: r.delay, Retry: r.retry,
 		Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log})
 	r.pull = pull.New(pull.Config{BrokerName: cfg.BrokerName, MaxHeldPulls: cfg.MaxHeldPulls, Slave: !master,
 		SlaveReadEnable: cfg.SlaveReadEnable},

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestSystemTopicsAsRocketMQ(t *testing.T) {
 		cfg.TraceTopicEnable = true
 	}))
 	table := topicTable(t, c)
-	for _, want := range []struct {
+	wants := []struct {
 		topic          string
 		queues, perm   int32
 		absentIfNoAuto bool
@@ -49,7 +50,8 @@ func TestSystemTopicsAsRocketMQ(t *testing.T) {
 		{meta.TopicSchedule, 18, 6, false},
 		{meta.TopicTrace, 1, 6, false},
 		{"ParityCluster" + meta.ReplyTopicSuffix, 1, 6, false},
-	} {
+	}
+	for _, want := range wants {
 		tc, ok := table[want.topic]
 		require.True(t, ok, "%s is created at start", want.topic)
 		require.Equal(t, want.queues, tc.ReadQueueNums, want.topic)
@@ -58,12 +60,21 @@ func TestSystemTopicsAsRocketMQ(t *testing.T) {
 	}
 
 	// With the *TopicEnable keys off, the name topics are inherit-only, and
-	// no trace topic is made.
+	// no trace topic is made; without autoCreateTopicEnable no TBW102.
 	off := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) {
 		cfg.ClusterName, cfg.BrokerName = "OffCluster", "off-broker"
 		cfg.ClusterTopicEnable, cfg.BrokerTopicEnable = false, false
+		cfg.AutoCreateTopicEnable = false
 	}))
 	table = topicTable(t, off)
+	for _, want := range wants {
+		_, ok := table[want.topic]
+		if want.absentIfNoAuto {
+			require.False(t, ok, "%s without autoCreateTopicEnable", want.topic)
+		} else if !strings.HasPrefix(want.topic, "Parity") && !strings.HasPrefix(want.topic, "parity") && want.topic != meta.TopicTrace {
+			require.True(t, ok, "%s is created at start", want.topic)
+		}
+	}
 	require.Equal(t, int32(1), table["OffCluster"].Perm)
 	require.Equal(t, int32(1), table["off-broker"].Perm)
 	_, trace := table[meta.TopicTrace]
@@ -104,4 +115,38 @@ func TestCompatClusterTopicAndDLQ(t *testing.T) {
 	col.mu.Lock()
 	defer col.mu.Unlock()
 	require.Contains(t, col.msgs, "dead-letter")
+}
+
+// TestTransactionTopicsOnFirstUse: as in RocketMQ 4.9, the half topic joins
+// the topic table (1 queue, perm 6) with the first half message and the op
+// topic with the first commit or rollback; neither is there before.
+func TestTransactionTopicsOnFirstUse(t *testing.T) {
+	t.Parallel()
+	r := startRaw(t)
+	r.createTopic("TxFirst", 1, 6)
+	table := func() map[string]body.TopicConfig {
+		resp := r.call(protocol.GetAllTopicConfig, nil, nil)
+		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+		var w body.TopicConfigWrapper
+		require.NoError(t, json.Unmarshal(resp.Body, &w))
+		return w.TopicConfigTable
+	}
+	_, half := table()[meta.TopicTransHalf]
+	_, op := table()[meta.TopicTransOpHalf]
+	require.False(t, half || op, "not before first use")
+
+	h := r.sendHalf("TxFirst", "pg-first", "first")
+	tc, ok := table()[meta.TopicTransHalf]
+	require.True(t, ok, "half topic after the first half message")
+	require.Equal(t, int32(1), tc.ReadQueueNums)
+	require.Equal(t, int32(6), tc.Perm)
+	_, op = table()[meta.TopicTransOpHalf]
+	require.False(t, op)
+
+	resp := r.call(protocol.EndTransaction, endTxExt("pg-first", h, 8, false), nil)
+	require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
+	tc, ok = table()[meta.TopicTransOpHalf]
+	require.True(t, ok, "op topic after the first commit")
+	require.Equal(t, int32(1), tc.WriteQueueNums)
+	require.Equal(t, int32(6), tc.Perm)
 }

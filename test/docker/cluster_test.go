@@ -31,14 +31,15 @@ import (
 
 // The image is built once (scripts/build.sh image-local: the Dockerfile's
 // prebuilt target over a binary built here, so no registry is needed) and
-// removed when the tests end.
-const (
-	imageRepo = "petrel-dockertest"
-	imageTag  = "test"
-	image     = imageRepo + ":" + imageTag
-)
+// removed when the tests end. The tag names this process, so test runs that
+// share the Docker daemon (two clones, CI next to a developer) never remove
+// each other's image.
+const imageRepo = "petrel-dockertest"
 
 var (
+	imageTag = fmt.Sprintf("test-%d", os.Getpid())
+	image    = imageRepo + ":" + imageTag
+
 	buildOnce  sync.Once
 	buildErr   error
 	imageBuilt bool
@@ -48,7 +49,7 @@ func TestMain(m *testing.M) {
 	rlog.SetLogLevel("error")
 	code := m.Run()
 	if imageBuilt {
-		_ = execQuiet("docker", "rmi", image, imageRepo+":latest")
+		_ = execQuiet("docker", "rmi", image, imageRepo+":latest") // removing a tag never removes an image another tag still names
 	}
 	os.Exit(code)
 }

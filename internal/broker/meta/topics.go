@@ -264,6 +264,15 @@ func (m *Topics) CreateDLQTopic(group string) (body.TopicConfig, bool, error) {
 	return m.CreateIfAbsent(NewTopicConfig(DLQTopic(group), 1, body.PermRead|body.PermWrite))
 }
 
+// CreateOnFirstUse makes a system topic the broker writes into itself
+// (RMQ_SYS_TRANS_HALF_TOPIC, RMQ_SYS_TRANS_OP_HALF_TOPIC) with 1 queue and
+// perm 6 if it is missing, as RocketMQ 4.9 adds them to its table on first
+// use. It reports whether it created the topic (then register soon).
+func (m *Topics) CreateOnFirstUse(name string) (bool, error) {
+	_, created, err := m.CreateIfAbsent(NewTopicConfig(name, 1, body.PermRead|body.PermWrite))
+	return created, err
+}
+
 // Replace makes the table a copy of w (a slave adopting its master's topics)
 // when w's DataVersion differs from the current one, and persists. It reports
 // whether anything changed.

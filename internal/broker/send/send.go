@@ -66,8 +66,11 @@ type Deps struct {
 	Retry      *retry.Service
 	Producers  Producers
 	Registered func() // a topic was auto-created: register soon
-	Clock      clock.Clock
-	Log        *slog.Logger
+	// FirstUse is called with the half topic before a half message is put, so
+	// the topic table lists it once used (as RocketMQ 4.9's does).
+	FirstUse func(topic string)
+	Clock    clock.Clock
+	Log      *slog.Logger
 }
 
 // Service is the send room. Lifecycle: New → Start → Close.
@@ -240,6 +243,9 @@ func (s *Service) route(req *protocol.Command, h *header.SendMessage, msg *messa
 			return s.response(req, protocol.NoPermission, "the broker["+s.cfg.BrokerName+"] sending transaction message is forbidden")
 		}
 		txn.Half(msg)
+		if s.d.FirstUse != nil {
+			s.d.FirstUse(txn.TransHalfTopic)
+		}
 		return nil
 	}
 	if strings.HasPrefix(msg.Topic, meta.RetryTopicPrefix) {

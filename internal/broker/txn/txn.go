@@ -64,6 +64,9 @@ type Config struct {
 	Check bool
 	// StoreHost is the advertised address (op records' born and store host).
 	StoreHost netip.AddrPort
+	// FirstUse, when set, is called with the op topic before each op record
+	// is put, so the topic table lists it once used (as RocketMQ 4.9's does).
+	FirstUse func(topic string)
 }
 
 // Service keeps the broker's transaction state. See docs/design/broker.md
@@ -326,6 +329,9 @@ func (ts *Service) committedBefore(v *message.RecordView, origin message.QueueOf
 
 // putOp writes the op record that resolves origin.
 func (ts *Service) putOp(origin message.QueueOffset) error {
+	if ts.cfg.FirstUse != nil {
+		ts.cfg.FirstUse(TransOpHalfTopic)
+	}
 	_, err := ts.putSync(&message.MessageExt{
 		Message: message.Message{
 			Topic:      TransOpHalfTopic,
