@@ -1,9 +1,12 @@
 package acl
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -204,4 +207,21 @@ func TestAdminEditsAndReload(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, changed)
 	require.Error(t, g.Check(req))
+}
+
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	r := refusalLog{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	now := time.Now()
+	d := &DeniedError{Code: protocol.SendMessage, AccessKey: "RocketMQ", Remote: "10.0.0.1:5", Reason: "No acl config for RocketMQ"}
+	for range 5 {
+		r.refused(d, now)
+	}
+	require.Equal(t, 1, strings.Count(buf.String(), "acl: request refused"))
+	r.refused(&DeniedError{AccessKey: "other", Remote: "10.0.0.1:6"}, now)
+	require.Equal(t, 2, strings.Count(buf.String(), "acl: request refused"), "another account is logged")
+	r.refused(d, now.Add(refusalEvery))
+	require.Contains(t, buf.String(), "suppressed=4")
+	require.NotContains(t, buf.String(), "12345678")
 }

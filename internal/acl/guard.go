@@ -45,12 +45,13 @@ type Config struct {
 //
 // Goroutines: Start launches one reload loop; Close stops it and waits.
 type Guard struct {
-	cfg   Config
-	log   *slog.Logger
-	rules atomic.Pointer[rules]
-	mu    sync.Mutex // serialises reading and writing the file
-	sum   [32]byte   // sha256 of the file last loaded, under mu
-	life  struct {
+	cfg      Config
+	log      *slog.Logger
+	refusals refusalLog
+	rules    atomic.Pointer[rules]
+	mu       sync.Mutex // serialises reading and writing the file
+	sum      [32]byte   // sha256 of the file last loaded, under mu
+	life     struct {
 		sync.Mutex
 		cancel context.CancelFunc
 		closed bool
@@ -70,7 +71,7 @@ func Open(cfg Config, log *slog.Logger) (*Guard, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Guard{cfg: cfg, log: log}
+	g := &Guard{cfg: cfg, log: log, refusals: refusalLog{log: log}}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, err := g.loadLocked(); err != nil {
@@ -189,8 +190,9 @@ func (g *Guard) Check(req Request) error {
 }
 
 // Intercept is a remoting.Interceptor: it answers a refused request
-// NO_PERMISSION (16) with the reason, and logs the account, address and
-// request code (never a key's secret).
+// NO_PERMISSION (16) with the reason, and logs the account, address, request
+// code and reason (never a key's secret), at most one line per account and
+// address every 10s (the next line counts the refusals in between).
 func (g *Guard) Intercept(_ context.Context, c *remoting.Conn, req *protocol.Command) *protocol.Command {
 	err := g.Check(Request{Code: req.RequestCode(), Ext: req.ExtFields, Body: req.Body, Remote: c.RemoteAddr()})
 	if err == nil {
@@ -198,7 +200,7 @@ func (g *Guard) Intercept(_ context.Context, c *remoting.Conn, req *protocol.Com
 	}
 	var d *DeniedError
 	if errors.As(err, &d) {
-		g.log.Warn("acl: request refused", "access_key", d.AccessKey, "peer", d.Remote, "code", d.Code, "reason", d.Reason)
+		g.refusals.refused(d, time.Now())
 	}
 	return protocol.NewResponse(req, protocol.NoPermission, "[ACL] "+err.Error())
 }
