@@ -355,3 +355,39 @@ func TestTLSPermissiveBroker(t *testing.T) {
 		require.Equal(t, protocol.Success, resp.ResponseCode(), resp.Remark)
 	}
 }
+
+// pkg/admin manages accounts with the ACL admin codes.
+func TestACLAdminClient(t *testing.T) {
+	c, _ := startACL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	adm, err := petreladmin.New(client.NameServers(c.NameServerAddr), client.WithCredentials(aclAdmin))
+	require.NoError(t, err)
+	require.NoError(t, adm.Start(ctx))
+	t.Cleanup(func() { _ = adm.Close() })
+
+	require.NoError(t, adm.UpdateACLAccount(ctx, c.BrokerAddr, petreladmin.ACLAccount{AccessKey: "sdkUser01", SecretKey: "sdkSecret01",
+		TopicPerms: []string{"a=PUB", "b=SUB"}, DefaultGroupPerm: "SUB"}))
+	cfg, err := adm.ACLConfig(ctx, c.BrokerAddr)
+	require.NoError(t, err)
+	var found *petreladmin.ACLAccount
+	for i := range cfg.Accounts {
+		if cfg.Accounts[i].AccessKey == "sdkUser01" {
+			found = &cfg.Accounts[i]
+		}
+	}
+	require.NotNil(t, found)
+	require.Equal(t, []string{"a=PUB", "b=SUB"}, found.TopicPerms)
+	require.Equal(t, "******", found.SecretKey)
+	v, err := adm.ACLVersion(ctx, c.BrokerAddr)
+	require.NoError(t, err)
+	require.Contains(t, v, `"counter":1`)
+	require.NoError(t, adm.SetACLGlobalWhiteAddrs(ctx, c.BrokerAddr, []string{"10.1.*.*"}))
+	cfg, err = adm.ACLConfig(ctx, c.BrokerAddr)
+	require.NoError(t, err)
+	require.Equal(t, []string{"10.1.*.*"}, cfg.GlobalWhiteAddrs)
+	require.NoError(t, adm.DeleteACLAccount(ctx, c.BrokerAddr, "sdkUser01"))
+	err = adm.DeleteACLAccount(ctx, c.BrokerAddr, "sdkUser01")
+	require.ErrorIs(t, err, &protocol.Error{Code: protocol.DeleteACLConfigFailed})
+	require.ErrorContains(t, adm.UpdateACLAccount(ctx, c.BrokerAddr, petreladmin.ACLAccount{AccessKey: "short"}), "accessKey must be longer")
+}
