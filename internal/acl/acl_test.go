@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/auth"
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 )
 
@@ -224,4 +227,38 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 	r.refused(d, now.Add(refusalEvery))
 	require.Contains(t, buf.String(), "suppressed=4")
 	require.NotContains(t, buf.String(), "12345678")
+}
+
+// The reload loop applies an edit on its next tick, and keeps the rules in
+// force when the file breaks.
+func TestReloadLoop(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewManual(time.Unix(1_700_000_000, 0))
+	path := writeACL(t, testFile)
+	g, err := Open(Config{Path: path, AdminCodes: BrokerAdminCodes, Clock: clk, ReloadInterval: time.Second}, nil)
+	require.NoError(t, err)
+	require.NoError(t, g.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, g.Close()) })
+	user := auth.Credentials{AccessKey: "RocketMQ", SecretKey: "12345678"}
+	req := signedReq(protocol.SendMessageV2, map[string]string{"b": "topicA"}, nil, user)
+	require.Error(t, g.Check(req))
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(testFile, "topicA=DENY", "topicA=PUB", 1)), 0o600))
+	poll.WaitFor(t, 10*time.Second, func() bool {
+		clk.Advance(time.Second)
+		return g.Check(req) == nil
+	})
+	require.NoError(t, os.WriteFile(path, []byte("accounts: {"), 0o600))
+	for range 3 {
+		clk.Advance(time.Second)
+	}
+	require.NoError(t, g.Check(req), "a broken file keeps the rules in force")
+}
+
+func TestEmptyFileRefused(t *testing.T) {
+	t.Parallel()
+	_, err := ParseFile([]byte(" \n"))
+	require.ErrorContains(t, err, "the file is empty")
+	f, err := ParseFile([]byte("accounts: []\n"))
+	require.NoError(t, err)
+	require.Empty(t, f.Accounts)
 }

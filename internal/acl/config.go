@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,8 +46,13 @@ const minKeyLen = 7
 // RocketMQ, so that sending to a retry topic needs the group's permission.
 const retryPrefix = "%RETRY%"
 
-// ParseFile parses plain_acl.yml and checks every account (see Compile).
+// ParseFile parses plain_acl.yml and checks every account. An empty file is
+// an error (as in RocketMQ): it is more likely a file caught half-written
+// than a wish to refuse everyone, which `accounts: []` says.
 func ParseFile(data []byte) (*File, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("acl: the file is empty (write accounts: [] to refuse everyone)")
+	}
 	var f File
 	if err := yaml.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("acl: %w", err)

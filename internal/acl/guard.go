@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
@@ -36,6 +37,8 @@ type Config struct {
 	// ReloadInterval is how often the file is looked at. Default (0)
 	// DefaultReloadInterval.
 	ReloadInterval time.Duration
+	// Clock drives the reload loop. Default clock.Real{}.
+	Clock clock.Clock
 }
 
 // Guard checks requests against plain_acl.yml and reloads the file when it
@@ -68,6 +71,9 @@ func Open(cfg Config, log *slog.Logger) (*Guard, error) {
 	if cfg.ReloadInterval <= 0 {
 		cfg.ReloadInterval = DefaultReloadInterval
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -79,6 +85,10 @@ func Open(cfg Config, log *slog.Logger) (*Guard, error) {
 	}
 	r := g.rules.Load()
 	log.Info("acl: loaded", "file", cfg.Path, "accounts", len(r.accounts), "global_white_addresses", len(r.global))
+	if st, err := os.Stat(cfg.Path); err == nil && st.Mode().Perm()&0o004 != 0 {
+		log.Warn("acl: the ACL file holds secret keys and every user may read it; chmod 600 it", "file", cfg.Path,
+			"mode", st.Mode().Perm().String())
+	}
 	return g, nil
 }
 
@@ -144,14 +154,14 @@ func (g *Guard) Start(ctx context.Context) error {
 // that fails to load is logged once per distinct error and the rules in
 // force stay.
 func (g *Guard) reloadLoop(ctx context.Context) {
-	t := time.NewTicker(g.cfg.ReloadInterval)
+	t := g.cfg.Clock.NewTicker(g.cfg.ReloadInterval)
 	defer t.Stop()
 	var lastErr string
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		changed, err := g.Reload()
 		switch {
