@@ -15,6 +15,7 @@ import (
 	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/broker/admin"
 	"github.com/petrelmq/petrel/internal/broker/clients"
+	"github.com/petrelmq/petrel/internal/broker/dedup"
 	"github.com/petrelmq/petrel/internal/broker/delay"
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/broker/offset"
@@ -81,6 +82,7 @@ type rooms struct {
 	retry  *retry.Service
 	txn    *txn.Service
 	send   *send.Service
+	dedup  *dedup.Table // nil on a slave
 	pull   *pull.Service
 	query  *query.Service
 	offset *offset.Service
@@ -259,6 +261,9 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("broker: start store: %w", err)
 	}
 	b.rooms.txn.Load() // the resolved transactions, before serving
+	if err := b.rebuildDedup(); err != nil {
+		return err
+	}
 	stop, err := b.startRooms(ctx)
 	undo = append(undo, stop)
 	if err != nil {

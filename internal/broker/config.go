@@ -122,6 +122,14 @@ type Config struct {
 	// be held is answered SYSTEM_BUSY. Petrel only (maxHeldPulls); default
 	// 100000.
 	MaxHeldPulls int
+	// DuplicateWindow is duplicateWindowSeconds: the de-duplication window of
+	// every ordinary topic without its own duplicateWindowSeconds attribute
+	// (docs/design/dedup.md). Petrel only; default 0, off.
+	DuplicateWindow time.Duration
+	// DuplicateMaxEntries is duplicateMaxEntries: the most sends the window
+	// remembers; beyond it the oldest are forgotten (counted and logged).
+	// Petrel only; default 1000000.
+	DuplicateMaxEntries int
 	// ShutdownTimeout bounds how long Close waits for in-flight sends.
 	// Petrel only (shutdownTimeoutMillis); default 5 s.
 	ShutdownTimeout time.Duration
@@ -275,6 +283,7 @@ func DefaultConfig() Config {
 		LongPollingEnable:           true,
 		ShortPollingTime:            time.Second,
 		MaxHeldPulls:                100000,
+		DuplicateMaxEntries:         1_000_000,
 		ShutdownTimeout:             5 * time.Second,
 		RegionID:                    "DefaultRegion",
 		TraceOn:                     true,

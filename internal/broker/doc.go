@@ -6,6 +6,7 @@
 // back to *Broker:
 //
 //	send/        SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE, request-reply
+//	dedup/       the de-duplication window the send room claims keys in
 //	pull/        PULL_MESSAGE, over longpoll/ (held pulls) and subscription/ (filters)
 //	delay/       delay levels and timer messages
 //	retry/       CONSUMER_SEND_MSG_BACK, dead letters, retry topics

@@ -25,9 +25,10 @@ import (
 // deleteWhen, cleanResourceInterval, diskMaxUsedSpaceRatio,
 // diskSpaceWarningLevelRatio, diskSpaceCleanForciblyRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
-// maxHeldPulls, shutdownTimeoutMillis and maxFrameSize, aclEnable with
-// Petrel's aclFilePath, accessKey and secretKey (the broker's own
-// credentials). enableDLegerCommitLog is bound only to refuse true, as this
+// maxHeldPulls, duplicateWindowSeconds, duplicateMaxEntries,
+// shutdownTimeoutMillis and maxFrameSize, aclEnable with Petrel's
+// aclFilePath, accessKey and secretKey (the broker's own credentials), and
+// the tls.* keys. enableDLegerCommitLog is bound only to refuse true, as this
 // build has no DLedger. Every other RocketMQ 4.9 key (properties.AcceptRocketMQ) is
 // accepted with no effect; any other key is unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
@@ -86,6 +87,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Bool(meta.KeyLongPollingEnable, &c.LongPollingEnable)
 	b.Millis(meta.KeyShortPollingTime, &c.ShortPollingTime)
 	b.Int("maxHeldPulls", &c.MaxHeldPulls)
+	b.Seconds(meta.KeyDuplicateWindowSeconds, &c.DuplicateWindow)
+	b.Int("duplicateMaxEntries", &c.DuplicateMaxEntries)
 	bindTLS(b, &c.TLS)
 	b.Bool("aclEnable", &c.ACLEnable)
 	b.String("aclFilePath", &c.ACLFilePath)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/broker/admin"
+	"github.com/petrelmq/petrel/internal/broker/dedup"
 	"github.com/petrelmq/petrel/internal/broker/delay"
 	"github.com/petrelmq/petrel/internal/broker/ha"
 	"github.com/petrelmq/petrel/internal/broker/meta"
@@ -157,12 +159,16 @@ func (b *Broker) buildRooms() error {
 	r.txn = txn.New(txn.Config{BrokerName: cfg.BrokerName, Timeout: cfg.TransactionTimeOut, CheckMax: cfg.TransactionCheckMax,
 		CheckInterval: cfg.TransactionCheckInterval, Check: master, StoreHost: b.advertised, FirstUse: firstUse},
 		st, b.offsets, b.clients, &b.gate, b.clk, b.log)
+	if master {
+		r.dedup = dedup.New(cfg.DuplicateMaxEntries, b.clk, b.log)
+	}
 	r.send = send.New(send.Config{
 		BrokerName: cfg.BrokerName, ClusterName: cfg.ClusterName, RegionID: cfg.RegionID, TraceOn: cfg.TraceOn,
 		MaxMessageSize: cfg.Store.MaxMessageSize, RejectTransactionMessage: cfg.RejectTransactionMessage,
 		StoreReplyMessage: cfg.StoreReplyMessageEnable, StoreHost: b.advertised, Slave: !master,
+		DuplicateWindow: cfg.DuplicateWindow,
 	}, send.Deps{Store: st, Topics: b.topics, FirstUse: firstUse, Runtime: b.live, Gate: &b.gate, Delay: r.delay, Retry: r.retry,
-		Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log})
+		Dedup: r.dedup, Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log})
 	r.pull = pull.New(pull.Config{BrokerName: cfg.BrokerName, MaxHeldPulls: cfg.MaxHeldPulls, Slave: !master,
 		SlaveReadEnable: cfg.SlaveReadEnable},
 		pull.Deps{Store: st, Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Runtime: b.live,
@@ -286,6 +292,14 @@ func (b *Broker) runtimeExtra(kv map[string]string) {
 	kv["pullThreadPoolQueueSize"] = strconv.Itoa(b.pools.pull.Queued())
 	kv["pullThreadPoolQueueCapacity"] = strconv.Itoa(b.cfg.PullQueueCapacity)
 	kv["heldPullCount"] = strconv.Itoa(b.rooms.pull.Held())
+	if b.rooms.dedup != nil {
+		st := b.rooms.dedup.Stats()
+		byTopic, _ := json.Marshal(st.ByTopic)
+		kv["duplicateDroppedTotal"] = strconv.FormatInt(st.Dropped, 10)
+		kv["duplicateDroppedByTopic"] = string(byTopic)
+		kv["duplicateEntries"] = strconv.Itoa(st.Entries)
+		kv["duplicateEvictedTotal"] = strconv.FormatInt(st.Evicted, 10)
+	}
 	b.repl.info(kv)
 }
 
@@ -311,6 +325,8 @@ func (b *Broker) configProperties() map[string]string {
 		"flushConsumerOffsetInterval":    ms(c.FlushConsumerOffsetInterval),
 		"regionId":                       c.RegionID,
 		"traceOn":                        strconv.FormatBool(c.TraceOn),
+		meta.KeyDuplicateWindowSeconds:   strconv.FormatInt(int64(c.DuplicateWindow/time.Second), 10),
+		"duplicateMaxEntries":            strconv.Itoa(c.DuplicateMaxEntries),
 		"storePathRootDir":               s.RootDir,
 		"flushDiskType":                  s.FlushDiskType.String(),
 		"maxMessageSize":                 strconv.Itoa(s.MaxMessageSize),

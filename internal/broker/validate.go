@@ -52,6 +52,9 @@ func (c *Config) validate() error {
 		return inv("fastListenPort", "%d is outside [1, 65535] (0: listenPort-2, -1: off)", c.FastListenPort)
 	case c.DefaultTopicQueueNums < 1 || c.DefaultTopicQueueNums > 1024:
 		return inv("defaultTopicQueueNums", "%d is outside [1, 1024]", c.DefaultTopicQueueNums)
+	case c.DuplicateWindow < 0 || c.DuplicateWindow > meta.MaxDuplicateWindow:
+		return inv(meta.KeyDuplicateWindowSeconds, "%d s is outside [0, %d]", int64(c.DuplicateWindow/time.Second),
+			int64(meta.MaxDuplicateWindow/time.Second))
 	case c.BrokerPermission < 0 || c.BrokerPermission > 7:
 		return inv(meta.KeyBrokerPermission, "%d is outside [0, 7]", c.BrokerPermission)
 	case c.FS == nil:
@@ -68,6 +71,7 @@ func (c *Config) validate() error {
 		{"sendThreadPoolQueueCapacity", c.SendQueueCapacity},
 		{"pullThreadPoolQueueCapacity", c.PullQueueCapacity},
 		{"maxHeldPulls", c.MaxHeldPulls},
+		{"duplicateMaxEntries", c.DuplicateMaxEntries},
 	} {
 		if v.n < 1 {
 			return inv(v.key, "%d must be at least 1", v.n)

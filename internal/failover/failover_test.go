@@ -110,16 +110,25 @@ func (s *set) config(i int) broker.Config {
 	for _, px := range s.links[i] {
 		f.ControllerAddrs = append(f.ControllerAddrs, px.Addr())
 	}
-	f.HeartbeatTimeout = 2 * time.Second
+	f.HeartbeatTimeout = testLease
 	f.HeartbeatInterval = 200 * time.Millisecond
 	f.CheckSyncStateSetPeriod = 500 * time.Millisecond
-	f.MaxTimeNotCatchup = 3 * time.Second
+	f.MaxTimeNotCatchup = 2 * testLease
 	f.AllAck = true
 	if s.cfg != nil {
 		s.cfg(&c)
 	}
 	return c
 }
+
+// testLease is the replicas' controllerHeartBeatTimeoutMills: short, so a
+// failover takes seconds, but long enough that a master on a machine loaded
+// with other test runs keeps its lease while it is healthy.
+const testLease = 4 * time.Second
+
+// liveness bounds waits for something that must happen (an election, a
+// route change, a catch-up); only a failing test waits this long.
+const liveness = 60 * time.Second
 
 func (s *set) start(i int) {
 	s.t.Helper()
@@ -141,7 +150,7 @@ func (s *set) stop(i int) {
 func (s *set) master(after int32) (int, int32) {
 	s.t.Helper()
 	idx, epoch := -1, int32(0)
-	testutil.WaitFor(s.t, 30*time.Second, func() bool {
+	testutil.WaitFor(s.t, liveness, func() bool {
 		for i, sup := range s.sups {
 			if sup == nil {
 				continue
@@ -159,7 +168,7 @@ func (s *set) master(after int32) (int, int32) {
 // waitFollowers waits until every other running replica follows epoch.
 func (s *set) waitFollowers(master int, epoch int32) {
 	s.t.Helper()
-	testutil.WaitFor(s.t, 30*time.Second, func() bool {
+	testutil.WaitFor(s.t, liveness, func() bool {
 		for i, sup := range s.sups {
 			if sup == nil || i == master {
 				continue
@@ -249,7 +258,7 @@ func TestFailoverKillMaster(t *testing.T) {
 	m, epoch := s.master(0)
 	require.EqualValues(t, 1, epoch)
 	s.waitFollowers(m, epoch)
-	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 
 	p := newProducer(t, s.ns)
 	acks := sendN(t, p, "FailoverTopic", "before-", 200)
@@ -264,12 +273,12 @@ func TestFailoverKillMaster(t *testing.T) {
 
 	st := s.sups[m2].Broker().Replication().Store
 	for _, a := range acks {
-		testutil.WaitFor(t, 10*time.Second, func() bool {
+		testutil.WaitFor(t, liveness, func() bool {
 			return int64(st.MaxOffsetInQueue("FailoverTopic", a.queue)) > a.offset
 		})
 	}
 	// Sends resume once the producer's route shows the new master.
-	testutil.WaitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, liveness, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		res, err := p.Send(ctx, producer.NewMessage("FailoverTopic", []byte("probe")))
@@ -284,12 +293,12 @@ func TestFailoverKillMaster(t *testing.T) {
 	require.NotEqual(t, old, "")
 	es, err := ha.OpenEpochFile(vfs.OS, filepath.Join(oldDir, "epochFileCheckpoint"))
 	require.NoError(t, err)
-	testutil.WaitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, liveness, func() bool {
 		got := s.sups[m].Epochs()
 		return len(got) == 2 && got[0].Epoch == 1 && got[1].Epoch == 2
 	})
 	_ = es
-	testutil.WaitFor(t, 30*time.Second, func() bool { return slices.Contains(s.syncStateSetOf(m2), int64(m+1)) })
+	testutil.WaitFor(t, liveness, func() bool { return slices.Contains(s.syncStateSetOf(m2), int64(m+1)) })
 }
 
 // TestFailoverPartitionedMaster: a master cut from every controller (its
@@ -301,7 +310,7 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	s := newSet(t, 3, nil)
 	m, epoch := s.master(0)
 	s.waitFollowers(m, epoch)
-	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 	p := newProducer(t, s.ns)
 	require.Len(t, sendN(t, p, "PartT", "before-", 50), 50)
 
@@ -310,19 +319,19 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	for _, px := range s.links[m] {
 		px.Block()
 	}
-	// Within the lease (2 s, less a tenth) it may still acknowledge; after
-	// it, puts are refused before they are appended.
-	testutil.WaitFor(t, 10*time.Second, func() bool {
+	// Within the lease (less a tenth) it may still acknowledge; after it,
+	// puts are refused before they are appended.
+	testutil.WaitFor(t, liveness, func() bool {
 		q := store.NewCompletions()
 		st.Put([]*message.MessageExt{storetest.Msg("PartT", 0, 0, 16)}, q, nil)
 		c, err := q.Next(context.Background())
 		return err == nil && (errors.Is(c.Err, store.ErrFenced) || c.Result.Status == store.PutFenced)
 	})
-	require.Less(t, time.Since(cut), 2*time.Second+time.Second, "fenced about when its lease ran out")
+	require.Less(t, time.Since(cut), testLease+2*time.Second, "fenced about when its lease ran out")
 
 	m2, epoch2 := s.master(epoch)
 	require.NotEqual(t, m, m2)
-	testutil.WaitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, liveness, func() bool {
 		r, _ := s.sups[m].Role()
 		return r == failover.Standby
 	})
@@ -330,7 +339,7 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 		px.Unblock()
 	}
 	s.waitFollowers(m2, epoch2)
-	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 	require.NotEmpty(t, sendN(t, p, "PartT", "after-", 20))
 }
 
@@ -371,7 +380,7 @@ func TestFailoverKeepsScheduledAndTransactional(t *testing.T) {
 	})
 	m, epoch := s.master(0)
 	s.waitFollowers(m, epoch)
-	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 
 	p := newProducer(t, s.ns)
 	ctx := context.Background()
@@ -401,7 +410,7 @@ func TestFailoverKeepsScheduledAndTransactional(t *testing.T) {
 	_, err = tp.SendInTransaction(ctx, producer.NewMessage("SchedT", []byte("half")))
 	require.NoError(t, err)
 	got := collect(t, s.ns, "sched-reader", "SchedT") // the topic exists now
-	testutil.WaitFor(t, 20*time.Second, func() bool { return got()["plain"] == 1 })
+	testutil.WaitFor(t, liveness, func() bool { return got()["plain"] == 1 })
 	if time.Since(sent) < 25*time.Second {
 		require.Zero(t, got()["delayed"]+got()["timer"]+got()["half"], "nothing else is due yet")
 	}
@@ -430,7 +439,7 @@ func TestFailoverElectMaster(t *testing.T) {
 	s := newSet(t, 3, nil)
 	m, epoch := s.master(0)
 	s.waitFollowers(m, epoch)
-	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 	p := newProducer(t, s.ns)
 	require.Len(t, sendN(t, p, "ElectT", "before-", 50), 50)
 
@@ -446,12 +455,12 @@ func TestFailoverElectMaster(t *testing.T) {
 	m2, epoch2 := s.master(epoch)
 	require.Equal(t, target, m2)
 	s.waitFollowers(m2, epoch2)
-	testutil.WaitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, liveness, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		res, err := p.Send(ctx, producer.NewMessage("ElectT", []byte("probe")))
 		return err == nil && res.Status == producer.SendOK
 	})
 	require.Len(t, sendN(t, p, "ElectT", "after-", 50), 50)
-	testutil.WaitFor(t, 30*time.Second, func() bool { return len(s.confirmedSSS()) == 3 })
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 }

@@ -83,6 +83,11 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	bcfg.NameServers = []string{nsAddr}
 	bcfg.Store.RootDir = filepath.Join(dir, "store")
 	bcfg.FS = vfs.OS
+	// Sends that wait longer than waitTimeMillsInSendQueue (200 ms) are shed
+	// with TIMEOUT_CLEAN_QUEUE, as RocketMQ does; on a machine loaded with
+	// other test runs a test's sends can wait that long, so test brokers
+	// allow 10 s unless a test sets it.
+	bcfg.WaitTimeInSendQueue = testSendQueueWait
 	for _, f := range o.brokerCfg {
 		f(&bcfg)
 	}
@@ -145,6 +150,9 @@ type Slave struct {
 // after the harness's (the master's brokerName and cluster are copied from
 // WithBrokerConfig options passed here, so pass the same ones the master got).
 // The slave is closed by t.Cleanup.
+// testSendQueueWait is test brokers' waitTimeMillsInSendQueue.
+const testSendQueueWait = 10 * time.Second
+
 func StartSlave(t testing.TB, c *Cluster, id int64, opts ...Option) *Slave {
 	t.Helper()
 	o := options{log: slog.New(slog.DiscardHandler)}
@@ -157,6 +165,7 @@ func StartSlave(t testing.TB, c *Cluster, id int64, opts ...Option) *Slave {
 	bcfg.NameServers = []string{c.NameServerAddr}
 	bcfg.Store.RootDir = filepath.Join(t.TempDir(), "slave-store")
 	bcfg.FS = vfs.OS
+	bcfg.WaitTimeInSendQueue = testSendQueueWait
 	for _, f := range o.brokerCfg {
 		f(&bcfg)
 	}

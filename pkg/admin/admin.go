@@ -72,6 +72,11 @@ type TopicSpec struct {
 	FilterType string
 	SysFlag    int32
 	Order      bool
+	// Attributes are topic attributes in RocketMQ 5's form, "+key=value,-key"
+	// (+ sets, - removes; empty keeps the topic's). Petrel knows
+	// "+duplicateWindowSeconds=60", the topic's de-duplication window
+	// (docs/design/dedup.md).
+	Attributes string
 }
 
 func (s TopicSpec) withDefaults() (TopicSpec, error) {
@@ -112,6 +117,7 @@ func (a *Admin) CreateTopic(ctx context.Context, brokerAddr string, spec TopicSp
 		TopicFilterType: spec.FilterType,
 		TopicSysFlag:    spec.SysFlag,
 		Order:           spec.Order,
+		Attributes:      spec.Attributes,
 	})
 	if _, err := a.core.Call(ctx, brokerAddr, req); err != nil {
 		return fmt.Errorf("admin: create topic %q on %s: %w", spec.Topic, brokerAddr, err)

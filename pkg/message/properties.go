@@ -58,7 +58,15 @@ const (
 	PropertyInnerMultiQueueOffset       = "INNER_MULTI_QUEUE_OFFSET"
 	PropertyShardingKey                 = "SHARDING_KEY"
 	PropertyTransactionID               = "__transactionId__"
-	PropertyTimerDeliverMS              = "TIMER_DELIVER_MS"
+	// PropertyDedupKey is Petrel's explicit de-duplication key: when a
+	// message has it, a broker with a de-duplication window keys the message
+	// by it instead of UNIQ_KEY (docs/design/dedup.md).
+	PropertyDedupKey = "PETREL_DEDUP_KEY"
+	// PropertyDedupGroup is written by a Petrel broker into a de-duplicated
+	// message's record: the producer group, which recovery needs to rebuild
+	// the window from the commit log.
+	PropertyDedupGroup     = "PETREL_DEDUP_GROUP"
+	PropertyTimerDeliverMS = "TIMER_DELIVER_MS"
 )
 
 // ErrBadProperty is returned when a property cannot be encoded: an empty name, a

@@ -142,13 +142,20 @@ func (s *Service) createTopic(ctx context.Context, req *protocol.Command) *proto
 	default:
 		return answer.Respond(req, protocol.SystemError, "topicFilterType %q must be SINGLE_TAG or MULTI_TAG", tc.TopicFilterType)
 	}
+	old, _ := s.d.Topics.Get(tc.TopicName)
+	attrs, err := meta.ApplyAttributes(old.Attributes, h.Attributes)
+	if err != nil {
+		s.d.Log.Warn("admin: topic attributes refused", "topic", tc.TopicName, "attributes", h.Attributes, "err", err)
+		return answer.Respond(req, protocol.SystemError, "%v", err)
+	}
+	tc.Attributes = attrs
 	changed, err := s.d.Topics.Put(tc)
 	if err != nil {
 		return answer.Respond(req, protocol.SystemError, "persist topic config: %v", err)
 	}
 	if changed {
 		s.d.Log.Info("admin: topic created or updated", "topic", tc.TopicName, "read", tc.ReadQueueNums,
-			"write", tc.WriteQueueNums, "perm", tc.Perm)
+			"write", tc.WriteQueueNums, "perm", tc.Perm, "attributes", tc.Attributes)
 		s.registerNow(ctx)
 	}
 	return protocol.NewResponse(req, protocol.Success, "")

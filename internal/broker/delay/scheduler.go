@@ -374,8 +374,11 @@ func restoreReal(m *message.MessageExt) (*message.MessageExt, bool) {
 	}, true
 }
 
-// parkedProperties are removed when a parked message is delivered.
+// parkedProperties are removed when a parked message is delivered. The
+// de-dup marker goes too: a delivered copy is not a send
+// (docs/design/dedup.md).
 var parkedProperties = []string{
 	message.PropertyDelayTimeLevel, message.PropertyRealTopic, message.PropertyRealQueueID,
 	message.PropertyTimerDeliverMS, propertyTimerDelaySec, propertyTimerDelayMS, propertyStartDeliverTime,
+	message.PropertyDedupGroup,
 }

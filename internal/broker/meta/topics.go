@@ -178,7 +178,7 @@ func (m *Topics) Names() []string {
 // changed.
 func (m *Topics) Put(tc body.TopicConfig) (bool, error) {
 	m.mu.Lock()
-	if old, ok := m.table[tc.TopicName]; ok && old == tc {
+	if old, ok := m.table[tc.TopicName]; ok && SameTopicConfig(old, tc) {
 		m.mu.Unlock()
 		return false, nil
 	}

@@ -12,7 +12,12 @@
 // a shutdown can refuse new sends and wait for these. Queue-time flow control
 // (waitTimeMillsInSendQueue) is the remoting pool's (Pool.SetMaxQueueWait).
 //
+// With a de-duplication window (docs/design/dedup.md, dedup.go) a send
+// claims its messages' keys in broker/dedup before the put: duplicates are
+// answered from their first copy, a send whose key is in flight is parked
+// and resumed by the completion that resolves it.
+//
 // Imports: the standard library, internal/store, internal/lifecycle,
-// broker/meta, broker/answer, broker/delay, broker/retry, broker/txn,
+// broker/meta, broker/answer, broker/delay, broker/retry, broker/txn, broker/dedup,
 // pkg/clock, pkg/message, pkg/protocol (and header, body), pkg/remoting.
 package send

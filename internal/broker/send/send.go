@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/petrelmq/petrel/internal/broker/answer"
+	"github.com/petrelmq/petrel/internal/broker/dedup"
 	"github.com/petrelmq/petrel/internal/broker/delay"
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/broker/retry"
@@ -54,6 +56,9 @@ type Config struct {
 	// Slave makes every send answer SERVICE_NOT_AVAILABLE, as a RocketMQ slave
 	// does (producers only ever pick masters).
 	Slave bool
+	// DuplicateWindow is duplicateWindowSeconds, the de-duplication window of
+	// topics without their own attribute (0: off). Used only with Deps.Dedup.
+	DuplicateWindow time.Duration
 }
 
 // Deps are the send path's collaborators.
@@ -64,6 +69,7 @@ type Deps struct {
 	Gate       *lifecycle.Gate
 	Delay      *delay.Service
 	Retry      *retry.Service
+	Dedup      *dedup.Table // nil: no de-duplication (a slave)
 	Producers  Producers
 	Registered func() // a topic was auto-created: register soon
 	// FirstUse is called with the half topic before a half message is put, so
@@ -110,6 +116,14 @@ type pending struct {
 	req   *protocol.Command
 	queue int32
 	batch bool
+	// De-duplicated sends (slots not empty): every message of the send, one
+	// slot each, the window, and which messages this attempt put (the
+	// others are duplicates).
+	svc    *Service
+	msgs   []*message.MessageExt
+	slots  []dedup.Slot
+	window time.Duration
+	fresh  []int
 }
 
 // complete answers stored sends.
@@ -124,6 +138,10 @@ func (s *Service) complete(ctx context.Context) {
 		cs = s.done.Drain(cs[:0])
 		for _, c := range cs {
 			p := c.Tag.(*pending)
+			if len(p.slots) > 0 {
+				s.finish(p.conn, p.req, s.completeDedup(p, c.Result, c.Err))
+				continue
+			}
 			s.finish(p.conn, p.req, s.putAnswer(p.req, p.queue, c.Result, c.Err, p.batch))
 		}
 		clear(cs)
@@ -205,7 +223,7 @@ func (s *Service) send(conn *remoting.Conn, req *protocol.Command) *protocol.Com
 	}
 	bornHost := ParseHost(conn.RemoteAddr())
 	if h.Batch {
-		return s.sendBatch(conn, req, &h, sysFlag, bornHost)
+		return s.sendBatch(conn, req, &h, tc, sysFlag, bornHost)
 	}
 	if len(req.Body) > s.cfg.MaxMessageSize {
 		return s.response(req, protocol.MessageIllegal,
@@ -226,11 +244,14 @@ func (s *Service) send(conn *remoting.Conn, req *protocol.Command) *protocol.Com
 		StoreHost:      s.cfg.StoreHost,
 		ReconsumeTimes: h.ReconsumeTimes,
 	}
+	p := &pending{conn: conn, req: req, queue: h.QueueID, msgs: []*message.MessageExt{msg}}
+	if win := s.window(h.Topic, tc); win > 0 && !txn.IsPrepared(msg) {
+		s.keep(p, &h, win)
+	}
 	if resp := s.route(req, &h, msg); resp != nil {
 		return resp
 	}
-	s.d.Store.Put([]*message.MessageExt{msg}, s.done, &pending{conn: conn, req: req, queue: h.QueueID})
-	return nil
+	return s.put(p)
 }
 
 // route applies the rules that change where a single message is stored: a
@@ -265,8 +286,8 @@ func (s *Service) route(req *protocol.Command, h *header.SendMessage, msg *messa
 
 // sendBatch checks and stores a batch: one record per inner message with the
 // inner properties plus the batch-level ones, appended as one run.
-func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *header.SendMessage, sysFlag message.SysFlag,
-	bornHost netip.AddrPort) *protocol.Command {
+func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *header.SendMessage, tc body.TopicConfig,
+	sysFlag message.SysFlag, bornHost netip.AddrPort) *protocol.Command {
 	switch {
 	case len(req.Body) > s.cfg.MaxMessageSize:
 		return s.response(req, protocol.MessageIllegal, "the batch body size "+strconv.Itoa(len(req.Body))+
@@ -310,8 +331,11 @@ func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *heade
 	if err != nil || len(msgs) == 0 {
 		return s.response(req, protocol.MessageIllegal, "the batch body is malformed or empty")
 	}
-	s.d.Store.Put(msgs, s.done, &pending{conn: conn, req: req, queue: h.QueueID, batch: true})
-	return nil
+	p := &pending{conn: conn, req: req, queue: h.QueueID, batch: true, msgs: msgs}
+	if win := s.window(h.Topic, tc); win > 0 {
+		s.keep(p, h, win)
+	}
+	return s.put(p)
 }
 
 // check applies RocketMQ's send checks in order and returns the topic's

@@ -36,6 +36,14 @@
 // not an error, and is retried on another broker only with
 // RetryAnotherBrokerWhenNotStoreOK (off by default, as in RocketMQ).
 //
+// Idempotent sends. An attempt whose answer is lost is not resent by default
+// (it may be stored). With Idempotent, each attempt waits at most
+// AttemptTimeout and is then resent with the same key (UNIQ_KEY, or the
+// application's PETREL_DEDUP_KEY) to the same broker, which, with a
+// de-duplication window (duplicateWindowSeconds), stores it once and
+// answers every attempt with the first copy's result (docs/client.md,
+// docs/design/dedup.md).
+//
 // NewTransactional makes a TransactionalProducer: SendInTransaction stores a
 // half message, runs the local transaction and commits or rolls back with
 // END_TRANSACTION; the producer also answers the broker's

@@ -96,3 +96,25 @@ func ExampleProducer_Request() {
 	}
 	log.Println(string(reply.Body))
 }
+
+// A producer whose sends are resent after a lost answer and stored once by a
+// broker with a de-duplication window (duplicateWindowSeconds).
+func ExampleIdempotent() {
+	ctx := context.Background()
+	p, err := producer.New(client.NameServers("127.0.0.1:9876"), producer.Group("orders"),
+		producer.Idempotent(), producer.AttemptTimeout(time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	msg := producer.NewMessage("Orders", []byte(`{"id":42}`))
+	msg.SetProperty(message.PropertyDedupKey, "order-42") // optional: a key from your data
+	res, err := p.Send(ctx, msg)
+	if err != nil {
+		log.Fatal(err) // unknown whether stored: resending the same key to the same broker within the window is safe
+	}
+	log.Println(res.OffsetMsgID)
+}

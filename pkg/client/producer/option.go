@@ -43,6 +43,8 @@ type config struct {
 	longHeaders      bool
 	maxAsyncInflight int
 	retryNotStoreOK  bool
+	idempotent       bool
+	attemptTimeout   time.Duration // 0: SendTimeout / (Retries+1) when idempotent
 	tx               *txListener
 }
 
@@ -145,6 +147,33 @@ func Retries(n int) client.ProducerOption {
 // moves a send to another queue).
 func RetryAnotherBrokerWhenNotStoreOK(on bool) client.ProducerOption {
 	return opt(func(c *config) { c.retryNotStoreOK = on })
+}
+
+// Idempotent makes sends safe to retry after a lost answer, for brokers
+// with a de-duplication window (duplicateWindowSeconds, see
+// docs/design/dedup.md): every attempt of a send carries the same key (the
+// message's UNIQ_KEY, or the PETREL_DEDUP_KEY property the application sets
+// for its own stable key), retries stay on the broker the first attempt
+// chose (the window is per broker), and each attempt waits at most
+// AttemptTimeout, after which it is retried (without Idempotent an attempt
+// that gets no answer uses up SendTimeout and the send fails, as the message
+// may be stored). The broker answers a retry of a stored message with the
+// first copy's result, so the message is stored once. Applies to Send,
+// SendBatch and SendAsync; not to SendOneway. Against a broker without a
+// window, a retry after a lost answer may store the message twice.
+func Idempotent() client.ProducerOption {
+	return opt(func(c *config) { c.idempotent = true })
+}
+
+// AttemptTimeout bounds each attempt of an Idempotent send. Default
+// SendTimeout / (Retries + 1).
+func AttemptTimeout(d time.Duration) client.ProducerOption {
+	return opt(func(c *config) {
+		if d <= 0 {
+			c.fail("AttemptTimeout: %s must be positive", d)
+		}
+		c.attemptTimeout = d
+	})
 }
 
 // CompressBodyOver compresses bodies of at least n bytes with the CompressType

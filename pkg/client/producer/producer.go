@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -333,6 +334,32 @@ var retriableCodes = map[protocol.ResponseCode]bool{
 	protocol.TopicNotExist:       true,
 }
 
+// errAttemptTimedOut: an Idempotent send's attempt got no answer within
+// AttemptTimeout; it is retried on the same broker.
+var errAttemptTimedOut = errors.New("producer: no answer within AttemptTimeout")
+
+// attemptCtx bounds one attempt: by AttemptTimeout for Idempotent sends, else
+// by ctx alone.
+func (p *Producer) attemptCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if !p.cfg.idempotent {
+		return ctx, func() {}
+	}
+	d := p.cfg.attemptTimeout
+	if d <= 0 {
+		d = p.cfg.sendTimeout / time.Duration(p.cfg.retries+1)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// attemptErr marks an attempt that ran out of its own time (not the send's)
+// as errAttemptTimedOut.
+func attemptErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", errAttemptTimedOut, err)
+	}
+	return err
+}
+
 // retriable reports whether a failed attempt may be tried again elsewhere:
 // transport errors and the codes in retriableCodes, not a closed producer,
 // a message refused before sending, or an ended context.
@@ -341,6 +368,8 @@ func retriable(err error) bool {
 	switch {
 	case errors.As(err, &pe):
 		return retriableCodes[pe.Code]
+	case errors.Is(err, errAttemptTimedOut):
+		return true
 	case errors.Is(err, client.ErrClosed), errors.Is(err, ErrBadMessage),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, ErrNoQueue):
@@ -451,6 +480,9 @@ type attempt struct {
 	n        int // attempts made
 	last     string
 	lastErr  error
+	// pinned is the broker of an Idempotent send's first attempt: its
+	// retries go there too (the de-duplication window is per broker).
+	pinned string
 	// stored is the last answer that stored the message without SendOK,
 	// kept while RetryAnotherBrokerWhenNotStoreOK tries other brokers: it is
 	// the result if no later attempt does better.
@@ -477,7 +509,11 @@ func (p *Producer) newAttempt(ctx context.Context, o *outMsg, opts []SendOption)
 // pick chooses the queue and address of the next attempt.
 func (p *Producer) pick(a *attempt) (message.MessageQueue, string, error) {
 	queues := a.route.PublishQueues()
-	if a.tolerant && p.cfg.faultTolerance {
+	last := a.last
+	if a.pinned != "" {
+		queues = slices.DeleteFunc(slices.Clone(queues), func(q message.MessageQueue) bool { return q.BrokerName != a.pinned })
+		last = ""
+	} else if a.tolerant && p.cfg.faultTolerance {
 		queues = p.faults.filter(queues, p.core.Now(), func(name string) string {
 			addr, _ := a.route.MasterAddr(name)
 			return addr
@@ -486,9 +522,12 @@ func (p *Producer) pick(a *attempt) (message.MessageQueue, string, error) {
 	if len(queues) == 0 {
 		return message.MessageQueue{}, "", fmt.Errorf("%w: topic %q", ErrNoQueue, a.o.topic)
 	}
-	mq, err := a.selector.Select(a.o.src, queues, a.last)
+	mq, err := a.selector.Select(a.o.src, queues, last)
 	if err != nil {
 		return message.MessageQueue{}, "", err
+	}
+	if p.cfg.idempotent {
+		a.pinned = mq.BrokerName
 	}
 	mq.Topic = a.o.topic
 	addr, ok := a.route.MasterAddr(mq.BrokerName)
@@ -557,7 +596,10 @@ func (p *Producer) sendSync(ctx context.Context, o *outMsg, opts []SendOption) (
 		var res *SendResult
 		if err == nil {
 			var resp *protocol.Command
-			resp, err = p.core.Invoke(ctx, addr, p.request(o, mq))
+			actx, cancel := p.attemptCtx(ctx)
+			resp, err = p.core.Invoke(actx, addr, p.request(o, mq))
+			cancel()
+			err = attemptErr(ctx, err)
 			if err == nil {
 				res, err = p.result(resp, mq, o)
 			}
@@ -670,7 +712,10 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 		start := p.core.Now()
 		mq, addr, err := p.pick(a)
 		if err == nil {
-			err = p.core.InvokeAsync(ctx, addr, p.request(a.o, mq), func(resp *protocol.Command, err error) {
+			actx, cancel := p.attemptCtx(ctx)
+			err = p.core.InvokeAsync(actx, addr, p.request(a.o, mq), func(resp *protocol.Command, err error) {
+				cancel()
+				err = attemptErr(ctx, err)
 				var res *SendResult
 				if err == nil {
 					res, err = p.result(resp, mq, a.o)
@@ -692,6 +737,7 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 			if err == nil {
 				return
 			}
+			cancel()
 		}
 		p.done(a, mq, addr, start, err)
 		again := a.again(ctx, err)

@@ -32,6 +32,11 @@ type TopicConfig struct {
 	TopicFilterType string `json:"topicFilterType"`
 	TopicSysFlag    int32  `json:"topicSysFlag"`
 	Order           bool   `json:"order"`
+	// Attributes are RocketMQ 5's topic attributes (omitted when empty, so
+	// RocketMQ 4 readers see the 4.x form). Petrel knows
+	// duplicateWindowSeconds (docs/design/dedup.md). Treat the map as
+	// immutable: configs are copied by value.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // TopicConfigWrapper is a broker's topic table with its version

@@ -12,6 +12,9 @@ type CreateTopic struct {
 	TopicFilterType string `header:"topicFilterType,required"` // SINGLE_TAG or MULTI_TAG
 	TopicSysFlag    int32  `header:"topicSysFlag"`
 	Order           bool   `header:"order,required"`
+	// Attributes are RocketMQ 5's topic attributes, "+key=value,-key" (+
+	// sets, - removes; absent keeps the topic's attributes).
+	Attributes string `header:"attributes"`
 }
 
 // DeleteTopic is the header of DELETE_TOPIC_IN_BROKER (215).

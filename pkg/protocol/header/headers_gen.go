@@ -6,7 +6,7 @@ import "github.com/petrelmq/petrel/pkg/protocol"
 
 // Encode writes h into c.ExtFields; see Header.
 func (h CreateTopic) Encode(c *protocol.Command) {
-	e := newEncoder(c, 8)
+	e := newEncoder(c, 9)
 	e.str("topic", h.Topic, true)
 	e.str("defaultTopic", h.DefaultTopic, true)
 	e.int32("readQueueNums", h.ReadQueueNums)
@@ -15,6 +15,7 @@ func (h CreateTopic) Encode(c *protocol.Command) {
 	e.str("topicFilterType", h.TopicFilterType, true)
 	e.int32("topicSysFlag", h.TopicSysFlag)
 	e.bool("order", h.Order)
+	e.str("attributes", h.Attributes, false)
 }
 
 // Decode reads h from c.ExtFields; see Header.
@@ -28,6 +29,7 @@ func (h *CreateTopic) Decode(c *protocol.Command) error {
 	h.TopicFilterType = d.str("topicFilterType", true)
 	h.TopicSysFlag = d.int32("topicSysFlag", false)
 	h.Order = d.bool("order", true)
+	h.Attributes = d.str("attributes", false)
 	return d.err
 }
 
@@ -42,6 +44,7 @@ var createTopicFields = []Field{
 	{Name: "topicFilterType", Kind: KindString, Required: true},
 	{Name: "topicSysFlag", Kind: KindInt32},
 	{Name: "order", Kind: KindBool, Required: true},
+	{Name: "attributes", Kind: KindString},
 }
 
 // Encode writes h into c.ExtFields; see Header.
