@@ -136,11 +136,11 @@ func signed(req Request, secret string) bool {
 	if !ok || sig == "" {
 		return false
 	}
-	if auth.Equal(sig, auth.Signature(auth.Content(req.Ext, req.Body, uniqueKeyQueryField), secret)) {
+	if auth.Equal(sig, auth.Sign(req.Ext, req.Body, secret, uniqueKeyQueryField)) {
 		return true
 	}
 	if _, has := req.Ext[uniqueKeyQueryField]; has {
-		return auth.Equal(sig, auth.Signature(auth.Content(req.Ext, req.Body), secret))
+		return auth.Equal(sig, auth.Sign(req.Ext, req.Body, secret))
 	}
 	return false
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"io"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -47,7 +48,34 @@ func (c Credentials) Sign(cmd *protocol.Command) {
 	if c.SecurityToken != "" {
 		cmd.SetExt(FieldSecurityToken, c.SecurityToken)
 	}
-	cmd.SetExt(FieldSignature, Signature(Content(cmd.ExtFields, cmd.Body), c.SecretKey))
+	cmd.SetExt(FieldSignature, Sign(cmd.ExtFields, cmd.Body, c.SecretKey))
+}
+
+// Sign returns the signature of ext and body with secretKey:
+// Signature(Content(ext, body, skip...), secretKey), computed without
+// copying the content.
+func Sign(ext map[string]string, body []byte, secretKey string, skip ...string) string {
+	m := hmac.New(sha1.New, []byte(secretKey))
+	for _, k := range sortedKeys(ext, skip) {
+		_, _ = io.WriteString(m, ext[k])
+	}
+	m.Write(body)
+	var sum [sha1.Size]byte
+	return base64.StdEncoding.EncodeToString(m.Sum(sum[:0]))
+}
+
+// sortedKeys returns the keys of ext but Signature and skip, in Java's
+// String order.
+func sortedKeys(ext map[string]string, skip []string) []string {
+	keys := make([]string, 0, len(ext))
+	for k := range ext {
+		if k == FieldSignature || slices.Contains(skip, k) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareUTF16)
+	return keys
 }
 
 // Content returns the bytes a signature covers: the values of ext in
@@ -56,16 +84,11 @@ func (c Credentials) Sign(cmd *protocol.Command) {
 // unit), which for the ASCII keys of the wire headers is byte order. The
 // result is a new slice.
 func Content(ext map[string]string, body []byte, skip ...string) []byte {
-	keys := make([]string, 0, len(ext))
+	keys := sortedKeys(ext, skip)
 	n := len(body)
-	for k, v := range ext {
-		if k == FieldSignature || slices.Contains(skip, k) {
-			continue
-		}
-		keys = append(keys, k)
-		n += len(v)
+	for _, k := range keys {
+		n += len(ext[k])
 	}
-	slices.SortFunc(keys, compareUTF16)
 	out := make([]byte, 0, n)
 	for _, k := range keys {
 		out = append(out, ext[k]...)

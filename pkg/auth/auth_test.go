@@ -55,3 +55,9 @@ func TestContentInvalidUTF8Deterministic(t *testing.T) {
 	}
 	require.Equal(t, "321", first)
 }
+
+func TestSignEqualsSignatureOfContent(t *testing.T) {
+	t.Parallel()
+	ext := map[string]string{"b": "2", "a": "1", "AccessKey": "k", "Signature": "old", "x": "skip"}
+	require.Equal(t, Signature(Content(ext, []byte("body"), "x"), "secret-1"), Sign(ext, []byte("body"), "secret-1", "x"))
+}
