@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -390,4 +391,38 @@ func TestACLAdminClient(t *testing.T) {
 	err = adm.DeleteACLAccount(ctx, c.BrokerAddr, "sdkUser01")
 	require.ErrorIs(t, err, &protocol.Error{Code: protocol.DeleteACLConfigFailed})
 	require.ErrorContains(t, adm.UpdateACLAccount(ctx, c.BrokerAddr, petreladmin.ACLAccount{AccessKey: "short"}), "accessKey must be longer")
+}
+
+// With tls.server.mode=enforcing on master and slave and tls.enable, the
+// slave replicates over TLS (the HA port speaks TLS too) and registers over
+// TLS; with ACL on, the slave's calls to its master are signed.
+func TestTLSAndACLReplication(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir)
+	cert, key := ca.Issue(t, "server", "petrel")
+	settings := remoting.TLSSettings{ServerMode: "enforcing", ServerCertPath: cert, ServerKeyPath: key,
+		ClientEnable: true, ClientTrustCertPath: ca.CertPath}
+	aclPath := filepath.Join(dir, "plain_acl.yml")
+	require.NoError(t, os.WriteFile(aclPath, []byte(aclFile), 0o600))
+	secure := testutil.WithBrokerConfig(func(cfg *broker.Config) {
+		cfg.TLS = settings
+		cfg.FastListenPort = -1
+		cfg.ACLEnable, cfg.ACLFilePath, cfg.Credentials = true, aclPath, aclAdmin
+	})
+	c := testutil.StartCluster(t, testutil.WithNameServerConfig(func(cfg *namesrv.Config) { cfg.TLS = settings }), secure)
+	slave := testutil.StartSlave(t, c, 1, secure)
+
+	ccfg, err := remoting.ClientTLSConfig(ca.CertPath, "", "", false)
+	require.NoError(t, err)
+	cl := remoting.NewClient(remoting.ClientConfig{TLS: ccfg, Sign: aclAdmin.Sign}, nil)
+	t.Cleanup(func() { _ = cl.Close() })
+	master := &rawBroker{t: t, c: c, cl: cl, addr: c.BrokerAddr}
+	master.createTopic("replicated", 1, 6)
+	for i := range 5 {
+		require.Equal(t, protocol.Success, master.send("replicated", 0, "", fmt.Sprintf("m%d", i)).ResponseCode())
+	}
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		resp := invoke(t, cl, slave.Addr, protocol.GetMaxOffset, map[string]string{"topic": "replicated", "queueId": "0"}, nil)
+		return resp.ResponseCode() == protocol.Success && resp.Ext("offset") == "5"
+	})
 }

@@ -79,7 +79,10 @@ func (r *replication) listen(ctx context.Context, lc *net.ListenConfig, cfg *Con
 	if err != nil {
 		return fmt.Errorf("broker: listen on haListenPort: %w", err)
 	}
-	r.listener = ln
+	// The HA port speaks TLS as the client port does (tls.server.mode).
+	r.listener = remoting.TLSListener(ln, cfg.Remoting.TLSMode, cfg.Remoting.TLS, func(remote string) {
+		r.log.Warn("broker: plain connection refused on the HA port: tls.server.mode=enforcing", "peer", remote)
+	})
 	r.advertised = netip.AddrPortFrom(haIP(cfg, advertised), uint16(ln.Addr().(*net.TCPAddr).Port)).String()
 	return nil
 }
@@ -154,7 +157,17 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 	peers := cfg.peerClient()
 	peers.DialTimeout = cfg.RegisterTimeout
 	r.peers = remoting.NewClient(peers, d.log)
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	if cfg.ClientTLS != nil {
+		// tls.enable: the slave's HA connection is TLS too.
+		td := remoting.TLSDialer(remoting.DialerFunc(func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}), cfg.ClientTLS, ha.DefaultDialTimeout)
+		dial = func(ctx context.Context, _, addr string) (net.Conn, error) { return td.Dial(ctx, addr) }
+	}
 	cl, err := ha.NewClient(ha.ClientConfig{
+		Dial:                 dial,
 		MasterAddress:        masterHA,
 		HeartbeatInterval:    cfg.HASendHeartbeatInterval,
 		HousekeepingInterval: cfg.HAHousekeepingInterval,

@@ -14,8 +14,15 @@ import (
 	"time"
 )
 
-// tlsDialer wraps d so that every connection is a TLS client connection,
-// handshaken before it is returned.
+// TLSDialer wraps d so that every connection is a TLS client connection
+// with cfg, handshaken (within timeout) before it is returned; a ServerName
+// left empty is the host of the address dialled. Servers that speak another
+// protocol than remoting's (the broker's HA port) use it too.
+func TLSDialer(d Dialer, cfg *tls.Config, timeout time.Duration) Dialer {
+	return tlsDialer(d, cfg, timeout)
+}
+
+// tlsDialer is TLSDialer.
 func tlsDialer(d Dialer, cfg *tls.Config, timeout time.Duration) Dialer {
 	return DialerFunc(func(ctx context.Context, addr string) (net.Conn, error) {
 		raw, err := d.Dial(ctx, addr)
@@ -78,6 +85,18 @@ func ParseTLSMode(s string) (TLSMode, error) {
 
 // tlsHandshakeRecord is the first byte of every TLS connection.
 const tlsHandshakeRecord = 0x16
+
+// TLSListener wraps ln so that its connections speak TLS as mode says
+// (permissive: decided per connection by its first byte; enforcing: plain
+// ones are closed, refused is told their address). TLSDisabled returns ln.
+// Servers that speak another protocol than remoting's (the broker's HA
+// port) use it; a Server does it itself from ServerConfig.TLSMode.
+func TLSListener(ln net.Listener, mode TLSMode, cfg *tls.Config, refused func(remote string)) net.Listener {
+	if mode == TLSDisabled {
+		return ln
+	}
+	return &sniffListener{Listener: ln, cfg: cfg, enforce: mode == TLSEnforcing, refused: refused}
+}
 
 // sniffListener hands out connections that decide on their first byte
 // whether they are TLS. Accept never reads, so a silent peer cannot stall
