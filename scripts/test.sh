@@ -23,6 +23,14 @@ go version
 echo "== module download"
 go mod download
 
+# The web console's browser test (internal/console) drives headless Chromium; it
+# skips where none is installed. Install Debian's where we can.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	echo "== apt-get install chromium (for the console's browser test)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 ||
+		echo "test.sh: could not install chromium; the console's browser test will skip" >&2
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
 if [ -n "$unformatted" ]; then

@@ -72,7 +72,11 @@ var brokerAlwaysLogged = []string{"brokerClusterName", "brokerName", "brokerId",
 // variable is only the default of namesrvAddr). An invalid value is reported
 // with the file and line, flag or environment variable it came from.
 func loadBrokerConfig(log *slog.Logger, file string, ovs []flagOverride) (broker.Config, *loaded, error) {
-	cfg := broker.DefaultConfig()
+	return loadBrokerConfigFrom(log, broker.DefaultConfig(), file, ovs)
+}
+
+// loadBrokerConfigFrom is loadBrokerConfig from other defaults (standalone's).
+func loadBrokerConfigFrom(log *slog.Logger, cfg broker.Config, file string, ovs []flagOverride) (broker.Config, *loaded, error) {
 	ld, err := loadConfig(log, file, ovs, cfg.BindProperties, func(b *properties.Binder) error {
 		if env := os.Getenv("NAMESRV_ADDR"); env != "" {
 			return b.Set("environment NAMESRV_ADDR", "namesrvAddr", env)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +26,7 @@ var defaultHealthAddrs = []string{"127.0.0.1:10911", "127.0.0.1:9876"}
 
 func newHealthCmd() *cobra.Command {
 	var addrs []string
+	var httpAddr string
 	var timeout time.Duration
 	var sec *clientSecurity
 	cmd := &cobra.Command{
@@ -34,10 +37,13 @@ func newHealthCmd() *cobra.Command {
 			"only once its store is recovered); a name server when it answers\n" +
 			"GET_ALL_TOPIC_LIST_FROM_NAMESERVER. Addresses are tried in order and the first\n" +
 			"that accepts a connection decides; by default a broker on 127.0.0.1:10911, then\n" +
-			"a name server on 127.0.0.1:9876. Prints one line: \"ok: ...\" (exit 0) or the\n" +
-			"reason it is not ready (exit 1). A broker with aclEnable=true that refuses the\n" +
-			"request (no or wrong --access-key/--secret-key) is reported ready without figures:\n" +
-			"it answered, so it is up. --tls connects over TLS.",
+			"a name server on 127.0.0.1:9876. With --http HOST:PORT it asks a broker's metrics\n" +
+			"endpoint (metricsPromExporterPort) for /readyz instead: ready means the store is\n" +
+			"recovered, a name server accepted the broker's registration and the store reports\n" +
+			"no problem. Prints one line: \"ok: ...\" (exit 0) or the reason it is not ready\n" +
+			"(exit 1). A broker with aclEnable=true that refuses the request (no or wrong\n" +
+			"--access-key/--secret-key) is reported ready without figures: it answered, so it\n" +
+			"is up. --tls connects over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if timeout <= 0 {
@@ -45,6 +51,14 @@ func newHealthCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
+			if httpAddr != "" {
+				msg, err := checkReadyz(ctx, httpAddr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "ok: "+msg)
+				return nil
+			}
 			cfg, err := sec.remotingConfig(remoting.DefaultClientConfig())
 			if err != nil {
 				return err
@@ -58,6 +72,7 @@ func newHealthCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&addrs, "addr", defaultHealthAddrs, "server address, HOST:PORT (repeat or comma-separate to try several in order)")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "ask the metrics endpoint's /readyz at HOST:PORT instead (e.g. 127.0.0.1:5557)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long")
 	sec = addClientSecurityFlags(cmd.Flags())
 	return cmd
@@ -147,4 +162,27 @@ func orUnknown(s string) string {
 		return "?"
 	}
 	return s
+}
+
+// checkReadyz asks the metrics endpoint at addr ("host:port") for /readyz.
+func checkReadyz(ctx context.Context, addr string) (string, error) {
+	url := "http://" + addr + "/readyz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("--http %q: %w", addr, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("not ready: %s did not answer in time", url)
+		}
+		return "", fmt.Errorf("not ready: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	text := strings.TrimSpace(string(b))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("not ready: %s answered %d: %s", url, resp.StatusCode, text)
+	}
+	return "broker at " + addr + " is " + text, nil
 }

@@ -132,3 +132,20 @@ func TestHealthWithACLAndTLS(t *testing.T) {
 	_, err = runHealth(t, "--addr", addr)
 	require.ErrorContains(t, err, "give both an access key and a secret key")
 }
+
+// health --http asks the metrics endpoint's /readyz.
+func TestHealthReadyz(t *testing.T) {
+	t.Parallel()
+	c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) {
+		cfg.Metrics = broker.MetricsConfig{ExporterType: broker.MetricsProm, Host: "127.0.0.1", CardinalityLimit: 10}
+	}))
+	addr := c.Broker.MetricsAddr().String()
+	out, err := runHealth(t, "--http", addr)
+	require.NoError(t, err)
+	require.Equal(t, "ok: broker at "+addr+" is ready\n", out)
+
+	down := refusedAddr(t)
+	_, err = runHealth(t, "--http", down)
+	require.ErrorContains(t, err, "not ready: ")
+	require.ErrorContains(t, err, "connection refused")
+}

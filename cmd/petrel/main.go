@@ -54,6 +54,7 @@ func newRoot() (*cobra.Command, *logSetup) {
 		newStandaloneCmd(logs),
 		newBrokerCmd(logs),
 		newControllerCmd(logs),
+		newConsoleCmd(logs),
 	)
 	return root, logs
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/petrelmq/petrel/internal/broker"
+	"github.com/petrelmq/petrel/internal/console"
 	"github.com/petrelmq/petrel/internal/namesrv"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -18,7 +20,7 @@ import (
 
 func newStandaloneCmd(logs *logSetup) *cobra.Command {
 	var confFile, nsListen, store string
-	var listenPort int
+	var listenPort, metricsPort, consolePort int
 	cmd := &cobra.Command{
 		Use:   "standalone [-c broker.conf] [--namesrv-listen HOST:PORT] [--listen-port N] [--store DIR]",
 		Short: "Run a name server and a broker in one process",
@@ -26,7 +28,10 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 			"directory (the store, default $HOME/store; the name server's KV config goes to\n" +
 			"<store>/config/kvConfig.json): the one-command start for development.\n" +
 			"The broker registers with the embedded name server; clients use the name\n" +
-			"server address (default 127.0.0.1:9876).",
+			"server address (default 127.0.0.1:9876). Metrics (/metrics), /healthz and /readyz\n" +
+			"are served on http://127.0.0.1:5557 (--metrics-port; metricsExporterType=DISABLE\n" +
+			"in broker.conf turns them off). The web console is served on\n" +
+			"http://127.0.0.1:8080 (--console-port; -1 turns it off).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.logger()
@@ -40,6 +45,9 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 				{flag: "store", key: "storePathRootDir",
 					value: func() string { return store },
 					set:   func() bool { return cmd.Flags().Changed("store") }},
+				{flag: "metrics-port", key: "metricsPromExporterPort",
+					value: func() string { return strconv.Itoa(metricsPort) },
+					set:   func() bool { return cmd.Flags().Changed("metrics-port") }},
 			}
 			nsovs := []flagOverride{{
 				flag: "namesrv-listen", key: "listenAddr",
@@ -59,16 +67,34 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 				cfg.NameServers = []string{dialable(ns.Addr())}
 				return broker.New(cfg, log, clock.Real{})
 			}}
-			return runServers(log,
+			comps := []component{
 				startLogged(log, ns, "name server", nsld.source, func() string { return ns.Addr().String() }),
 				startLogged(log, bc, "broker", bld.source, func() string { return bc.b.Addr() }),
-			)
+			}
+			if consolePort >= 0 {
+				cc := &consoleComponent{build: func() (*console.Server, error) {
+					return console.New(console.Config{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePort)),
+						NameServers: []string{dialable(ns.Addr())}}, log)
+				}}
+				var c component = startLogged(log, cc, "console", "flags", func() string { return "http://" + cc.s.Addr().String() })
+				if !cmd.Flags().Changed("console-port") {
+					// On its default port the console is a convenience: if the
+					// port is taken, standalone runs without it.
+					c = &optional{component: c, warn: func(err error) {
+						log.Warn("standalone: running without the web console (set --console-port, or -1 to turn it off)", "err", err)
+					}}
+				}
+				comps = append(comps, c)
+			}
+			return runServers(log, comps...)
 		},
 	}
 	cmd.Flags().StringVarP(&confFile, "config", "c", "", "broker.conf properties file")
 	cmd.Flags().StringVar(&nsListen, "namesrv-listen", "0.0.0.0:9876", "name server address, HOST:PORT")
 	cmd.Flags().IntVar(&listenPort, "listen-port", 10911, "broker port (listenPort)")
 	cmd.Flags().StringVar(&store, "store", "", "store directory (storePathRootDir; default $HOME/store)")
+	cmd.Flags().IntVar(&consolePort, "console-port", 8080, "web console port on 127.0.0.1 (0: any free port, -1: off)")
+	cmd.Flags().IntVar(&metricsPort, "metrics-port", 5557, "metrics and health HTTP port on 127.0.0.1 (metricsPromExporterPort; 0: any free port)")
 	return cmd
 }
 
@@ -77,7 +103,7 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 // store, and logs both. The broker registers with the embedded name server only,
 // so a namesrvAddr from the file or NAMESRV_ADDR is reported as not used.
 func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagOverride) (broker.Config, namesrv.Config, *loaded, *loaded, error) {
-	bcfg, bld, err := loadBrokerConfig(log, confFile, bovs)
+	bcfg, bld, err := loadBrokerConfigFrom(log, standaloneDefaults(), confFile, bovs)
 	if err != nil {
 		return bcfg, namesrv.Config{}, nil, nil, err
 	}
@@ -118,6 +144,17 @@ func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagO
 	return bcfg, nscfg, bld, nsld, nil
 }
 
+// standaloneDefaults are the broker defaults of standalone: the Prometheus
+// endpoint (/metrics, /healthz, /readyz) is on, bound to 127.0.0.1:5557
+// unless broker.conf or --metrics-port say otherwise
+// (metricsExporterType=DISABLE turns it off).
+func standaloneDefaults() broker.Config {
+	cfg := broker.DefaultConfig()
+	cfg.Metrics.ExporterType = broker.MetricsProm
+	cfg.Metrics.Host = "127.0.0.1"
+	return cfg
+}
+
 // sameLocalAddr reports whether dialling addr reaches a server listening on
 // listen in this process, as far as the addresses alone tell: the same port, and
 // the same host, or addr on loopback while listen is loopback or all interfaces.
@@ -146,4 +183,30 @@ func dialable(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+}
+
+// consoleComponent builds the console only when it starts, once the name
+// server's address is known.
+type consoleComponent struct {
+	build func() (*console.Server, error)
+	s     *console.Server
+}
+
+func (c *consoleComponent) Start(ctx context.Context) error {
+	s, err := c.build()
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	c.s = s
+	return nil
+}
+
+func (c *consoleComponent) Close() error {
+	if c.s == nil {
+		return nil
+	}
+	return c.s.Close()
 }

@@ -58,6 +58,7 @@ type Broker struct {
 	clients *clients.Manager
 	subs    *subscription.Compiler
 	stats   *stats.Broker
+	obs     observer // metrics.go
 
 	// Set by Start before any request is served; read-only afterwards.
 	store      *store.Store
@@ -114,6 +115,7 @@ func New(cfg Config, log *slog.Logger, clk clock.Clock) (*Broker, error) {
 		offsets: meta.NewOffsets(),
 		subs:    subscription.NewCompiler(cfg.EnablePropertyFilter),
 		stats:   stats.NewBroker(),
+		obs:     newObserver(&cfg),
 	}
 	b.clients = clients.New(cfg.Clients, log, clk, clients.Hooks{OnConsumerHeartbeat: b.onHeartbeat})
 	return b, nil
@@ -215,6 +217,11 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		port = ln.Addr().(*net.TCPAddr).Port
 	}
 	b.advertised = netip.AddrPortFrom(b.resolveAdvertisedIP(), uint16(port))
+	closeMetrics, err := b.startMetrics(ctx) // /healthz answers while the store recovers
+	if err != nil {
+		return err
+	}
+	undo = append(undo, closeMetrics)
 
 	if b.cfg.ClientTLS == nil {
 		if b.cfg.ClientTLS, err = b.cfg.TLS.Client(); err != nil {
@@ -292,6 +299,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.bootTime = b.clk.Now()
 	b.stats.SampleAll(b.bootTime, b.store.Stats().PutCount) // rates count from here
 	b.started = true
+	b.obs.up.Store(true)
 	b.log.Info("broker: started", "cluster", b.cfg.ClusterName, "broker", b.cfg.BrokerName,
 		"brokerId", b.cfg.BrokerID, "addr", b.addr, "listen", ln.Addr().String(),
 		"nameServers", b.cfg.NameServers, "role", b.cfg.BrokerRole, "storeRoot", b.cfg.Store.RootDir,
@@ -314,6 +322,9 @@ func (b *Broker) openStore() error {
 	scfg := b.cfg.Store
 	scfg.StoreHost = b.advertised
 	scfg.TimerPrecision = b.cfg.TimerPrecision
+	if rec := b.obs.rec; rec != nil {
+		scfg.OnFlush = rec.Flushed
+	}
 	st, err := store.Open(b.cfg.FS, scfg, b.log, b.clk)
 	if err != nil {
 		return fmt.Errorf("broker: open store: %w", err)
@@ -438,6 +449,7 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	started := b.started
+	b.obs.up.Store(false) // /readyz: not ready from the start of the shutdown
 	b.mu.Unlock()
 	if !started {
 		return nil
@@ -469,6 +481,9 @@ func (b *Broker) Close() error {
 	errs = append(errs, b.stopRooms())
 	errs = append(errs, b.offsets.Flush(), b.topics.Persist(), b.groups.Persist())
 	errs = append(errs, b.store.Close())
+	if b.obs.http != nil {
+		errs = append(errs, b.obs.http.Close())
+	}
 	err := errors.Join(errs...)
 	if err != nil {
 		b.log.Error("broker: closed with errors", "err", err)

@@ -183,6 +183,9 @@ type Config struct {
 	// MsgTraceTopicName is msgTraceTopicName. Default "RMQ_SYS_TRACE_TOPIC".
 	MsgTraceTopicName string
 
+	// Metrics configures the Prometheus endpoint (internal/metrics).
+	Metrics MetricsConfig
+
 	// HAListenPort is haListenPort: the replication port a master serves
 	// slaves on. 0 (default) means the bound client port + 1, as RocketMQ
 	// 4.9 always uses (it ignores the key).
@@ -304,6 +307,7 @@ func DefaultConfig() Config {
 		ClusterTopicEnable:          true,
 		BrokerTopicEnable:           true,
 		MsgTraceTopicName:           meta.TopicTrace,
+		Metrics:                     DefaultMetricsConfig(),
 		Store:                       store.DefaultConfig(),
 		Remoting:                    remoting.DefaultServerConfig(),
 		Clients:                     clients.DefaultConfig(),
@@ -366,4 +370,38 @@ func (c *Config) runtime() meta.Runtime {
 		LongPollingEnable:           c.LongPollingEnable,
 		ShortPollingTime:            c.ShortPollingTime,
 	}
+}
+
+// Metrics exporter types (metricsExporterType). RocketMQ 5.x also has
+// OTLP_GRPC and LOG, which Petrel refuses.
+const (
+	MetricsDisable = "DISABLE"
+	MetricsProm    = "PROM"
+)
+
+// MetricsConfig is the Prometheus endpoint's configuration, with RocketMQ
+// 5.x's keys.
+type MetricsConfig struct {
+	// ExporterType is metricsExporterType: DISABLE (default for `petrel
+	// broker`, as RocketMQ) or PROM (serve /metrics, /healthz and /readyz
+	// over HTTP; the default of `petrel standalone`).
+	ExporterType string
+	// Host is metricsPromExporterHost: the address to bind; empty means
+	// brokerIP1, as RocketMQ (`petrel standalone` defaults to 127.0.0.1).
+	Host string
+	// Port is metricsPromExporterPort. Default 5557; 0 binds any free port
+	// (logged as "petrel metrics listening").
+	Port int
+	// Pprof is metricsPprofEnable (Petrel only): also serve Go's
+	// net/http/pprof under /debug/pprof/ on the same port. Default false.
+	Pprof bool
+	// CardinalityLimit is metricsOtelCardinalityLimit: at most this many
+	// label sets per metric; events for more are dropped and counted in
+	// petrel_metrics_dropped_total. Default 50000.
+	CardinalityLimit int
+}
+
+// DefaultMetricsConfig returns RocketMQ 5.x's defaults: off, port 5557.
+func DefaultMetricsConfig() MetricsConfig {
+	return MetricsConfig{ExporterType: MetricsDisable, Port: 5557, CardinalityLimit: 50000}
 }

@@ -21,9 +21,14 @@
 //	answer/      response helpers the rooms share
 //
 // Adding a role (slave) or a cross-cutting check (ACL, metrics) is a change
-// in routes.go; which room may import which is in internal/lint.
+// in routes.go; which room may import which is in internal/lint. metrics.go
+// wires internal/metrics: the recorder the send, pull and retry rooms report
+// to through their one-method hooks, the RPC timing wrapper routes.go puts
+// on every route, the state read at each scrape and the HTTP endpoint
+// (/metrics, /healthz, /readyz), which Start starts before the store opens
+// and Close closes last.
 //
-// Ownership: a Broker owns its store, its remoting servers (the client port
+// Ownership: a Broker owns its store, its metrics endpoint, its remoting servers (the client port
 // and the VIP channel, which share the pools), its rooms and its registrar;
 // each room owns its own goroutines (lifecycle.Group) and its own store
 // completion and dispatch queues, so no broker code runs on store
@@ -35,7 +40,7 @@
 // asynchronously with Conn.Reply, so no worker waits for a flush or a
 // message.
 //
-// Imports: every room, internal/store, internal/lifecycle,
+// Imports: every room, internal/store, internal/metrics, internal/lifecycle,
 // internal/properties, internal/vfs and pkg/. Only cmd and the test harness
 // import it (internal/lint).
 //

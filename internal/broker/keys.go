@@ -110,6 +110,11 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Bool("clusterTopicEnable", &c.ClusterTopicEnable)
 	b.Bool("brokerTopicEnable", &c.BrokerTopicEnable)
 	b.Bool("traceTopicEnable", &c.TraceTopicEnable)
+	b.Enum("metricsExporterType", &c.Metrics.ExporterType, MetricsDisable, MetricsProm)
+	b.String("metricsPromExporterHost", &c.Metrics.Host)
+	b.Int("metricsPromExporterPort", &c.Metrics.Port)
+	b.Bool("metricsPprofEnable", &c.Metrics.Pprof)
+	b.Int("metricsOtelCardinalityLimit", &c.Metrics.CardinalityLimit)
 	b.String("msgTraceTopicName", &c.MsgTraceTopicName)
 
 	s := &c.Store

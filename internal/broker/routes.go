@@ -115,7 +115,7 @@ func (b *Broker) routes() []route {
 func (b *Broker) register(srv *remoting.Server) {
 	for _, rt := range b.routes() {
 		for _, code := range rt.codes {
-			srv.Register(code, rt.h, rt.pool)
+			srv.Register(code, timed(b.obs.rec, code, rt.h), rt.pool)
 		}
 	}
 	b.clients.Register(srv, b.pools.heartbeat) // also its connection listener
@@ -147,6 +147,13 @@ func (b *Broker) buildRooms() error {
 	}
 	var err error
 	r := &b.rooms
+	// The rooms' metrics hooks stay nil interfaces when metrics are off.
+	var sendM send.Metrics
+	var pullM pull.Metrics
+	var retryM retry.Metrics
+	if rec := b.obs.rec; rec != nil {
+		sendM, pullM, retryM = rec, rec, rec
+	}
 	r.delay, err = delay.Open(st, st.Timer(), delay.Config{
 		Levels: cfg.Store.MessageDelayLevel, FlushInterval: cfg.FlushDelayOffsetInterval,
 		TimerMaxDelay: cfg.TimerMaxDelay, Deliver: master,
@@ -155,7 +162,7 @@ func (b *Broker) buildRooms() error {
 		return err
 	}
 	r.retry = retry.New(retry.Deps{Store: st, Topics: b.topics, Groups: b.groups, Runtime: b.live, Gate: &b.gate,
-		Delay: r.delay, Registered: trigger, BrokerName: cfg.BrokerName, StoreHost: b.advertised, Log: b.log})
+		Delay: r.delay, Registered: trigger, BrokerName: cfg.BrokerName, StoreHost: b.advertised, Log: b.log, Metrics: retryM})
 	r.txn = txn.New(txn.Config{BrokerName: cfg.BrokerName, Timeout: cfg.TransactionTimeOut, CheckMax: cfg.TransactionCheckMax,
 		CheckInterval: cfg.TransactionCheckInterval, Check: master, StoreHost: b.advertised, FirstUse: firstUse},
 		st, b.offsets, b.clients, &b.gate, b.clk, b.log)
@@ -168,11 +175,11 @@ func (b *Broker) buildRooms() error {
 		StoreReplyMessage: cfg.StoreReplyMessageEnable, StoreHost: b.advertised, Slave: !master,
 		DuplicateWindow: cfg.DuplicateWindow,
 	}, send.Deps{Store: st, Topics: b.topics, FirstUse: firstUse, Runtime: b.live, Gate: &b.gate, Delay: r.delay, Retry: r.retry,
-		Dedup: r.dedup, Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log})
+		Dedup: r.dedup, Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log, Metrics: sendM})
 	r.pull = pull.New(pull.Config{BrokerName: cfg.BrokerName, MaxHeldPulls: cfg.MaxHeldPulls, Slave: !master,
 		SlaveReadEnable: cfg.SlaveReadEnable},
 		pull.Deps{Store: st, Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Runtime: b.live,
-			Consumers: b.clients, Subscriptions: b.subs, Stats: b.stats, Clock: b.clk, Log: b.log})
+			Consumers: b.clients, Subscriptions: b.subs, Stats: b.stats, Clock: b.clk, Log: b.log, Metrics: pullM})
 	r.query = query.New(st, b.topics, b.offsets, cfg.BrokerName)
 	r.offset = offset.New(st, b.offsets, b.topics, b.clients, cfg.BrokerName, b.log)
 	r.admin = admin.New(admin.Deps{Store: st, Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Runtime: b.live,

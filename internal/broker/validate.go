@@ -57,6 +57,10 @@ func (c *Config) validate() error {
 			int64(meta.MaxDuplicateWindow/time.Second))
 	case c.BrokerPermission < 0 || c.BrokerPermission > 7:
 		return inv(meta.KeyBrokerPermission, "%d is outside [0, 7]", c.BrokerPermission)
+	case c.Metrics.Port < 0 || c.Metrics.Port > 65535:
+		return inv("metricsPromExporterPort", "%d is outside [0, 65535]", c.Metrics.Port)
+	case c.Metrics.CardinalityLimit < 1:
+		return inv("metricsOtelCardinalityLimit", "%d must be at least 1", c.Metrics.CardinalityLimit)
 	case c.FS == nil:
 		return errors.New("FS is nil")
 	}

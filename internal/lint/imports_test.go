@@ -140,6 +140,22 @@ var rules = []rule{
 		external: []string{"go.yaml.in/yaml/v3", "github.com/stretchr/testify"},
 	},
 	{
+		// The metrics room knows no broker type: the broker hands it a State
+		// at each scrape and calls its Recorder; the rooms declare their own
+		// one-method hooks and never import it.
+		name:     "metrics uses only protocol and the Prometheus client",
+		applies:  func(p string) bool { return under(p, "internal/metrics") },
+		allowed:  []string{"internal/metrics", "pkg/protocol"},
+		external: []string{"github.com/prometheus/client_golang"},
+	},
+	{
+		// The console is an admin tool in the binary: it reaches brokers only
+		// over the wire, through pkg/admin.
+		name:    "the console uses only the public packages",
+		applies: func(p string) bool { return under(p, "internal/console") },
+		allowed: []string{"internal/console", "pkg/"},
+	},
+	{
 		// The codecs are the SDK's only third-party code: RocketMQ 5.x marks
 		// LZ4 and ZSTD bodies and the standard library has neither.
 		name:     "the client SDK never reaches into servers or storage",

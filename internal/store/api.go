@@ -136,6 +136,11 @@ type Config struct {
 	MaxHashSlotNum     int  // maxHashSlotNum; default 5,000,000
 	MaxIndexNum        int  // maxIndexNum; default 20,000,000
 
+	// OnFlush, if set, hears of every commit-log fsync: how long it took and
+	// how many sync-flush puts it completed. It runs on the flusher goroutine
+	// and must be quick (the broker's metrics count it). Default nil.
+	OnFlush func(took time.Duration, waiters int)
+
 	FileReservedTime      time.Duration // fileReservedTime, hours; default 72 h
 	DeleteWhen            []int         // deleteWhen, hours of day "04" or "01;02"; default [4]
 	CleanResourceInterval time.Duration // cleanResourceInterval, ms; default 10 s
@@ -307,6 +312,9 @@ type Stats struct {
 	// DiskSpaceCleanForciblyRatio, and the consume-queue entries they held.
 	SegmentsDeletedUnexpired int64
 	MessagesDeletedUnexpired int64
+	// SegmentsDeletedExpired counts commit-log segments deleted because they
+	// were older than FileReservedTime.
+	SegmentsDeletedExpired int64
 	// Problems lists what is degraded now (see Problem), sorted by What;
 	// empty when the store is healthy.
 	Problems []Problem

@@ -291,6 +291,7 @@ func (s *Store) clean() {
 			s.log.Error("deleting expired commit-log segments failed", "err", err)
 		}
 		if n > 0 {
+			s.expiredDeletions.Add(int64(n))
 			if timeUp {
 				s.log.Info("deleted expired commit-log segments", "segments", n, "reserved", s.cfg.FileReservedTime)
 			} else {
@@ -344,6 +345,8 @@ func (s *Store) deleteOldestForcibly(ratio float64, cutoff time.Time) bool {
 	if !seg.ModTime.Before(cutoff) {
 		s.forcedDeletions.Add(1)
 		s.forcedMessages.Add(loss.messages)
+	} else {
+		s.expiredDeletions.Add(1)
 	}
 	attrs := []any{"segment", seg.Path, "first_message", loss.first, "last_message", loss.last,
 		"messages", loss.messages, "unconsumed", loss.unconsumedString(),

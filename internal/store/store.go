@@ -108,11 +108,12 @@ type Store struct {
 
 	// Retention (clean.go): passes are serialised by cleanMu, which guards
 	// trimmedTo, the commit-log minimum the derived files were last trimmed to.
-	cleanMu         sync.Mutex
-	trimmedTo       message.PhysOffset
-	forcedDeletions atomic.Int64 // unexpired segments deleted for space
-	forcedMessages  atomic.Int64 // consume-queue entries they held
-	progress        atomic.Pointer[ConsumerProgress]
+	cleanMu          sync.Mutex
+	trimmedTo        message.PhysOffset
+	forcedDeletions  atomic.Int64 // unexpired segments deleted for space
+	expiredDeletions atomic.Int64 // segments deleted past FileReservedTime
+	forcedMessages   atomic.Int64 // consume-queue entries they held
+	progress         atomic.Pointer[ConsumerProgress]
 
 	// health holds the problems Stats reports; repairMu guards repairReq,
 	// repairs asked of the dispatcher by other goroutines (repair.go).
@@ -241,6 +242,7 @@ func (s *Store) commitLogConfig() commitlog.Config {
 			s.signalWritten() // replica.go
 		},
 		OnAllocated: s.onAllocated,
+		OnFlush:     s.cfg.OnFlush,
 	}
 }
 
@@ -532,6 +534,7 @@ func (s *Store) Stats() Stats {
 		CommitLogSegments:         len(s.clog.Segments()),
 		SegmentsDeletedUnexpired:  s.forcedDeletions.Load(),
 		MessagesDeletedUnexpired:  s.forcedMessages.Load(),
+		SegmentsDeletedExpired:    s.expiredDeletions.Load(),
 		Problems:                  s.problems(),
 	}
 	st.DispatchBehindBytes = max(0, int64(st.CommitLogMaxOffset)-s.dispatched.Load())

@@ -67,7 +67,8 @@ func startStandalone(t *testing.T, conf, store string, port int) *standalone {
 	}
 	for attempt := 1; ; attempt++ {
 		p := start(t, nil, "standalone", "-c", conf, "--store", store,
-			"--namesrv-listen", "127.0.0.1:0", "--listen-port", strconv.Itoa(port))
+			"--namesrv-listen", "127.0.0.1:0", "--listen-port", strconv.Itoa(port),
+			"--metrics-port", "0", "--console-port", "0") // tests run many standalones at once: no fixed HTTP ports
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			out := p.output()

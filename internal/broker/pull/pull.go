@@ -75,6 +75,15 @@ type Deps struct {
 	Stats         *stats.Broker
 	Clock         clock.Clock
 	Log           *slog.Logger
+	// Metrics hears of every pull answered; nil: none.
+	Metrics Metrics
+}
+
+// Metrics is the pull room's metrics hook: group's pull of topic's queue
+// was answered with n messages of bytes, and it pulls from next onwards. It
+// must be quick.
+type Metrics interface {
+	Pulled(topic, group string, queueID int32, next int64, n, bytes int)
 }
 
 // Service is the pull room. Lifecycle: New (before the store starts, so
@@ -266,6 +275,13 @@ func (s *Service) pull(ctx context.Context, conn *remoting.Conn, req *protocol.C
 	resp = header.NewResponse(req, code, StatusName(res.Status), &out)
 	if code == protocol.Success {
 		resp.Body = res.Body
+	}
+	if s.d.Metrics != nil && (code == protocol.Success || code == protocol.PullNotFound) {
+		n := 0
+		if code == protocol.Success {
+			n = res.Count
+		}
+		s.d.Metrics.Pulled(h.Topic, h.ConsumerGroup, h.QueueID, out.NextBeginOffset, n, len(resp.Body))
 	}
 	return resp
 }

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/petrelmq/petrel/internal/lifecycle"
@@ -54,6 +55,17 @@ type Registrar struct {
 	roundCh chan struct{} // closed and replaced when a round finishes
 	stopped bool          // no more rounds
 	master  Master
+
+	lastOK atomic.Int64 // Unix ms of the last registration a name server accepted; 0: none
+}
+
+// LastRegistered returns when a name server last accepted this broker's
+// registration, or the zero time if none has (for /readyz).
+func (r *Registrar) LastRegistered() time.Time {
+	if ms := r.lastOK.Load(); ms != 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
 }
 
 // Master is what the name servers answered about this broker's master: for a
@@ -236,6 +248,7 @@ func (r *Registrar) registerOnce(ctx context.Context) {
 		if err := rh.Decode(resp); err != nil {
 			return err
 		}
+		r.lastOK.Store(r.clk.Now().UnixMilli())
 		if m := (Master{Addr: rh.MasterAddr, HAAddr: rh.HAServerAddr}); m.Addr != "" || m.HAAddr != "" {
 			r.mu.Lock()
 			r.master = m

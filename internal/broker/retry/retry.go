@@ -47,6 +47,20 @@ type Deps struct {
 	BrokerName string
 	StoreHost  netip.AddrPort
 	Log        *slog.Logger
+	// Metrics hears of every message moved to a dead-letter queue; nil: none.
+	Metrics Metrics
+}
+
+// Metrics is the retry room's metrics hook: a message of group's, from
+// topic, goes to the group's dead-letter queue. It must be quick.
+type Metrics interface {
+	SentToDLQ(group, topic string)
+}
+
+func (s *Service) sentToDLQ(group, topic string) {
+	if s.d.Metrics != nil {
+		s.d.Metrics.SentToDLQ(group, topic)
+	}
 }
 
 // Service is the retry room. Lifecycle: New → Start → Close.
@@ -205,6 +219,7 @@ func (s *Service) build(req *protocol.Command) (*message.MessageExt, *protocol.C
 		if resp != nil {
 			return nil, resp
 		}
+		s.sentToDLQ(h.Group, props[message.PropertyRetryTopic])
 		msg.Topic, msg.QueueID = dlq.TopicName, rand.Int32N(max(dlq.WriteQueueNums, 1))
 		return msg, nil
 	}
@@ -258,6 +273,11 @@ func (s *Service) DivertToDLQ(req *protocol.Command, h *header.SendMessage, msg 
 	if resp != nil {
 		return false, resp
 	}
+	from := msg.Properties[message.PropertyRetryTopic]
+	if from == "" {
+		from = msg.Topic
+	}
+	s.sentToDLQ(group, from)
 	msg.Topic, msg.QueueID = dlq.TopicName, rand.Int32N(max(dlq.WriteQueueNums, 1))
 	delay.ClearParked(msg.Properties)
 	return true, nil

@@ -77,6 +77,16 @@ type Deps struct {
 	FirstUse func(topic string)
 	Clock    clock.Clock
 	Log      *slog.Logger
+	// Metrics hears of every stored send; nil: none.
+	Metrics Metrics
+}
+
+// Metrics is the metrics hook of the send room: n messages of bytes record
+// bytes were stored for topic (the topic the producer named), of msgType
+// "normal", "fifo", "delay" or "transaction". Called on the completion
+// goroutine; it must be quick.
+type Metrics interface {
+	MessagesIn(topic, msgType string, n, bytes int)
 }
 
 // Service is the send room. Lifecycle: New → Start → Close.
@@ -116,6 +126,8 @@ type pending struct {
 	req   *protocol.Command
 	queue int32
 	batch bool
+	// For metrics: the topic the producer named and the message type.
+	topic, msgType string
 	// De-duplicated sends (slots not empty): every message of the send, one
 	// slot each, the window, and which messages this attempt put (the
 	// others are duplicates).
@@ -138,6 +150,10 @@ func (s *Service) complete(ctx context.Context) {
 		cs = s.done.Drain(cs[:0])
 		for _, c := range cs {
 			p := c.Tag.(*pending)
+			if c.Err == nil && s.d.Metrics != nil {
+				// Only what this attempt stored: duplicates are not put.
+				s.d.Metrics.MessagesIn(p.topic, p.msgType, c.Result.Count, c.Result.Size)
+			}
 			if len(p.slots) > 0 {
 				s.finish(p.conn, p.req, s.completeDedup(p, c.Result, c.Err))
 				continue
@@ -244,7 +260,8 @@ func (s *Service) send(conn *remoting.Conn, req *protocol.Command) *protocol.Com
 		StoreHost:      s.cfg.StoreHost,
 		ReconsumeTimes: h.ReconsumeTimes,
 	}
-	p := &pending{conn: conn, req: req, queue: h.QueueID, msgs: []*message.MessageExt{msg}}
+	p := &pending{conn: conn, req: req, queue: h.QueueID, msgs: []*message.MessageExt{msg},
+		topic: h.Topic, msgType: messageType(props)}
 	if win := s.window(h.Topic, tc); win > 0 && !txn.IsPrepared(msg) {
 		s.keep(p, &h, win)
 	}
@@ -331,7 +348,8 @@ func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *heade
 	if err != nil || len(msgs) == 0 {
 		return s.response(req, protocol.MessageIllegal, "the batch body is malformed or empty")
 	}
-	p := &pending{conn: conn, req: req, queue: h.QueueID, batch: true, msgs: msgs}
+	p := &pending{conn: conn, req: req, queue: h.QueueID, batch: true, msgs: msgs,
+		topic: h.Topic, msgType: messageType(batchProps)}
 	if win := s.window(h.Topic, tc); win > 0 {
 		s.keep(p, h, win)
 	}
@@ -390,4 +408,21 @@ func ParseHost(s string) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// messageType is RocketMQ 5.x's message_type of a send, from its properties
+// before routing: a transaction's half message, a message with a sharding
+// key (FIFO), one with a delay level or timer, else normal.
+func messageType(props map[string]string) string {
+	switch {
+	case props[message.PropertyTransactionPrepared] == "true":
+		return "transaction"
+	case props[message.PropertyShardingKey] != "":
+		return "fifo"
+	case props[message.PropertyDelayTimeLevel] != "" && props[message.PropertyDelayTimeLevel] != "0",
+		props[message.PropertyTimerDeliverMS] != "", props["TIMER_DELAY_SEC"] != "", props["TIMER_DELAY_MS"] != "",
+		props["__STARTDELIVERTIME"] != "":
+		return "delay"
+	}
+	return "normal"
 }

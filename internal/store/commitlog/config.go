@@ -78,6 +78,11 @@ type Config struct {
 	// also reported, see ErrNoSegment). Same rules as OnWritten: quick, never
 	// blocking (the store uses it to measure the disk at once). Default nil.
 	OnAllocated func(base message.PhysOffset, err error)
+	// OnFlush, if set, is called by the flusher goroutine after each fsync
+	// that synced data, with how long it took and how many sync waiters it
+	// completed (the group-commit size; 0 for a timed flush). Same rules as
+	// OnWritten: quick, never blocking (metrics count it). Default nil.
+	OnFlush func(took time.Duration, waiters int)
 }
 
 // Defaults.

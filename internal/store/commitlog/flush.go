@@ -510,6 +510,9 @@ func (l *Log) flushLoop() {
 		start := time.Now()
 		synced, completed, left := l.flush()
 		if synced {
+			if l.cfg.OnFlush != nil {
+				l.cfg.OnFlush(time.Since(start), completed)
+			}
 			lastFlush = l.cfg.Clock.Now()
 			if waiters {
 				lastSync = time.Since(start)

@@ -1,0 +1,4 @@
+package console
+
+// DecodeTracesForTest exposes decodeTraces to the external tests.
+var DecodeTracesForTest = decodeTraces
