@@ -27,7 +27,9 @@ go mod download
 # skips where none is installed. Install Debian's where we can.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 	echo "== apt-get install chromium (for the console's browser test)"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 ||
+	# A fresh machine may have no package lists yet: update once and retry.
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1; }; } ||
 		echo "test.sh: could not install chromium; the console's browser test will skip" >&2
 fi
 

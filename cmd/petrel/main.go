@@ -55,6 +55,7 @@ func newRoot() (*cobra.Command, *logSetup) {
 		newBrokerCmd(logs),
 		newControllerCmd(logs),
 		newConsoleCmd(logs),
+		newBenchCmd(logs),
 	)
 	return root, logs
 }

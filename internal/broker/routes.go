@@ -177,7 +177,8 @@ func (b *Broker) buildRooms() error {
 	}, send.Deps{Store: st, Topics: b.topics, FirstUse: firstUse, Runtime: b.live, Gate: &b.gate, Delay: r.delay, Retry: r.retry,
 		Dedup: r.dedup, Producers: b.clients, Registered: trigger, Clock: b.clk, Log: b.log, Metrics: sendM})
 	r.pull = pull.New(pull.Config{BrokerName: cfg.BrokerName, MaxHeldPulls: cfg.MaxHeldPulls, Slave: !master,
-		SlaveReadEnable: cfg.SlaveReadEnable},
+		SlaveReadEnable: cfg.SlaveReadEnable,
+		MaxPullCount:    max(cfg.Store.MaxTransferCountInMemory, cfg.Store.MaxTransferCountOnDisk)},
 		pull.Deps{Store: st, Topics: b.topics, Groups: b.groups, Offsets: b.offsets, Runtime: b.live,
 			Consumers: b.clients, Subscriptions: b.subs, Stats: b.stats, Clock: b.clk, Log: b.log, Metrics: pullM})
 	r.query = query.New(st, b.topics, b.offsets, cfg.BrokerName)

@@ -140,6 +140,12 @@ var rules = []rule{
 		external: []string{"go.yaml.in/yaml/v3", "github.com/stretchr/testify"},
 	},
 	{
+		// `petrel bench` measures what an application gets: the SDK only.
+		name:    "bench uses only the public packages",
+		applies: func(p string) bool { return under(p, "internal/bench") },
+		allowed: []string{"pkg/", "internal/bench"},
+	},
+	{
 		// The metrics room knows no broker type: the broker hands it a State
 		// at each scrape and calls its Recorder; the rooms declare their own
 		// one-method hooks and never import it.

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -95,7 +96,7 @@ func New(opts ...Option) (*Client, error) {
 	var salt [4]byte
 	_, _ = rand.Read(salt[:])
 	c.uniq = message.NewUniqIDGenerator(c.ip, os.Getpid(), int32(binary.BigEndian.Uint32(salt[:])), cfg.clk.Now)
-	rcfg := remoting.ClientConfig{DialTimeout: cfg.dialTimeout, TLS: cfg.tls}
+	rcfg := remoting.ClientConfig{DialTimeout: cfg.dialTimeout, MaxInflightPerConn: cfg.maxInflightPerConn, TLS: cfg.tls}
 	if !cfg.credentials.Empty() {
 		rcfg.Sign = cfg.credentials.Sign
 	}
@@ -142,6 +143,10 @@ func (c *Client) NewUniqID() string { return c.uniq.Next() }
 
 // Now returns the client's clock reading.
 func (c *Client) Now() time.Time { return c.cfg.clk.Now() }
+
+// Clock returns the client's clock (the real one unless a test of this package
+// replaced it), for the timers of the producers and consumers built on it.
+func (c *Client) Clock() clock.Clock { return c.cfg.clk }
 
 // CallTimeout returns the timeout applied to calls whose context has none.
 func (c *Client) CallTimeout() time.Duration { return c.cfg.callTimeout }

@@ -100,6 +100,7 @@ type config struct {
 	staleRouteInterval   time.Duration
 	credentials          auth.Credentials
 	tls                  *tls.Config
+	maxInflightPerConn   int
 	clk                  clock.Clock
 	randIntN             func(n int) int // picks the first name server; math/rand/v2 unless a test sets it
 }
@@ -253,6 +254,24 @@ func CallTimeout(d time.Duration) SharedOption {
 // tried. Default 3s.
 func NameServerTimeout(d time.Duration) SharedOption {
 	return positive("NameServerTimeout", d, func(c *config) { c.nameServerTimeout = d })
+}
+
+// MaxInflightPerConn caps the requests waiting for answers on one
+// connection (to a broker or a name server): sends, pulls held by long
+// polling, and every other call. At the cap a call waits (within its timeout)
+// for an answer before it is written, so the client never has more in flight
+// than the broker admits. Default 4096 (remoting.DefaultMaxInflightPerConn),
+// the default of the broker's serverMaxInflightPerConnection; set it to that
+// key's value when a broker lowers it. Petrel's and RocketMQ's brokers answer
+// a request beyond their own limits SYSTEM_BUSY, which producers retry (see
+// producer.BusyBackoff).
+func MaxInflightPerConn(n int) SharedOption {
+	return opt(func(c *config) {
+		if n <= 0 {
+			c.fail("MaxInflightPerConn: %d must be positive", n)
+		}
+		c.maxInflightPerConn = n
+	})
 }
 
 // DialTimeout bounds connecting to a broker or name server. Default 3s.

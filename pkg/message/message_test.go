@@ -273,3 +273,35 @@ func TestDecodeMessages(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformed)
 	require.Len(t, msgs, 2)
 }
+
+// The unsorted encoding holds the same pairs as the sorted one, refuses the
+// same bad input, and AppendProperty adds a pair whose value wins on decode.
+func TestAppendPropertiesUnsorted(t *testing.T) {
+	t.Parallel()
+	props := map[string]string{"TAGS": "a", "KEYS": "k1 k2", "x": "", "UNIQ_KEY": "old"}
+	sorted, err := AppendProperties(nil, props)
+	require.NoError(t, err)
+	for range 20 {
+		b, err := AppendPropertiesUnsorted([]byte("prefix"), props)
+		require.NoError(t, err)
+		require.Equal(t, "prefix", string(b[:6]))
+		require.Len(t, b, 6+len(sorted))
+		require.Equal(t, props, DecodeProperties(b[6:]))
+	}
+	b, err := AppendPropertiesUnsorted(nil, props)
+	require.NoError(t, err)
+	b, err = AppendProperty(b, 0, "UNIQ_KEY", "new")
+	require.NoError(t, err)
+	require.Equal(t, "new", DecodeProperties(b)["UNIQ_KEY"])
+	empty, err := AppendProperty(nil, 0, "UNIQ_KEY", "id")
+	require.NoError(t, err)
+	require.Equal(t, "UNIQ_KEY\x01id", string(empty))
+
+	for _, bad := range []map[string]string{{"": "v"}, {"a\x01": "v"}, {"a": "v\x02"}, {"a": string(make([]byte, MaxPropertiesLength))}} {
+		b, err := AppendPropertiesUnsorted([]byte("keep"), bad)
+		require.ErrorIs(t, err, ErrBadProperty)
+		require.Equal(t, "keep", string(b))
+	}
+	_, err = AppendProperty([]byte("a\x01b"), 0, "c\x02", "d")
+	require.ErrorIs(t, err, ErrBadProperty)
+}

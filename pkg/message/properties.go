@@ -88,18 +88,47 @@ func AppendProperties(dst []byte, props map[string]string) ([]byte, error) {
 	}
 	slices.Sort(names)
 	start := len(dst)
-	for i, k := range names {
-		v := props[k]
-		if k == "" || strings.ContainsAny(k, "\x01\x02") || strings.ContainsAny(v, "\x01\x02") {
-			return dst[:start], fmt.Errorf("%w: %q", ErrBadProperty, k)
+	var err error
+	for _, k := range names {
+		if dst, err = appendPair(dst, start, k, props[k]); err != nil {
+			return dst, err
 		}
-		if i > 0 {
-			dst = append(dst, PropertySeparator)
-		}
-		dst = append(dst, k...)
-		dst = append(dst, NameValueSeparator)
-		dst = append(dst, v...)
 	}
+	return dst, nil
+}
+
+// AppendPropertiesUnsorted is AppendProperties in the map's iteration order:
+// the same pairs, in an order that changes from call to call, which decoders
+// ignore (RocketMQ's Java client writes HashMap order). It sorts nothing and
+// allocates nothing beyond dst's growth, for the send path.
+func AppendPropertiesUnsorted(dst []byte, props map[string]string) ([]byte, error) {
+	start := len(dst)
+	var err error
+	for k, v := range props {
+		if dst, err = appendPair(dst, start, k, v); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// AppendProperty appends one more pair to a property string that starts at
+// dst[start:] (empty or made by the functions above). Errors as for
+// AppendProperties, leaving dst[:start] unchanged.
+func AppendProperty(dst []byte, start int, name, value string) ([]byte, error) {
+	return appendPair(dst, start, name, value)
+}
+
+func appendPair(dst []byte, start int, k, v string) ([]byte, error) {
+	if k == "" || strings.ContainsAny(k, "\x01\x02") || strings.ContainsAny(v, "\x01\x02") {
+		return dst[:start], fmt.Errorf("%w: %q", ErrBadProperty, k)
+	}
+	if len(dst) > start {
+		dst = append(dst, PropertySeparator)
+	}
+	dst = append(dst, k...)
+	dst = append(dst, NameValueSeparator)
+	dst = append(dst, v...)
 	if len(dst)-start > MaxPropertiesLength {
 		return dst[:start], fmt.Errorf("%w: encoded length %d > %d", ErrBadProperty, len(dst)-start, MaxPropertiesLength)
 	}

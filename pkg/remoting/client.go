@@ -50,6 +50,14 @@ type ClientConfig struct {
 	// GET_CONSUMER_RUNNING_INFO) processed at once, each on its own goroutine.
 	// Beyond it they are answered SYSTEM_BUSY, or dropped if oneway. Default 64.
 	MaxConcurrentRequests int
+	// MaxInflightPerConn caps the Invoke and InvokeAsync calls of one
+	// connection that wait for their answers; beyond it a call waits (on its
+	// ctx) for an answer to free a slot instead of being sent. Default
+	// DefaultMaxInflightPerConn (4096), the default cap of Petrel's server
+	// (serverMaxInflightPerConnection), so a client never has more requests
+	// in flight than a broker with default settings accepts; set it no higher
+	// than the servers' value. Oneway requests are not counted.
+	MaxInflightPerConn int
 	// Dialer opens connections. Default: TCP with DialTimeout and the standard
 	// keep-alive.
 	Dialer Dialer
@@ -73,6 +81,7 @@ func DefaultClientConfig() ClientConfig {
 		WriteTimeout:          30 * time.Second,
 		DrainTimeout:          time.Second,
 		MaxConcurrentRequests: 64,
+		MaxInflightPerConn:    DefaultMaxInflightPerConn,
 	}
 }
 
@@ -94,6 +103,8 @@ func (c ClientConfig) Validate() error {
 		return fmt.Errorf("remoting: ClientConfig.MaxConcurrentRequests %d is negative", c.MaxConcurrentRequests)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("remoting: ClientConfig.DrainTimeout %s is negative", c.DrainTimeout)
+	case c.MaxInflightPerConn < 0:
+		return fmt.Errorf("remoting: ClientConfig.MaxInflightPerConn %d is negative", c.MaxInflightPerConn)
 	}
 	return nil
 }
@@ -121,6 +132,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = d.DrainTimeout
 	}
+	if c.MaxInflightPerConn <= 0 {
+		c.MaxInflightPerConn = d.MaxInflightPerConn
+	}
 	if c.Dialer == nil {
 		nd := &net.Dialer{Timeout: c.DialTimeout}
 		c.Dialer = DialerFunc(func(ctx context.Context, addr string) (net.Conn, error) {
@@ -140,8 +154,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 // with Register.
 //
 // Goroutines: a reader and a writer per connection, one per dial in progress, one
-// per server request being processed (bounded) and one per async answer; all
-// tracked and waited for by Close. All methods are safe for concurrent use.
+// per server request being processed (bounded), and per connection a runner of
+// async callbacks while answers wait for them (more when a callback runs longer
+// than 10ms, see Conn.InvokeAsync); all tracked and waited for by Close. All methods are safe for concurrent use.
 type Client struct {
 	cfg   ClientConfig
 	h     host
@@ -176,6 +191,7 @@ func NewClient(cfg ClientConfig, log *slog.Logger) *Client {
 		writeTimeout:     cfg.WriteTimeout,
 		drainTimeout:     cfg.DrainTimeout,
 		sign:             cfg.Sign,
+		maxPending:       cfg.MaxInflightPerConn,
 	})
 	cl.h.handle = cl.handle
 	cl.h.onConnClosed = cl.connClosed

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/petrelmq/petrel/pkg/protocol"
 )
@@ -59,6 +60,26 @@ type Conn struct {
 	wake chan struct{}
 
 	inflight atomic.Int32 // requests queued, parked or running on a worker (server side)
+	// slots holds one token per call in the pending table (client side; nil
+	// when uncapped): a call takes one before it is registered and gives it
+	// back when it leaves the table, so at most cap(slots) requests of this
+	// connection wait for answers and the server's per-connection cap is not
+	// exceeded.
+	slots chan struct{}
+
+	// cbq holds answers of InvokeAsync calls waiting for their callbacks.
+	// A runner (a goroutine of the owner) takes them one at a time, in
+	// order, and exits when none is left, so a stream of answers costs no
+	// goroutine each and the reader never runs a callback. A callback that
+	// runs longer than slowCallback (it blocks, say on a send window that
+	// other callbacks would free) makes the runner's watchdog start another
+	// runner for the answers queued behind it.
+	cbq struct {
+		sync.Mutex
+		items   []asyncDone // a FIFO: items[head:]
+		head    int
+		runners int
+	}
 
 	mu struct {
 		sync.Mutex
@@ -107,6 +128,14 @@ type call struct {
 	ch   chan callResult
 	cb   func(*protocol.Command, error)
 	stop func() bool // stops the ctx watcher of an async call; set under Conn.mu
+	slot bool        // holds a token of Conn.slots, given back when it leaves the table
+}
+
+// asyncDone is an answer (or error) for an InvokeAsync callback.
+type asyncDone struct {
+	cb   func(*protocol.Command, error)
+	resp *protocol.Command
+	err  error
 }
 
 type callResult struct {
@@ -150,6 +179,9 @@ func (c *Conn) Reply(resp *protocol.Command) error {
 // encoding error.
 func (c *Conn) Invoke(ctx context.Context, req *protocol.Command) (*protocol.Command, error) {
 	cl := &call{ch: make(chan callResult, 1)}
+	if err := c.acquire(ctx, cl); err != nil {
+		return nil, err
+	}
 	req.Flag &^= protocol.FlagResponse | protocol.FlagOneway
 	opaque, frame, err := c.register(req, cl, nil)
 	if err != nil {
@@ -175,13 +207,20 @@ func (c *Conn) Invoke(ctx context.Context, req *protocol.Command) (*protocol.Com
 // InvokeAsync sends a request and returns once it is queued for writing; cb gets
 // the answer, ErrConnClosed, or ctx's error when ctx ends first. If InvokeAsync
 // returns an error, cb is never called; otherwise it is called exactly once, on a
-// goroutine the owner tracks (Close waits for it), and must not block for long.
+// goroutine the owner tracks (Close waits for it), and must not block for long:
+// the callbacks of one connection's answers run one after another, in the order
+// the answers arrived, on one goroutine; only when a callback has run for 10ms
+// do the answers queued behind it get a goroutine of their own (so a callback
+// that waits for another one is slow, not stuck).
 // It sets req.Opaque, so req must not be shared.
 func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*protocol.Command, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	cl := &call{cb: cb}
+	if err := c.acquire(ctx, cl); err != nil {
+		return err
+	}
 	req.Flag &^= protocol.FlagResponse | protocol.FlagOneway
 	opaque, frame, err := c.register(req, cl, ctx)
 	if err != nil {
@@ -244,6 +283,7 @@ func (c *Conn) register(req *protocol.Command, cl *call, ctx context.Context) (i
 	c.mu.Lock()
 	if c.mu.closed {
 		c.mu.Unlock()
+		c.releaseSlot(cl)
 		return 0, nil, ErrConnClosed
 	}
 	opaque := c.h.nextOpaque()
@@ -291,7 +331,40 @@ func (c *Conn) take(opaque int32, cl *call) bool {
 		return false
 	}
 	delete(c.mu.pending, opaque)
+	c.releaseSlot(cl)
 	return true
+}
+
+// acquire takes a slot for cl when the connection caps its pending calls,
+// waiting while all are taken, until ctx ends (its error, wrapped) or the
+// connection closes (ErrConnClosed).
+func (c *Conn) acquire(ctx context.Context, cl *call) error {
+	if c.slots == nil {
+		return nil
+	}
+	select {
+	case c.slots <- struct{}{}:
+		cl.slot = true
+		return nil
+	default:
+	}
+	select {
+	case c.slots <- struct{}{}:
+		cl.slot = true
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("remoting: waiting for one of %d request slots to %s: %w", cap(c.slots), c.remote, context.Cause(ctx))
+	case <-c.done:
+		return ErrConnClosed
+	}
+}
+
+// releaseSlot gives cl's slot back, once.
+func (c *Conn) releaseSlot(cl *call) {
+	if cl.slot {
+		cl.slot = false
+		<-c.slots
+	}
 }
 
 // complete hands a response to its waiting call. Responses nobody waits for (the
@@ -300,6 +373,9 @@ func (c *Conn) complete(resp *protocol.Command) {
 	c.mu.Lock()
 	cl := c.mu.pending[resp.Opaque]
 	delete(c.mu.pending, resp.Opaque)
+	if cl != nil {
+		c.releaseSlot(cl)
+	}
 	c.mu.Unlock()
 	if cl == nil {
 		c.h.log.Debug("remoting: dropped response nobody waits for", "peer", c.remote, "opaque", resp.Opaque, "code", resp.Code)
@@ -314,9 +390,71 @@ func (c *Conn) deliver(cl *call, resp *protocol.Command, err error) {
 		return
 	}
 	cl.stop()
-	if !c.h.goFunc("callback", func() { cl.cb(resp, err) }) {
-		cl.cb(resp, err) // the owner is closing: deliver inline
+	c.queueCallback(asyncDone{cl.cb, resp, err})
+}
+
+// slowCallback is how long a callback may run before the answers queued
+// behind it get a runner of their own.
+const slowCallback = 10 * time.Millisecond
+
+// queueCallback queues d and starts a runner if none is running; when the
+// owner is closing, the caller runs the queue instead.
+func (c *Conn) queueCallback(d asyncDone) {
+	c.cbq.Lock()
+	c.cbq.items = append(c.cbq.items, d)
+	spawn := c.cbq.runners == 0
+	if spawn {
+		c.cbq.runners++
 	}
+	c.cbq.Unlock()
+	if spawn && !c.h.goFunc("callbacks", c.runCallbacks) {
+		c.runCallbacks() // the owner is closing: deliver inline
+	}
+}
+
+// runCallbacks is a runner: it runs queued callbacks one at a time until the
+// queue is empty. Its watchdog fires when one callback has run for
+// slowCallback and starts another runner if answers are waiting.
+func (c *Conn) runCallbacks() {
+	var cur, armed atomic.Uint64 // callback running (0: none); the one the watchdog is armed for
+	watch := time.AfterFunc(time.Hour, func() {
+		if n := cur.Load(); n == 0 || n != armed.Load() {
+			return
+		}
+		c.cbq.Lock()
+		spawn := c.cbq.head < len(c.cbq.items)
+		if spawn {
+			c.cbq.runners++
+		}
+		c.cbq.Unlock()
+		if spawn && !c.h.goFunc("callbacks", c.runCallbacks) {
+			c.cbq.Lock()
+			c.cbq.runners-- // closing: this runner runs them once its callback returns
+			c.cbq.Unlock()
+		}
+	})
+	watch.Stop()
+	var n uint64
+	c.cbq.Lock()
+	for c.cbq.head < len(c.cbq.items) {
+		d := c.cbq.items[c.cbq.head]
+		c.cbq.items[c.cbq.head] = asyncDone{}
+		c.cbq.head++
+		if c.cbq.head == len(c.cbq.items) {
+			c.cbq.items, c.cbq.head = c.cbq.items[:0], 0
+		}
+		c.cbq.Unlock()
+		n++
+		armed.Store(n)
+		cur.Store(n)
+		watch.Reset(slowCallback)
+		d.cb(d.resp, d.err)
+		cur.Store(0)
+		watch.Stop()
+		c.cbq.Lock()
+	}
+	c.cbq.runners--
+	c.cbq.Unlock()
 }
 
 func (c *Conn) encode(cmd *protocol.Command) ([]byte, error) {
@@ -341,6 +479,9 @@ func (c *Conn) shutdown() {
 	c.mu.closed = true
 	pending := c.mu.pending
 	c.mu.pending = nil
+	for _, cl := range pending {
+		c.releaseSlot(cl)
+	}
 	close(c.done)
 	c.mu.Unlock()
 

@@ -60,6 +60,13 @@
 //     closes connections beyond it at accept; MaxRequestsPerSecondPerAddr (key
 //     serverMaxRequestsPerSecondPerAddress, a token bucket) answers requests
 //     beyond it SYSTEM_BUSY "[RATE_LIMIT]". Both are off by default.
+//   - A Client connection has at most ClientConfig.MaxInflightPerConn (4096,
+//     the server's default cap) Invoke and InvokeAsync calls awaiting answers;
+//     beyond it a call waits on its ctx for one, so a client with default
+//     settings is never refused for having too many requests in flight.
+//   - InvokeAsync callbacks run on one goroutine per connection, in answer
+//     order, not on the reader; a callback running over 10ms gets the answers
+//     queued behind it a goroutine of their own.
 //   - Server.Close answers, rather than drops, what it has accepted: requests
 //     read, queued or waiting are answered SERVICE_NOT_AVAILABLE (14) with a
 //     "[SHUTDOWN]" remark, running ones once their processor returns, and queued

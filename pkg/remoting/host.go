@@ -32,6 +32,10 @@ type connConfig struct {
 	maxQueued int64
 	// sign signs outgoing requests (ClientConfig.Sign); nil on a server.
 	sign func(*protocol.Command)
+	// maxPending caps the Invoke and InvokeAsync calls of one connection that
+	// wait for their answers; more wait for a slot (see Conn.acquire). 0: no
+	// cap (server side).
+	maxPending int
 }
 
 // host is the part Server and Client share: the connections they own, the
@@ -135,6 +139,9 @@ func (h *host) startConn(nc net.Conn) (*Conn, error) {
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		budget: h.cfg.budget,
+	}
+	if h.cfg.maxPending > 0 {
+		c.slots = make(chan struct{}, h.cfg.maxPending)
 	}
 	c.mu.pending = map[int32]*call{}
 

@@ -50,3 +50,32 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkInvokeAsyncPipelined measures pipelined asynchronous calls on one
+// connection: up to 256 in flight, each answer delivered to its callback.
+func BenchmarkInvokeAsyncPipelined(b *testing.B) {
+	s := startServer(b, testServerConfig(), nil, func(s *Server) { s.Register(1, echo, NewPool("p", 4, 1024)) })
+	c := newClient(b, ClientConfig{}, nil)
+	addr := s.Addr().String()
+	ctx := context.Background()
+	window := make(chan struct{}, 256)
+	body := make([]byte, 128)
+	cb := func(resp *protocol.Command, err error) {
+		if err != nil || resp.ResponseCode() != protocol.Success {
+			b.Error(resp, err)
+		}
+		<-window
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		window <- struct{}{}
+		req := protocol.NewRequest(1, map[string]string{"topic": "BenchTopic"})
+		req.Body = body
+		if err := c.InvokeAsync(ctx, addr, req, cb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range cap(window) {
+		window <- struct{}{}
+	}
+}

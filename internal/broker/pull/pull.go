@@ -30,9 +30,9 @@ const (
 	flagClassFilter  = 0x8
 )
 
-// maxPullCount caps one pull's message count (RocketMQ's
-// maxTransferCountOnMessageInMemory); the store applies its byte caps.
-const maxPullCount = 32
+// DefaultMaxPullCount is Config.MaxPullCount's default: RocketMQ's
+// maxTransferCountOnMessageInMemory default.
+const DefaultMaxPullCount = 32
 
 // Store is what pulls need from the store.
 type Store interface {
@@ -61,6 +61,14 @@ type Config struct {
 	// Slave is true on a slave: offsets carried by pulls are not stored, and
 	// a consumer is never told to move its offset (offsetCheckInSlave=false).
 	Slave bool
+	// MaxPullCount caps the messages one pull asks the store for, whatever
+	// the request's maxMsgNums; it also bounds how far a filtered pull scans
+	// (the store scans max(16000, 20·count) bytes of consume-queue entries).
+	// The store's own count and byte caps (maxTransferCountOnMessageInMemory,
+	// maxTransferCountOnMessageInDisk and the byte keys) apply below it, so
+	// the broker sets it to the larger of the two count caps. 0 means
+	// DefaultMaxPullCount.
+	MaxPullCount int
 }
 
 // Deps are the pull room's collaborators.
@@ -98,6 +106,9 @@ type Service struct {
 
 // New builds the room and registers its dispatch queue with the store.
 func New(cfg Config, d Deps) *Service {
+	if cfg.MaxPullCount <= 0 {
+		cfg.MaxPullCount = DefaultMaxPullCount
+	}
 	s := &Service{cfg: cfg, d: d, dq: store.NewDispatchQueue(store.DefaultDispatchQueueSize)}
 	s.holds = longpoll.NewService(d.Clock, cfg.MaxHeldPulls, s.rerun)
 	d.Store.AddDispatchQueue(s.dq)
@@ -225,7 +236,7 @@ func (s *Service) pull(ctx context.Context, conn *remoting.Conn, req *protocol.C
 		return resp
 	}
 
-	maxMsgs := min(max(int(h.MaxMsgNums), 1), maxPullCount)
+	maxMsgs := min(max(int(h.MaxMsgNums), 1), s.cfg.MaxPullCount)
 	res, err := s.d.Store.GetMessages(ctx, h.ConsumerGroup, h.Topic, h.QueueID, message.QueueOffset(h.QueueOffset), maxMsgs, filter, nil)
 	if err != nil {
 		if errors.Is(err, store.ErrClosed) {

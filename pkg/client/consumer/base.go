@@ -544,7 +544,9 @@ func (b *base) addLocked(ctx context.Context, mq message.MessageQueue) bool {
 	}
 	from, err := b.computeFrom(ctx, mq)
 	if err != nil {
-		b.log.Warn("consumer: no start offset; retry next round", "queue", mq, "err", err)
+		if ctx.Err() == nil { // not a Close cutting the rebalance short
+			b.log.Warn("consumer: no start offset; retry next round", "queue", mq, "err", err)
+		}
 		if b.orderly && b.cfg.model == Clustering {
 			b.unlock(ctx, []message.MessageQueue{mq})
 		}

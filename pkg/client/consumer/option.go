@@ -261,7 +261,11 @@ func LockInterval(d time.Duration) client.ConsumerOption {
 	return positive("LockInterval", d, func(c *config) { c.lockInterval = d })
 }
 
-// PullBatchSize caps the messages asked for in one pull. Default 32.
+// PullBatchSize caps the messages asked for in one pull. Default 32. The
+// broker answers with fewer when its own caps are lower: RocketMQ and Petrel
+// brokers return at most maxTransferCountOnMessageInMemory (default 32) and
+// maxTransferBytesOnMessageInMemory (default 256 KiB) per pull, so a larger
+// batch needs those broker keys raised too.
 func PullBatchSize(n int) client.ConsumerOption {
 	return count("PullBatchSize", n, func(c *config) { c.pullBatchSize = n })
 }

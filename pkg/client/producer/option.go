@@ -20,6 +20,9 @@ const (
 	DefaultTopicQueueNums   = 4       // queues of an auto-created topic
 	DefaultFailureAvoidance = 30 * time.Second
 	DefaultMaxAsyncInflight = 1024
+	// DefaultBusyBackoff and DefaultMaxBusyBackoff are BusyBackoff's defaults.
+	DefaultBusyBackoff    = 10 * time.Millisecond
+	DefaultMaxBusyBackoff = time.Second
 )
 
 // config is the producer-specific configuration.
@@ -42,6 +45,8 @@ type config struct {
 	failureAvoidance time.Duration
 	longHeaders      bool
 	maxAsyncInflight int
+	busyBackoff      time.Duration
+	maxBusyBackoff   time.Duration
 	retryNotStoreOK  bool
 	idempotent       bool
 	attemptTimeout   time.Duration // 0: SendTimeout / (Retries+1) when idempotent
@@ -65,6 +70,8 @@ func defaultConfig() config {
 		latencySteps:     DefaultLatencySteps(),
 		failureAvoidance: DefaultFailureAvoidance,
 		maxAsyncInflight: DefaultMaxAsyncInflight,
+		busyBackoff:      DefaultBusyBackoff,
+		maxBusyBackoff:   DefaultMaxBusyBackoff,
 	}
 }
 
@@ -124,7 +131,9 @@ func SendTimeout(d time.Duration) client.ProducerOption {
 // within the send timeout. Default 2. Only transport errors and the codes
 // SYSTEM_ERROR (1), SERVICE_NOT_AVAILABLE (14), NO_PERMISSION (16) and
 // TOPIC_NOT_EXIST (17) are retried; sends with an ordering selector are never
-// moved to another queue.
+// moved to another queue. A SYSTEM_BUSY (2) answer (the broker is overloaded
+// and did not store the message) is retried too, with any selector, after a
+// backoff (see BusyBackoff).
 func Retries(n int) client.ProducerOption {
 	return opt(func(c *config) {
 		if n < 0 {
@@ -298,12 +307,32 @@ func LongHeaders() client.ProducerOption {
 
 // MaxAsyncInflight bounds the SendAsync calls whose answers are outstanding;
 // at the bound SendAsync blocks until one completes or its ctx ends. Default
-// 1024.
+// 1024. Whatever it is, the requests in flight on one broker connection never
+// exceed the connection's cap (client.MaxInflightPerConn, default 4096, the
+// broker's default serverMaxInflightPerConnection): beyond it a send waits
+// for an answer before it is written.
 func MaxAsyncInflight(n int) client.ProducerOption {
 	return opt(func(c *config) {
 		if n <= 0 {
 			c.fail("MaxAsyncInflight: %d must be positive", n)
 		}
 		c.maxAsyncInflight = n
+	})
+}
+
+// BusyBackoff sets the wait before a send answered SYSTEM_BUSY (2) is tried
+// again, as RocketMQ 5 clients back off from a throttled send: first waits
+// about first, doubling with each busy answer of the same send up to max,
+// each drawn at random between half and all of that (so that the senders a
+// busy broker refused do not all come back at once). The attempts count
+// against Retries and the wait against SendTimeout: a send whose timeout
+// comes before the next attempt fails with the busy error. Defaults 10ms and
+// 1s.
+func BusyBackoff(first, max time.Duration) client.ProducerOption {
+	return opt(func(c *config) {
+		if first <= 0 || max < first {
+			c.fail("BusyBackoff: first %s must be positive and max %s at least first", first, max)
+		}
+		c.busyBackoff, c.maxBusyBackoff = first, max
 	})
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +31,29 @@ var (
 	ErrNoBroker = errors.New("producer: no master address for broker")
 )
 
-var topicPattern = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
+// topicChar marks the bytes a topic may hold: [%|a-zA-Z0-9_-] (RocketMQ's
+// topic pattern), checked by a table rather than a regexp per send.
+var topicChar = func() (t [256]bool) {
+	for _, c := range []byte("%|_-") {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	return t
+}()
+
+func validTopicChars(topic string) bool {
+	for i := 0; i < len(topic); i++ {
+		if !topicChar[topic[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 // Producer sends messages to the brokers of a RocketMQ cluster.
 //
@@ -139,7 +161,6 @@ func (p *Producer) checkRunning() error {
 type outMsg struct {
 	topic   string // wire name
 	flag    int32
-	props   map[string]string
 	propStr string
 	body    []byte
 	sysFlag message.SysFlag
@@ -160,7 +181,7 @@ func (p *Producer) checkTopic(topic string) error {
 		return badMessage("empty topic")
 	case len(topic) > message.MaxTopicLength:
 		return badMessage("topic %q is longer than %d characters", topic, message.MaxTopicLength)
-	case !topicPattern.MatchString(topic):
+	case !validTopicChars(topic):
 		return badMessage("topic %q has characters outside [%%|a-zA-Z0-9_-]", topic)
 	}
 	return nil
@@ -182,14 +203,9 @@ func (p *Producer) prepare(msg *message.Message) (*outMsg, error) {
 	if len(msg.Body) > p.cfg.maxMessageSize {
 		return nil, badMessage("body of %d bytes exceeds MaxMessageSize %d", len(msg.Body), p.cfg.maxMessageSize)
 	}
-	o.props = maps.Clone(msg.Properties)
-	if o.props == nil {
-		o.props = map[string]string{}
-	}
-	id := o.props[message.PropertyUniqKey]
+	id := msg.Properties[message.PropertyUniqKey]
 	if id == "" {
 		id = p.core.NewUniqID()
-		o.props[message.PropertyUniqKey] = id
 	}
 	o.ids = []string{id}
 	if p.cfg.compressOver > 0 && len(o.body) >= p.cfg.compressOver {
@@ -199,14 +215,20 @@ func (p *Producer) prepare(msg *message.Message) (*outMsg, error) {
 			o.sysFlag |= alg.SysFlag()
 		}
 	}
-	if strings.EqualFold(o.props[message.PropertyTransactionPrepared], "true") {
+	if strings.EqualFold(msg.Properties[message.PropertyTransactionPrepared], "true") {
 		o.sysFlag = o.sysFlag.WithTransactionType(message.SysFlagTransactionPreparedType)
 	}
-	return o, p.encodeProps(o)
+	return o, p.encodeProps(o, msg.Properties, id)
 }
 
-func (p *Producer) encodeProps(o *outMsg) error {
-	b, err := message.AppendProperties(nil, o.props)
+// encodeProps sets o.propStr to props plus UNIQ_KEY=id when props lack it,
+// in map order (no copy of the map, no sort: decoders ignore the order).
+func (p *Producer) encodeProps(o *outMsg, props map[string]string, id string) error {
+	var buf [256]byte
+	b, err := message.AppendPropertiesUnsorted(buf[:0], props)
+	if err == nil && props[message.PropertyUniqKey] == "" {
+		b, err = message.AppendProperty(b, 0, message.PropertyUniqKey, id)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
@@ -220,7 +242,7 @@ func (p *Producer) prepareBatch(msgs []*message.Message) (*outMsg, error) {
 		return nil, badMessage("empty batch")
 	}
 	topic := msgs[0].Topic
-	o := &outMsg{topic: p.core.Wrap(topic), batch: true, count: len(msgs), src: msgs[0], props: map[string]string{}}
+	o := &outMsg{topic: p.core.Wrap(topic), batch: true, count: len(msgs), src: msgs[0]}
 	if err := p.checkTopic(o.topic); err != nil {
 		return nil, err
 	}
@@ -334,6 +356,14 @@ var retriableCodes = map[protocol.ResponseCode]bool{
 	protocol.TopicNotExist:       true,
 }
 
+// busy reports whether err is a SYSTEM_BUSY answer: the broker is overloaded
+// (a full queue, too many requests in flight on the connection) and did not
+// store the message, so it may be sent again after a backoff.
+func busy(err error) bool {
+	var pe *protocol.Error
+	return errors.As(err, &pe) && pe.Code == protocol.SystemBusy
+}
+
 // errAttemptTimedOut: an Idempotent send's attempt got no answer within
 // AttemptTimeout; it is retried on the same broker.
 var errAttemptTimedOut = errors.New("producer: no answer within AttemptTimeout")
@@ -367,7 +397,7 @@ func retriable(err error) bool {
 	var pe *protocol.Error
 	switch {
 	case errors.As(err, &pe):
-		return retriableCodes[pe.Code]
+		return retriableCodes[pe.Code] || pe.Code == protocol.SystemBusy
 	case errors.Is(err, errAttemptTimedOut):
 		return true
 	case errors.Is(err, client.ErrClosed), errors.Is(err, ErrBadMessage),
@@ -477,7 +507,9 @@ type attempt struct {
 	selector QueueSelector
 	tolerant bool
 	max      int // attempts allowed
+	busyMax  int // attempts allowed when the last answer was SYSTEM_BUSY
 	n        int // attempts made
+	busies   int // SYSTEM_BUSY answers so far
 	last     string
 	lastErr  error
 	// pinned is the broker of an Idempotent send's first attempt: its
@@ -498,7 +530,7 @@ func (p *Producer) newAttempt(ctx context.Context, o *outMsg, opts []SendOption)
 	if err != nil {
 		return nil, err
 	}
-	a := &attempt{o: o, route: route, borrowed: borrowed, selector: so.selector, max: 1}
+	a := &attempt{o: o, route: route, borrowed: borrowed, selector: so.selector, max: 1, busyMax: 1 + p.cfg.retries}
 	if ft, ok := so.selector.(FaultTolerant); ok && ft.AvoidsFaults() {
 		a.tolerant = true
 		a.max = 1 + p.cfg.retries
@@ -549,6 +581,44 @@ func (p *Producer) done(a *attempt, mq message.MessageQueue, addr string, start 
 	if err != nil {
 		a.lastErr = err
 		a.last = mq.BrokerName
+		if busy(err) {
+			a.busies++
+		}
+	}
+}
+
+// backoff returns the wait before the next attempt: none unless the last
+// answer was SYSTEM_BUSY, then BusyBackoff's first wait doubled for each
+// earlier busy answer, capped, and drawn between half and all of that.
+func (p *Producer) backoff(a *attempt) time.Duration {
+	if a.busies == 0 || !busy(a.lastErr) {
+		return 0
+	}
+	d := p.cfg.busyBackoff
+	for i := 1; i < a.busies && d < p.cfg.maxBusyBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.maxBusyBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// waitBackoff waits d on the caller's goroutine; it reports false when ctx
+// ends first or d would pass ctx's deadline (the send then fails with its
+// last error).
+func (p *Producer) waitBackoff(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if dl, ok := ctx.Deadline(); ok && p.core.Now().Add(d).After(dl) {
+		return false
+	}
+	t := p.core.Clock().NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -575,6 +645,9 @@ func (a *attempt) failed() (*SendResult, error) {
 }
 
 func (a *attempt) again(ctx context.Context, err error) bool {
+	if busy(err) {
+		return a.n < max(a.max, a.busyMax) && ctx.Err() == nil
+	}
 	return a.n < a.max && ctx.Err() == nil && retriable(err)
 }
 
@@ -613,7 +686,7 @@ func (p *Producer) sendSync(ctx context.Context, o *outMsg, opts []SendOption) (
 		}
 		again := a.again(ctx, err)
 		p.refreshAfter(ctx, a, err, again)
-		if !again {
+		if !again || !p.waitBackoff(ctx, p.backoff(a)) {
 			return a.failed()
 		}
 	}
@@ -728,7 +801,7 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 					finish(res, nil)
 				case a.again(ctx, err):
 					p.refreshAfter(ctx, a, err, true)
-					p.attemptAsync(ctx, a, finish)
+					p.retryAsync(ctx, a, finish)
 				default:
 					p.refreshAfter(ctx, a, err, false)
 					finish(a.failed())
@@ -746,6 +819,37 @@ func (p *Producer) attemptAsync(ctx context.Context, a *attempt, finish func(*Se
 			finish(a.failed())
 			return
 		}
+	}
+}
+
+// retryAsync makes a's next attempt, at once or, after a SYSTEM_BUSY answer,
+// once the backoff has passed: the wait runs on a goroutine the client owns
+// (Close ends it and the send fails with ErrClosed), not on the one that
+// delivered the answer.
+func (p *Producer) retryAsync(ctx context.Context, a *attempt, finish func(*SendResult, error)) {
+	d := p.backoff(a)
+	if d <= 0 {
+		p.attemptAsync(ctx, a, finish)
+		return
+	}
+	if dl, ok := ctx.Deadline(); ok && p.core.Now().Add(d).After(dl) {
+		finish(a.failed())
+		return
+	}
+	started := p.core.Go("send-backoff", func(life context.Context) {
+		t := p.core.Clock().NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C():
+			p.attemptAsync(ctx, a, finish)
+		case <-ctx.Done():
+			finish(a.failed())
+		case <-life.Done():
+			finish(nil, ErrClosed)
+		}
+	})
+	if !started {
+		finish(nil, ErrClosed)
 	}
 }
 

@@ -141,8 +141,9 @@ func TestFaultTable(t *testing.T) {
 
 func TestRetriable(t *testing.T) {
 	t.Parallel()
-	for code, want := range map[protocol.ResponseCode]bool{1: true, 2: false, 13: false, 14: true, 16: true, 17: true, 25: false} {
+	for code, want := range map[protocol.ResponseCode]bool{1: true, 2: true, 13: false, 14: true, 16: true, 17: true, 25: false} {
 		require.Equal(t, want, retriable(fmt.Errorf("wrapped: %w", &protocol.Error{Code: code})), "code %d", code)
+		require.Equal(t, code == protocol.SystemBusy, busy(fmt.Errorf("wrapped: %w", &protocol.Error{Code: code})), "code %d", code)
 	}
 	require.True(t, retriable(errors.New("connection refused")))
 	require.False(t, retriable(context.DeadlineExceeded))
