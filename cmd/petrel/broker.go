@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/failover"
 	"github.com/petrelmq/petrel/internal/properties"
@@ -86,6 +88,11 @@ func loadBrokerConfigFrom(log *slog.Logger, cfg broker.Config, file string, ovs 
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, ld.binder.Locate(err)
+	}
+	if cfg.ACLEnable {
+		if _, err := acl.LoadFile(cfg.ACLPath()); err != nil {
+			return cfg, nil, fmt.Errorf("aclEnable=true: %w", err)
+		}
 	}
 	return cfg, ld, nil
 }

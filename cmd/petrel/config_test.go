@@ -123,9 +123,11 @@ func TestErrorsPointAtTheSource(t *testing.T) {
 	conf = writeConf(t, "broker.conf", "brokerName=a", "mappedFileSizeCommitLog=1048576")
 	require.EqualError(t, runCmd(t, "broker", "-c", conf), conf+":2: key maxMessageSize: 4194304 bytes does not fit a segment of 1048576 bytes")
 
-	conf = writeConf(t, "broker.conf", "brokerName=a", "aclEnable=true")
-	require.EqualError(t, runCmd(t, "broker", "-c", conf), conf+":2: key aclEnable: ACL is not implemented yet; remove aclEnable or set it to false")
-	require.EqualError(t, runCmd(t, "standalone", "-c", conf, "--store", t.TempDir()), conf+":2: key aclEnable: ACL is not implemented yet; remove aclEnable or set it to false")
+	store := t.TempDir()
+	conf = writeConf(t, "broker.conf", "brokerName=a", "aclEnable=true", "storePathRootDir="+store)
+	missing := "aclEnable=true: acl: file does not exist: " + filepath.Join(store, "config", "plain_acl.yml")
+	require.EqualError(t, runCmd(t, "broker", "-c", conf), missing)
+	require.EqualError(t, runCmd(t, "standalone", "-c", conf, "--store", store), missing)
 
 	require.EqualError(t, runCmd(t, "broker", "--namesrv", "nohost"), `flag --namesrv: key namesrvAddr: entry "nohost" is not host:port`)
 	require.EqualError(t, runCmd(t, "standalone", "--listen-port", "0", "--store", t.TempDir()), `flag --listen-port: key listenPort: want a TCP port 1-65534, got "0"`)
@@ -233,4 +235,41 @@ func TestEffectiveConfigLogged(t *testing.T) {
 	require.Contains(t, buf.String(), `level=DEBUG msg="broker configuration key" key=flushDiskType value=SYNC_FLUSH from=`+conf+":2")
 	require.Contains(t, buf.String(), `level=DEBUG msg="broker configuration key" key=namesrvAddr value=10.0.0.1:9876 from="environment NAMESRV_ADDR"`)
 	require.Contains(t, buf.String(), `level=DEBUG msg="broker configuration key" key=maxHeldPulls value=100000 from=default`)
+}
+
+// The broker's secret key never reaches the logs; the ACL and TLS keys load.
+func TestSecretKeyNotLogged(t *testing.T) {
+	t.Setenv("NAMESRV_ADDR", "")
+	conf := writeConf(t, "broker.conf", "brokerName=a", "accessKey=brokerKey1", "secretKey=TopSecret-42",
+		"tls.server.mode=permissive", "tls.server.certPath=/c.pem", "tls.server.keyPath=/k.pem", "tls.enable=true",
+		"tls.server.need.client.auth=optional")
+	log, buf := bufLogger()
+	cfg, ld, err := loadBrokerConfig(log, conf, nil)
+	require.NoError(t, err)
+	logEffective(log, "broker", ld, brokerAlwaysLogged...)
+	require.Equal(t, "TopSecret-42", cfg.Credentials.SecretKey)
+	require.Equal(t, "permissive", cfg.TLS.ServerMode)
+	require.True(t, cfg.TLS.ClientEnable)
+	require.Contains(t, buf.String(), "brokerKey1")
+	require.NotContains(t, buf.String(), "TopSecret-42")
+
+	bad := writeConf(t, "broker.conf", "tls.server.mode=on")
+	require.ErrorContains(t, runCmd(t, "broker", "-c", bad), "tls.server.mode")
+}
+
+// standalone protects its embedded name server as the broker's port: with
+// aclEnable it needs the broker's keys, with enforcing TLS tls.enable.
+func TestStandaloneSecurityNeedsBrokerSide(t *testing.T) {
+	t.Setenv("NAMESRV_ADDR", "")
+	store := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(store, "config"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(store, "config", "plain_acl.yml"),
+		[]byte("accounts:\n  - accessKey: adminKey01\n    secretKey: adminSecret1\n    admin: true\n"), 0o600))
+	conf := writeConf(t, "broker.conf", "aclEnable=true")
+	require.ErrorContains(t, runCmd(t, "standalone", "-c", conf, "--store", store), "set accessKey and secretKey to an admin account")
+	conf = writeConf(t, "broker.conf", "aclEnable=true", "accessKey=adminKey01", "secretKey=adminSecret1")
+	require.EqualError(t, runCmd(t, "standalone", "-c", conf, "--store", store), errLoaded.Error())
+
+	conf = writeConf(t, "broker.conf", "tls.server.mode=enforcing", "tls.server.certPath=/c", "tls.server.keyPath=/k")
+	require.ErrorContains(t, runCmd(t, "standalone", "-c", conf, "--store", store), "set tls.enable=true")
 }

@@ -12,6 +12,7 @@ import (
 
 func newConsoleCmd(logs *logSetup) *cobra.Command {
 	var namesrv, listen string
+	var sec *clientSecurity
 	cmd := &cobra.Command{
 		Use:   "console [--namesrv \"a:9876;b:9876\"] [--listen 127.0.0.1:8080]",
 		Short: "Run the web console",
@@ -35,7 +36,11 @@ func newConsoleCmd(logs *logSetup) *cobra.Command {
 					addrs = append(addrs, a)
 				}
 			}
-			c, err := console.New(console.Config{Addr: listen, NameServers: addrs}, log)
+			opts, err := sec.clientOptions()
+			if err != nil {
+				return err
+			}
+			c, err := console.New(console.Config{Addr: listen, NameServers: addrs, ClientOptions: opts}, log)
 			if err != nil {
 				return err
 			}
@@ -44,6 +49,7 @@ func newConsoleCmd(logs *logSetup) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&namesrv, "namesrv", "", "name servers, \"host:port;host:port\" (default $NAMESRV_ADDR, else 127.0.0.1:9876)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the console on")
+	sec = addClientSecurityFlags(cmd.Flags())
 	return cmd
 }
 

@@ -28,6 +28,7 @@ func newHealthCmd() *cobra.Command {
 	var addrs []string
 	var httpAddr string
 	var timeout time.Duration
+	var sec *clientSecurity
 	cmd := &cobra.Command{
 		Use:   "health [--addr HOST:PORT]... [--timeout 3s]",
 		Short: "Ask a running name server or broker whether it is ready (exit 0) or not (exit 1)",
@@ -40,7 +41,9 @@ func newHealthCmd() *cobra.Command {
 			"endpoint (metricsPromExporterPort) for /readyz instead: ready means the store is\n" +
 			"recovered, a name server accepted the broker's registration and the store reports\n" +
 			"no problem. Prints one line: \"ok: ...\" (exit 0) or the reason it is not ready\n" +
-			"(exit 1).",
+			"(exit 1). A broker with aclEnable=true that refuses the request (no or wrong\n" +
+			"--access-key/--secret-key) is reported ready without figures: it answered, so it\n" +
+			"is up. --tls connects over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if timeout <= 0 {
@@ -56,7 +59,11 @@ func newHealthCmd() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "ok: "+msg)
 				return nil
 			}
-			msg, err := checkHealth(ctx, addrs)
+			cfg, err := sec.remotingConfig(remoting.DefaultClientConfig())
+			if err != nil {
+				return err
+			}
+			msg, err := checkHealth(ctx, cfg, addrs)
 			if err != nil {
 				return err
 			}
@@ -67,6 +74,7 @@ func newHealthCmd() *cobra.Command {
 	cmd.Flags().StringSliceVar(&addrs, "addr", defaultHealthAddrs, "server address, HOST:PORT (repeat or comma-separate to try several in order)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "ask the metrics endpoint's /readyz at HOST:PORT instead (e.g. 127.0.0.1:5557)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long")
+	sec = addClientSecurityFlags(cmd.Flags())
 	return cmd
 }
 
@@ -74,11 +82,10 @@ func newHealthCmd() *cobra.Command {
 // An address that refuses the connection passes the question to the next; the
 // first that accepts decides. It returns a one-line description of the ready
 // server, or an error saying why none is ready.
-func checkHealth(ctx context.Context, addrs []string) (string, error) {
+func checkHealth(ctx context.Context, cfg remoting.ClientConfig, addrs []string) (string, error) {
 	if len(addrs) == 0 {
 		return "", errors.New("no address to check (--addr)")
 	}
-	cfg := remoting.DefaultClientConfig()
 	if d, ok := ctx.Deadline(); ok {
 		cfg.DialTimeout = time.Until(d)
 	}
@@ -116,6 +123,8 @@ func askServer(ctx context.Context, cl *remoting.Client, addr string) (string, e
 			up = ", up " + time.Since(time.UnixMilli(ms)).Round(time.Second).String()
 		}
 		return fmt.Sprintf("broker at %s is ready (%s messages stored%s)", addr, orUnknown(kv.Table["msgPutTotalTodayNow"]), up), nil
+	case protocol.NoPermission:
+		return fmt.Sprintf("broker at %s is ready (ACL on; sign with --access-key/--secret-key for figures)", addr), nil
 	case protocol.RequestCodeNotSupported:
 	default:
 		return "", fmt.Errorf("not ready: %s answered runtime info with %v", addr, protocol.ResponseError(resp))

@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/internal/testutil/tlstest"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // runHealth runs `petrel health` with args and returns its output and error.
@@ -86,6 +90,47 @@ func TestHealth(t *testing.T) {
 
 	_, err = runHealth(t, "--timeout", "0s")
 	require.EqualError(t, err, "--timeout must be positive")
+}
+
+// health against a broker with ACL and TLS on: it connects with --tls (or
+// $PETREL_TLS...), signs with the keys from flags or the environment, and
+// reports an ACL refusal as ready without figures.
+func TestHealthWithACLAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir)
+	cert, key := ca.Issue(t, "server", "petrel")
+	aclPath := filepath.Join(dir, "plain_acl.yml")
+	require.NoError(t, os.WriteFile(aclPath, []byte("accounts:\n  - accessKey: healthKey1\n    secretKey: healthSecret1\n    admin: true\n"), 0o600))
+	c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) {
+		cfg.ACLEnable, cfg.ACLFilePath = true, aclPath
+		cfg.TLS = remoting.TLSSettings{ServerMode: "enforcing", ServerCertPath: cert, ServerKeyPath: key}
+		cfg.FastListenPort = -1
+	}))
+	addr := c.Broker.ListenAddr().String()
+	tlsArgs := []string{"--addr", addr, "--tls", "--tls-trust-cert", ca.CertPath}
+
+	out, err := runHealth(t, tlsArgs...)
+	require.NoError(t, err)
+	require.Contains(t, out, "is ready (ACL on; sign with --access-key/--secret-key for figures)")
+
+	out, err = runHealth(t, append(tlsArgs, "--access-key", "healthKey1", "--secret-key", "healthSecret1")...)
+	require.NoError(t, err)
+	require.Regexp(t, `messages stored`, out)
+
+	t.Setenv("PETREL_ACCESS_KEY", "healthKey1")
+	t.Setenv("PETREL_SECRET_KEY", "healthSecret1")
+	t.Setenv("PETREL_TLS", "true")
+	t.Setenv("PETREL_TLS_TRUST_CERT", ca.CertPath)
+	out, err = runHealth(t, "--addr", addr)
+	require.NoError(t, err)
+	require.Regexp(t, `messages stored`, out)
+
+	_, err = runHealth(t, "--addr", addr, "--tls=false", "--tls-trust-cert", "", "--timeout", "2s")
+	require.Error(t, err, "a plain connection to an enforcing port")
+
+	t.Setenv("PETREL_SECRET_KEY", "")
+	_, err = runHealth(t, "--addr", addr)
+	require.ErrorContains(t, err, "give both an access key and a secret key")
 }
 
 // health --http asks the metrics endpoint's /readyz.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/spf13/cobra"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/controller"
 	"github.com/petrelmq/petrel/internal/namesrv"
 	"github.com/petrelmq/petrel/internal/properties"
@@ -77,6 +79,11 @@ func loadNamesrvConfig(log *slog.Logger, file string, ovs []flagOverride) (names
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, ctl, nil, ld.binder.Locate(err)
+	}
+	if cfg.ACLEnable {
+		if _, err := acl.LoadFile(cfg.ACLPath()); err != nil {
+			return cfg, ctl, nil, fmt.Errorf("aclEnable=true: %w", err)
+		}
 	}
 	if !cfg.EnableControllerInNamesrv {
 		warnUnusedControllerKeys(log, ld.binder)

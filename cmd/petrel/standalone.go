@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/petrelmq/petrel/internal/console"
 	"github.com/petrelmq/petrel/internal/namesrv"
 	"github.com/petrelmq/petrel/pkg/clock"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 func newStandaloneCmd(logs *logSetup) *cobra.Command {
@@ -110,6 +112,24 @@ func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagO
 		return bcfg, nscfg, nil, nil, err
 	}
 	nscfg.KVConfigPath = filepath.Join(bcfg.Store.RootDir, "config", "kvConfig.json")
+	if t := bcfg.TLS; t.ServerMode != "" && t.ServerMode != "disabled" {
+		// The embedded name server's port speaks TLS as the broker's does.
+		nscfg.TLS = remoting.TLSSettings{ServerMode: t.ServerMode, ServerCertPath: t.ServerCertPath,
+			ServerKeyPath: t.ServerKeyPath, ServerTrustCertPath: t.ServerTrustCertPath, ServerNeedClientAuth: t.ServerNeedClientAuth}
+		if t.ServerMode == "enforcing" && !t.ClientEnable {
+			return bcfg, nscfg, nil, nil, errors.New("tls.server.mode=enforcing: set tls.enable=true (and tls.client.trustCertPath): " +
+				"the broker registers with the embedded name server, whose port then requires TLS")
+		}
+	}
+	if bcfg.ACLEnable {
+		// The embedded name server is protected with the broker's ACL file,
+		// so the broker must sign its registrations with an admin account.
+		nscfg.ACLEnable, nscfg.ACLFilePath = true, bcfg.ACLPath()
+		if bcfg.Credentials.Empty() {
+			return bcfg, nscfg, nil, nil, errors.New("aclEnable=true: set accessKey and secretKey to an admin account of " +
+				bcfg.ACLPath() + ": the broker signs its registrations with the embedded name server")
+		}
+	}
 	if from := bld.binder.Origin("namesrvAddr"); from != "" {
 		for _, a := range bcfg.NameServers {
 			if !sameLocalAddr(a, nscfg.ListenAddr) {

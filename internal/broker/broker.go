@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/broker/admin"
 	"github.com/petrelmq/petrel/internal/broker/clients"
 	"github.com/petrelmq/petrel/internal/broker/dedup"
@@ -65,6 +66,7 @@ type Broker struct {
 	rooms      rooms
 	reg        *registrar.Registrar
 	srv, fast  *remoting.Server // fast: the VIP channel; nil when off
+	acl        *acl.Guard       // nil unless aclEnable
 	pools      pools
 	advertised netip.AddrPort
 	repl       replication // replication.go
@@ -222,6 +224,27 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	}
 	undo = append(undo, closeMetrics)
 
+	if b.cfg.ClientTLS == nil {
+		if b.cfg.ClientTLS, err = b.cfg.TLS.Client(); err != nil {
+			return fmt.Errorf("broker: tls.enable: %w", err)
+		}
+	}
+	if b.cfg.TLS.ServerMode != "" {
+		if b.cfg.Remoting.TLSMode, b.cfg.Remoting.TLS, err = b.cfg.TLS.Server(func(err error) {
+			b.log.Error("broker: TLS certificate reload failed; the previous certificate stays", "err", err)
+		}); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
+	if b.cfg.ACLEnable {
+		if b.acl, err = acl.Open(acl.Config{Path: b.cfg.ACLPath(), AdminCodes: acl.BrokerAdminCodes}, b.log); err != nil {
+			return fmt.Errorf("broker: aclEnable=true: %w", err)
+		}
+		undo = append(undo, func() { _ = b.acl.Close() })
+		if err := b.acl.Start(ctx); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
 	err = b.openStore()
 	if b.store != nil {
 		undo = append(undo, func() { _ = b.store.Close() })
@@ -236,7 +259,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.reg = registrar.New(registrar.Config{
 		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID,
 		BrokerAddr: b.advertised.String(), HAServerAddr: b.repl.advertised, NameServers: b.cfg.NameServers,
-		Period: b.cfg.RegisterNameServerPeriod, Timeout: b.cfg.RegisterTimeout,
+		Period: b.cfg.RegisterNameServerPeriod, Timeout: b.cfg.RegisterTimeout, Client: b.cfg.peerClient(),
 	}, b.log, b.clk, b.registrationBody)
 	if err := b.buildRooms(); err != nil {
 		return err
@@ -448,6 +471,9 @@ func (b *Broker) Close() error {
 		errs = append(errs, b.fast.Close())
 	}
 	errs = append(errs, b.clients.Close())
+	if b.acl != nil {
+		errs = append(errs, b.acl.Close())
+	}
 	wait := b.cfg.ShutdownTimeout
 	if b.cfg.Controller != nil {
 		// Controller mode: acknowledged puts are on the SyncStateSet already,

@@ -1,15 +1,19 @@
 package broker
 
 import (
+	"crypto/tls"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/broker/clients"
 	"github.com/petrelmq/petrel/internal/broker/ha"
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/internal/vfs"
+	"github.com/petrelmq/petrel/pkg/auth"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
@@ -220,6 +224,29 @@ type Config struct {
 	// outside controller mode.
 	Controller *ControllerMode
 
+	// ACLEnable is aclEnable: check every request against plain_acl.yml
+	// (RocketMQ ACL 1.0, see docs/security.md). Default false.
+	ACLEnable bool
+	// ACLFilePath is aclFilePath (Petrel only): the plain_acl.yml file.
+	// Default "": plain_acl.yml in the store's config directory
+	// (<storePathRootDir>/config/plain_acl.yml). It must exist when
+	// ACLEnable is true.
+	ACLFilePath string
+	// Credentials are accessKey and secretKey (Petrel only): the account the
+	// broker signs its own requests with (registration with the name
+	// servers, a slave's calls to its master). Needed when the name servers
+	// or the master run with ACL on. Default none. The secret key is never
+	// logged nor shown by GET_BROKER_CONFIG.
+	Credentials auth.Credentials
+	// TLS is the tls.* keys: the client and VIP ports' tls.server.mode and
+	// certificate files, and tls.enable for the broker's own connections.
+	// Default: TLS off.
+	TLS remoting.TLSSettings
+	// ClientTLS, if not nil, makes the broker's own connections (to name
+	// servers and to its master's client port) use TLS. Start sets it from
+	// TLS when tls.enable is true and it is nil.
+	ClientTLS *tls.Config
+
 	// Store configures the message store; Store.StoreHost is set by Start from
 	// BrokerIP1 and the listening port. FlushDiskType, maxMessageSize and the
 	// store paths are bound here too.
@@ -307,6 +334,25 @@ func (c *Config) fastListenAddr(boundPort int) (addr string, explicit, on bool) 
 }
 
 // listenAddr is the address to bind.
+// ACLPath returns the plain_acl.yml the broker reads (aclFilePath, or its
+// default in the store's config directory).
+func (c *Config) ACLPath() string {
+	if c.ACLFilePath != "" {
+		return c.ACLFilePath
+	}
+	return acl.DefaultPath(filepath.Join(c.Store.RootDir, "config"))
+}
+
+// peerClient is the remoting configuration of the broker's own
+// connections: signed with Credentials, over TLS if ClientTLS is set.
+func (c *Config) peerClient() remoting.ClientConfig {
+	cc := remoting.ClientConfig{TLS: c.ClientTLS}
+	if !c.Credentials.Empty() {
+		cc.Sign = c.Credentials.Sign
+	}
+	return cc
+}
+
 func (c *Config) listenAddr() string {
 	if c.ListenAddr != "" {
 		return c.ListenAddr

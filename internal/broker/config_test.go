@@ -173,8 +173,11 @@ func bind(t *testing.T, conf string) (*Config, *properties.Binder, properties.Re
 
 func TestNotImplementedRefused(t *testing.T) {
 	t.Parallel()
-	_, _, _, err := bind(t, "brokerName=a\naclEnable=true\n")
-	require.EqualError(t, err, "broker.conf:2: key aclEnable: ACL is not implemented yet; remove aclEnable or set it to false")
+	acl, _, _, err := bind(t, "brokerName=a\naclEnable=true\naclFilePath=/etc/acl.yml\naccessKey=brokerKey1\nsecretKey=brokerSecret1\n")
+	require.NoError(t, err, "ACL is implemented")
+	require.True(t, acl.ACLEnable)
+	require.Equal(t, "/etc/acl.yml", acl.ACLPath())
+	require.Equal(t, "brokerSecret1", acl.Credentials.SecretKey)
 	_, _, _, err = bind(t, "enableDLegerCommitLog=TRUE\n")
 	require.ErrorContains(t, err, "broker.conf:1: key enableDLegerCommitLog: DLedger replication is not implemented")
 	_, _, _, err = bind(t, "aclEnable=yes\n")

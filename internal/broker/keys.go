@@ -11,6 +11,7 @@ import (
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/internal/store"
+	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
 // BindProperties binds the RocketMQ broker.conf keys to c: the broker keys the
@@ -25,9 +26,10 @@ import (
 // diskSpaceWarningLevelRatio, diskSpaceCleanForciblyRatio, messageDelayLevel, the maxTransfer* read caps,
 // accessMessageInMemoryMaxRatio, flushIntervalConsumeQueue), Petrel's listenAddr,
 // maxHeldPulls, duplicateWindowSeconds, duplicateMaxEntries,
-// shutdownTimeoutMillis and maxFrameSize. aclEnable and
-// enableDLegerCommitLog are bound only to refuse true, as this build has neither
-// ACL nor DLedger. Every other RocketMQ 4.9 key (properties.AcceptRocketMQ) is
+// shutdownTimeoutMillis and maxFrameSize, aclEnable with Petrel's
+// aclFilePath, accessKey and secretKey (the broker's own credentials), and
+// the tls.* keys. enableDLegerCommitLog is bound only to refuse true, as this
+// build has no DLedger. Every other RocketMQ 4.9 key (properties.AcceptRocketMQ) is
 // accepted with no effect; any other key is unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
 	b.AcceptRocketMQ(properties.BrokerConfig, properties.MessageStoreConfig,
@@ -87,6 +89,12 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxHeldPulls", &c.MaxHeldPulls)
 	b.Seconds(meta.KeyDuplicateWindowSeconds, &c.DuplicateWindow)
 	b.Int("duplicateMaxEntries", &c.DuplicateMaxEntries)
+	bindTLS(b, &c.TLS)
+	b.Bool("aclEnable", &c.ACLEnable)
+	b.String("aclFilePath", &c.ACLFilePath)
+	b.String("accessKey", &c.Credentials.AccessKey)
+	b.Func("secretKey", func(v string) error { c.Credentials.SecretKey = v; return nil })
+	b.Getter("secretKey", func() string { return maskSecret(c.Credentials.SecretKey) })
 	b.Millis("shutdownTimeoutMillis", &c.ShutdownTimeout)
 	b.String("regionId", &c.RegionID)
 	b.Bool("traceOn", &c.TraceOn)
@@ -247,6 +255,8 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
+	b.Int("serverMaxConnectionsPerAddress", &c.Remoting.MaxConnsPerAddr)
+	b.Int("serverMaxRequestsPerSecondPerAddress", &c.Remoting.MaxRequestsPerSecondPerAddr)
 	b.Seconds("serverChannelMaxIdleTimeSeconds", &c.Remoting.IdleTimeout)
 
 	b.Ignore("JVM-only setting", "rocketmqHome", "fetchNamesrvAddrByAddressServer",
@@ -305,7 +315,6 @@ func (c *Config) BindProperties(b *properties.Binder) {
 		})
 		b.Getter(key, func() string { return "false" })
 	}
-	refuseTrue("aclEnable", "ACL is not implemented yet; remove aclEnable or set it to false")
 	refuseTrue("enableDLegerCommitLog", "DLedger replication is not implemented; remove enableDLegerCommitLog or set it to false")
 }
 
@@ -362,4 +371,27 @@ func bindFailover(b *properties.Binder, f *FailoverConfig) {
 	b.Int("inSyncReplicas", &f.InSyncReplicas)
 	b.Int("minInSyncReplicas", &f.MinInSyncReplicas)
 	b.String("storePathEpochFile", &f.EpochFile)
+}
+
+// maskSecret hides a secret in config listings and logs.
+func maskSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "******"
+}
+
+// bindTLS binds RocketMQ's TLS settings (tls.properties keys in RocketMQ,
+// broker.conf keys here).
+func bindTLS(b *properties.Binder, t *remoting.TLSSettings) {
+	b.Enum("tls.server.mode", &t.ServerMode, "disabled", "permissive", "enforcing")
+	b.String("tls.server.certPath", &t.ServerCertPath)
+	b.String("tls.server.keyPath", &t.ServerKeyPath)
+	b.String("tls.server.trustCertPath", &t.ServerTrustCertPath)
+	b.Enum("tls.server.need.client.auth", &t.ServerNeedClientAuth, "none", "optional", "require")
+	b.Bool("tls.enable", &t.ClientEnable)
+	b.String("tls.client.trustCertPath", &t.ClientTrustCertPath)
+	b.String("tls.client.certPath", &t.ClientCertPath)
+	b.String("tls.client.keyPath", &t.ClientKeyPath)
+	b.Bool("tls.test.mode.enable", &t.ClientInsecure)
 }

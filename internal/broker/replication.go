@@ -79,7 +79,10 @@ func (r *replication) listen(ctx context.Context, lc *net.ListenConfig, cfg *Con
 	if err != nil {
 		return fmt.Errorf("broker: listen on haListenPort: %w", err)
 	}
-	r.listener = ln
+	// The HA port speaks TLS as the client port does (tls.server.mode).
+	r.listener = remoting.TLSListener(ln, cfg.Remoting.TLSMode, cfg.Remoting.TLS, func(remote string) {
+		r.log.Warn("broker: plain connection refused on the HA port: tls.server.mode=enforcing", "peer", remote)
+	})
 	r.advertised = netip.AddrPortFrom(haIP(cfg, advertised), uint16(ln.Addr().(*net.TCPAddr).Port)).String()
 	return nil
 }
@@ -151,8 +154,20 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 		// it); from here on the master's confirm frames move the limit.
 		st.SetDispatchLimit(st.CommitLogMaxOffset())
 	}
-	r.peers = remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.RegisterTimeout}, d.log)
+	peers := cfg.peerClient()
+	peers.DialTimeout = cfg.RegisterTimeout
+	r.peers = remoting.NewClient(peers, d.log)
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	if cfg.ClientTLS != nil {
+		// tls.enable: the slave's HA connection is TLS too.
+		td := remoting.TLSDialer(remoting.DialerFunc(func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}), cfg.ClientTLS, ha.DefaultDialTimeout)
+		dial = func(ctx context.Context, _, addr string) (net.Conn, error) { return td.Dial(ctx, addr) }
+	}
 	cl, err := ha.NewClient(ha.ClientConfig{
+		Dial:                 dial,
 		MasterAddress:        masterHA,
 		HeartbeatInterval:    cfg.HASendHeartbeatInterval,
 		HousekeepingInterval: cfg.HAHousekeepingInterval,
@@ -164,7 +179,7 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 	}
 	r.client = cl
 	d.offsets.TrackLocal() // offsets committed here while the master is away are kept
-	r.metaSync = metasync.New(metasync.Config{Self: d.self}, metasync.Deps{
+	r.metaSync = metasync.New(metasync.Config{Self: d.self, Client: cfg.peerClient()}, metasync.Deps{
 		Master: masterAddr, Topics: d.topics, Groups: d.groups, Offsets: d.offsets,
 		DelayOffsets: d.delay.ApplyMasterOffsets, Clock: d.clk, Log: d.log,
 	})

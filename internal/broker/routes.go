@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/broker/admin"
 	"github.com/petrelmq/petrel/internal/broker/dedup"
 	"github.com/petrelmq/petrel/internal/broker/delay"
@@ -127,6 +128,15 @@ func (b *Broker) register(srv *remoting.Server) {
 	}
 	b.clients.Register(srv, b.pools.heartbeat) // also its connection listener
 	srv.AddConnListener(b.rooms.pull)          // held pulls of a closed connection go
+	if b.acl != nil {
+		// aclEnable: every request of every code above passes the ACL check
+		// first, and the ACL admin codes (50-54) are served.
+		srv.SetInterceptor(b.acl.Intercept)
+		for code, h := range b.acl.Processors(acl.AdminInfo{BrokerName: b.cfg.BrokerName,
+			BrokerAddr: b.advertised.String(), ClusterName: b.cfg.ClusterName}) {
+			srv.Register(code, h, b.pools.admin)
+		}
+	}
 }
 
 // buildRooms builds every room over the opened store (before it starts, so

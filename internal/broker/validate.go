@@ -267,6 +267,10 @@ var remotingKeys = []struct {
 	{"maxFrameSize", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MaxFrameSize = s.MaxFrameSize }},
 	{"serverMemoryBudgetBytes", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MemoryBudget = s.MemoryBudget }},
 	{"serverMaxInflightPerConnection", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MaxInflightPerConn = s.MaxInflightPerConn }},
+	{"serverMaxConnectionsPerAddress", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.MaxConnsPerAddr = s.MaxConnsPerAddr }},
+	{"serverMaxRequestsPerSecondPerAddress", func(d *remoting.ServerConfig, s remoting.ServerConfig) {
+		d.MaxRequestsPerSecondPerAddr = s.MaxRequestsPerSecondPerAddr
+	}},
 	{"serverChannelMaxIdleTimeSeconds", func(d *remoting.ServerConfig, s remoting.ServerConfig) { d.IdleTimeout = s.IdleTimeout }},
 }
 

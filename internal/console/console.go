@@ -35,6 +35,10 @@ type Config struct {
 	Addr string
 	// NameServers are the name servers to ask.
 	NameServers []string
+	// ClientOptions are added to the admin client's: client.WithCredentials
+	// for brokers with aclEnable (an admin account), client.WithTLS. Default
+	// none.
+	ClientOptions []client.Option
 	// CacheTTL is how long an answer is reused. Default 3 s.
 	CacheTTL time.Duration
 	// Parallel bounds the calls to brokers in flight. Default 16.
@@ -90,7 +94,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	adm, err := admin.New(client.NameServers(cfg.NameServers...))
+	adm, err := admin.New(append([]client.Option{client.NameServers(cfg.NameServers...)}, cfg.ClientOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

@@ -133,6 +133,13 @@ var rules = []rule{
 		external: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog", "go.etcd.io/bbolt"},
 	},
 	{
+		// plain_acl.yml is YAML, which the standard library cannot read.
+		name:     "acl uses only the public packages and the YAML parser",
+		applies:  func(p string) bool { return under(p, "internal/acl") },
+		allowed:  []string{"internal/acl", "pkg/"},
+		external: []string{"go.yaml.in/yaml/v3", "github.com/stretchr/testify"},
+	},
+	{
 		// `petrel bench` measures what an application gets: the SDK only.
 		name:    "bench uses only the public packages",
 		applies: func(p string) bool { return under(p, "internal/bench") },

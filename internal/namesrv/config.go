@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -50,6 +51,27 @@ type Config struct {
 	// the command that starts the name server starts the controller too.
 	// Default false.
 	EnableControllerInNamesrv bool
+	// ACLEnable is aclEnable (Petrel: RocketMQ's name server has no ACL).
+	// With it, the requests that change state (REGISTER_BROKER,
+	// UNREGISTER_BROKER, WIPE/ADD_WRITE_PERM_OF_BROKER, PUT/DELETE_KV_CONFIG,
+	// UPDATE_NAMESRV_CONFIG, DELETE_TOPIC_IN_NAMESRV) must be signed by an
+	// admin account of the ACL file; route and config reads stay open.
+	// Default false.
+	ACLEnable bool
+	// ACLFilePath is aclFilePath: the plain_acl.yml file. Default "":
+	// plain_acl.yml next to KVConfigPath.
+	ACLFilePath string
+	// TLS is the tls.server.* keys of the name server's port (tls.enable
+	// and the client keys have no use here). Default: TLS off.
+	TLS remoting.TLSSettings
+}
+
+// ACLPath returns the plain_acl.yml the name server reads.
+func (c *Config) ACLPath() string {
+	if c.ACLFilePath != "" {
+		return c.ACLFilePath
+	}
+	return acl.DefaultPath(filepath.Dir(c.KVConfigPath))
 }
 
 // DefaultConfig returns the RocketMQ defaults.
@@ -109,6 +131,10 @@ func (c *Config) validate() error {
 		{"serverMemoryBudgetBytes", func(d *remoting.ServerConfig) { d.MemoryBudget = c.Remoting.MemoryBudget }},
 		{"serverMaxInflightPerConnection", func(d *remoting.ServerConfig) { d.MaxInflightPerConn = c.Remoting.MaxInflightPerConn }},
 		{"serverChannelMaxIdleTimeSeconds", func(d *remoting.ServerConfig) { d.IdleTimeout = c.Remoting.IdleTimeout }},
+		{"serverMaxConnectionsPerAddress", func(d *remoting.ServerConfig) { d.MaxConnsPerAddr = c.Remoting.MaxConnsPerAddr }},
+		{"serverMaxRequestsPerSecondPerAddress", func(d *remoting.ServerConfig) {
+			d.MaxRequestsPerSecondPerAddr = c.Remoting.MaxRequestsPerSecondPerAddr
+		}},
 	} {
 		probe := remoting.DefaultServerConfig()
 		probe.ListenAddr = "127.0.0.1:0"
@@ -206,9 +232,10 @@ func applyConfigUpdate(body []byte, cur runtimeConfig) (runtimeConfig, error) {
 // BindProperties binds the keys of a namesrv.conf file to c: RocketMQ's
 // listenPort, kvConfigPath, orderMessageEnable and serverChannelMaxIdleTimeSeconds,
 // Petrel's listenAddr, brokerTimeoutMillis, scanIntervalMillis,
-// scanFirstDelayMillis, maxFrameSize, serverMemoryBudgetBytes and
-// serverMaxInflightPerConnection, and RocketMQ 5.x's
-// enableControllerInNamesrv. Every other RocketMQ 4.9 key
+// scanFirstDelayMillis, maxFrameSize, serverMemoryBudgetBytes,
+// serverMaxInflightPerConnection, serverMaxConnectionsPerAddress,
+// serverMaxRequestsPerSecondPerAddress, aclEnable, aclFilePath and the
+// tls.server.* keys, and RocketMQ 5.x's enableControllerInNamesrv. Every other RocketMQ 4.9 key
 // (properties.AcceptRocketMQ) is accepted with no effect; any other key is
 // unknown.
 func (c *Config) BindProperties(b *properties.Binder) {
@@ -237,7 +264,16 @@ func (c *Config) BindProperties(b *properties.Binder) {
 	b.Int("maxFrameSize", &c.Remoting.MaxFrameSize)
 	b.Int64("serverMemoryBudgetBytes", &c.Remoting.MemoryBudget)
 	b.Int("serverMaxInflightPerConnection", &c.Remoting.MaxInflightPerConn)
+	b.Int("serverMaxConnectionsPerAddress", &c.Remoting.MaxConnsPerAddr)
+	b.Int("serverMaxRequestsPerSecondPerAddress", &c.Remoting.MaxRequestsPerSecondPerAddr)
 	b.Bool("enableControllerInNamesrv", &c.EnableControllerInNamesrv)
+	b.Enum("tls.server.mode", &c.TLS.ServerMode, "disabled", "permissive", "enforcing")
+	b.String("tls.server.certPath", &c.TLS.ServerCertPath)
+	b.String("tls.server.keyPath", &c.TLS.ServerKeyPath)
+	b.String("tls.server.trustCertPath", &c.TLS.ServerTrustCertPath)
+	b.Enum("tls.server.need.client.auth", &c.TLS.ServerNeedClientAuth, "none", "optional", "require")
+	b.Bool("aclEnable", &c.ACLEnable)
+	b.String("aclFilePath", &c.ACLFilePath)
 	b.Ignore("JVM-only setting", "rocketmqHome", "configStorePath", "productEnvName", "clusterTest")
 	b.Ignore("Netty tuning; Petrel sizes its own pools and buffers",
 		"serverWorkerThreads", "serverCallbackExecutorThreads", "serverSelectorThreads",

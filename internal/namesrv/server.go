@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"sync"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/remoting"
@@ -36,6 +37,7 @@ type Server struct {
 	clk clock.Clock
 	svc *service
 	rs  *remoting.Server
+	acl *acl.Guard // nil unless aclEnable
 
 	mu      sync.Mutex // guards started, closed, cancel
 	started bool
@@ -100,7 +102,32 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.svc.kv.load(); err != nil {
 		return err
 	}
+	if s.cfg.TLS.ServerMode != "" {
+		mode, tcfg, err := s.cfg.TLS.Server(func(err error) {
+			s.log.Error("namesrv: TLS certificate reload failed; the previous certificate stays", "err", err)
+		})
+		if err == nil {
+			err = s.rs.SetTLS(mode, tcfg)
+		}
+		if err != nil {
+			return fmt.Errorf("namesrv: %w", err)
+		}
+	}
+	if s.cfg.ACLEnable {
+		g, err := acl.Open(acl.Config{Path: s.cfg.ACLPath(), AdminCodes: acl.NameServerAdminCodes, OnlyAdminCodes: true}, s.log)
+		if err != nil {
+			return fmt.Errorf("namesrv: aclEnable=true: %w", err)
+		}
+		if err := g.Start(ctx); err != nil {
+			return fmt.Errorf("namesrv: %w", err)
+		}
+		s.acl = g
+		s.rs.SetInterceptor(g.Intercept)
+	}
 	if err := s.rs.Start(ctx); err != nil {
+		if s.acl != nil {
+			_ = s.acl.Close()
+		}
 		return fmt.Errorf("namesrv: %w", err)
 	}
 	s.started = true
@@ -156,6 +183,9 @@ func (s *Server) Close() error {
 
 	err := s.rs.Close()
 	s.wg.Wait()
+	if s.acl != nil {
+		err = errors.Join(err, s.acl.Close())
+	}
 	if started {
 		s.log.Info("namesrv: closed")
 	}

@@ -96,8 +96,11 @@ func New(opts ...Option) (*Client, error) {
 	var salt [4]byte
 	_, _ = rand.Read(salt[:])
 	c.uniq = message.NewUniqIDGenerator(c.ip, os.Getpid(), int32(binary.BigEndian.Uint32(salt[:])), cfg.clk.Now)
-	c.rc = remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.dialTimeout,
-		MaxInflightPerConn: cfg.maxInflightPerConn}, cfg.log)
+	rcfg := remoting.ClientConfig{DialTimeout: cfg.dialTimeout, MaxInflightPerConn: cfg.maxInflightPerConn, TLS: cfg.tls}
+	if !cfg.credentials.Empty() {
+		rcfg.Sign = cfg.credentials.Sign
+	}
+	c.rc = remoting.NewClient(rcfg, cfg.log)
 	c.ns = newNameServers(c, cfg.nameServers, cfg.randIntN)
 	c.src = cfg.routeSource
 	if c.src == nil {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/petrelmq/petrel/pkg/auth"
 	"github.com/petrelmq/petrel/pkg/clock"
 )
 
@@ -96,6 +98,8 @@ type config struct {
 	nameServerTimeout    time.Duration
 	dialTimeout          time.Duration
 	staleRouteInterval   time.Duration
+	credentials          auth.Credentials
+	tls                  *tls.Config
 	maxInflightPerConn   int
 	clk                  clock.Clock
 	randIntN             func(n int) int // picks the first name server; math/rand/v2 unless a test sets it
@@ -285,4 +289,27 @@ func DialTimeout(d time.Duration) SharedOption {
 // many route requests a failing broker costs the name servers.
 func StaleRouteRefreshInterval(d time.Duration) SharedOption {
 	return positive("StaleRouteRefreshInterval", d, func(c *config) { c.staleRouteInterval = d })
+}
+
+// WithCredentials makes the client sign every request it sends (to brokers
+// and name servers) with the ACL account c, as RocketMQ's AclClientRPCHook
+// and rocketmq-client-go's WithCredentials do: needed when a broker runs with
+// aclEnable=true. Credentials without an access key or a secret key are an
+// error. Default: requests are not signed. The library never reads keys from
+// the environment; programs pass them here.
+func WithCredentials(c auth.Credentials) SharedOption {
+	return opt(func(cfg *config) {
+		if c.Empty() {
+			cfg.fail("WithCredentials needs both an access key and a secret key")
+			return
+		}
+		cfg.credentials = c
+	})
+}
+
+// WithTLS makes the client connect to brokers and name servers over TLS with
+// cfg (RocketMQ's tls.enable=true); nil turns TLS off. A ServerName left
+// empty is taken from each address dialled. Default: plain TCP.
+func WithTLS(cfg *tls.Config) SharedOption {
+	return opt(func(c *config) { c.tls = cfg })
 }

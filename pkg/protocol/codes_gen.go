@@ -41,6 +41,7 @@ const (
 	DeleteACLConfig                 RequestCode = 51   // DELETE_ACL_CONFIG
 	GetBrokerClusterACLInfo         RequestCode = 52   // GET_BROKER_CLUSTER_ACL_INFO
 	UpdateGlobalWhiteAddrsConfig    RequestCode = 53   // UPDATE_GLOBAL_WHITE_ADDRS_CONFIG
+	GetBrokerClusterACLConfig       RequestCode = 54   // GET_BROKER_CLUSTER_ACL_CONFIG
 	PutKVConfig                     RequestCode = 100  // PUT_KV_CONFIG
 	GetKVConfig                     RequestCode = 101  // GET_KV_CONFIG
 	DeleteKVConfig                  RequestCode = 102  // DELETE_KV_CONFIG
@@ -205,6 +206,7 @@ var requestCodeNames = map[RequestCode]string{
 	DeleteACLConfig:                 "DELETE_ACL_CONFIG",
 	GetBrokerClusterACLInfo:         "GET_BROKER_CLUSTER_ACL_INFO",
 	UpdateGlobalWhiteAddrsConfig:    "UPDATE_GLOBAL_WHITE_ADDRS_CONFIG",
+	GetBrokerClusterACLConfig:       "GET_BROKER_CLUSTER_ACL_CONFIG",
 	PutKVConfig:                     "PUT_KV_CONFIG",
 	GetKVConfig:                     "GET_KV_CONFIG",
 	DeleteKVConfig:                  "DELETE_KV_CONFIG",

@@ -36,3 +36,23 @@ type ConnListener interface {
 	OnConnect(c *Conn)
 	OnClose(c *Conn)
 }
+
+// Interceptor looks at every request a Server accepted, on the worker that
+// would run its processor, just before the processor. It returns nil to let
+// the processor run, or the answer to send instead (the processor does not
+// run; a oneway request gets no answer). It must not block on the network.
+// The broker's and name server's ACL check is one.
+type Interceptor func(ctx context.Context, conn *Conn, req *protocol.Command) *protocol.Command
+
+// intercepted runs an Interceptor before a Processor.
+type intercepted struct {
+	i Interceptor
+	p Processor
+}
+
+func (ic intercepted) Process(ctx context.Context, conn *Conn, req *protocol.Command) (*protocol.Command, error) {
+	if resp := ic.i(ctx, conn, req); resp != nil {
+		return resp, nil
+	}
+	return ic.p.Process(ctx, conn, req)
+}

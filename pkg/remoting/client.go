@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -60,6 +61,15 @@ type ClientConfig struct {
 	// Dialer opens connections. Default: TCP with DialTimeout and the standard
 	// keep-alive.
 	Dialer Dialer
+	// TLS, if not nil, makes every connection a TLS client connection over
+	// what Dialer returns, with this configuration (RocketMQ's tls.enable).
+	// A ServerName left empty is taken from the address dialled. The
+	// handshake is bounded by DialTimeout. Default nil: plain TCP.
+	TLS *tls.Config
+	// Sign, if not nil, is called with every request this client sends,
+	// just before it is encoded (after the opaque is set), to add signature
+	// fields (auth.Credentials.Sign). It must not block. Default nil.
+	Sign func(req *protocol.Command)
 }
 
 // DefaultClientConfig returns the defaults described on ClientConfig.
@@ -131,6 +141,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 			return nd.DialContext(ctx, "tcp", addr)
 		})
 	}
+	if c.TLS != nil {
+		c.Dialer = tlsDialer(c.Dialer, c.TLS, c.DialTimeout)
+	}
 	return c
 }
 
@@ -177,6 +190,7 @@ func NewClient(cfg ClientConfig, log *slog.Logger) *Client {
 		idleTimeout:      cfg.IdleTimeout,
 		writeTimeout:     cfg.WriteTimeout,
 		drainTimeout:     cfg.DrainTimeout,
+		sign:             cfg.Sign,
 		maxPending:       cfg.MaxInflightPerConn,
 	})
 	cl.h.handle = cl.handle

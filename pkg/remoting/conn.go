@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,7 @@ const (
 // for concurrent use.
 type Conn struct {
 	id     uint64
+	ip     netip.Addr // remote IP, for per-address limits
 	remote string
 	nc     net.Conn
 	h      *host
@@ -307,6 +309,9 @@ func (c *Conn) register(req *protocol.Command, cl *call, ctx context.Context) (i
 
 	// Encoding reads req; opaque is set before anyone else can see the frame.
 	req.Opaque = opaque
+	if c.h.cfg.sign != nil {
+		c.h.cfg.sign(req)
+	}
 	frame, err := c.encode(req)
 	if err != nil {
 		if c.take(opaque, cl) && cl.stop != nil {

@@ -56,6 +56,10 @@
 //     count of the lines suppressed since the last one.
 //   - Invoke and InvokeOneway wait while 256 frames are queued; a write that
 //     stalls for WriteTimeout (30s) closes the connection.
+//   - Optional per-IP caps: MaxConnsPerAddr (key serverMaxConnectionsPerAddress)
+//     closes connections beyond it at accept; MaxRequestsPerSecondPerAddr (key
+//     serverMaxRequestsPerSecondPerAddress, a token bucket) answers requests
+//     beyond it SYSTEM_BUSY "[RATE_LIMIT]". Both are off by default.
 //   - A Client connection has at most ClientConfig.MaxInflightPerConn (4096,
 //     the server's default cap) Invoke and InvokeAsync calls awaiting answers;
 //     beyond it a call waits on its ctx for one, so a client with default
@@ -67,6 +71,17 @@
 //     read, queued or waiting are answered SERVICE_NOT_AVAILABLE (14) with a
 //     "[SHUTDOWN]" remark, running ones once their processor returns, and queued
 //     answers are written, all within DrainTimeout (3s).
+//
+// # Security
+//
+// Server.SetInterceptor installs one check that runs before every processor,
+// on its worker (the broker's and name server's ACL, internal/acl); what it
+// answers replaces the processor's answer. ClientConfig.Sign signs every
+// outgoing request (auth.Credentials.Sign). ServerConfig.TLSMode serves TLS:
+// permissive decides per connection by its first byte (0x16 starts a TLS
+// handshake), on the connection's reader, never on the accept loop;
+// enforcing closes plain connections. ServerTLSConfig reloads changed
+// certificate files; ClientConfig.TLS dials TLS.
 //
 // Bad input (a malformed frame or header, an oversize or negative length, an
 // unknown serialize type) closes only that connection, with one log line naming

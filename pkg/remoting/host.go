@@ -30,6 +30,8 @@ type connConfig struct {
 	// maxQueued is the hard cap on a write queue's bytes: a Reply beyond it
 	// closes the connection.
 	maxQueued int64
+	// sign signs outgoing requests (ClientConfig.Sign); nil on a server.
+	sign func(*protocol.Command)
 	// maxPending caps the Invoke and InvokeAsync calls of one connection that
 	// wait for their answers; more wait for a slot (see Conn.acquire). 0: no
 	// cap (server side).
@@ -130,6 +132,7 @@ func (h *host) startConn(nc net.Conn) (*Conn, error) {
 	c := &Conn{
 		id:     connIDs.Add(1),
 		remote: nc.RemoteAddr().String(),
+		ip:     peerIP(nc),
 		nc:     nc,
 		h:      h,
 		kick:   make(chan struct{}, 1),

@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,24 @@ type ServerConfig struct {
 	// Listener, if set, is served instead of binding ListenAddr (in-memory
 	// networks, inherited sockets). The Server closes it on Close.
 	Listener net.Listener
+	// TLSMode is tls.server.mode: TLSDisabled (default), TLSPermissive (TLS
+	// and plain on the port) or TLSEnforcing (TLS only). Any mode but
+	// disabled needs TLS.
+	TLSMode TLSMode
+	// MaxConnsPerAddr caps the connections one remote IP address may hold
+	// open; beyond it new ones are closed at once, with a warning (at most
+	// one line per 10s). 0 (default) means no cap. Broker and name server
+	// key: serverMaxConnectionsPerAddress. Clients behind one NAT address
+	// share the cap.
+	MaxConnsPerAddr int
+	// MaxRequestsPerSecondPerAddr caps the requests per second of one remote
+	// IP address (a token bucket holding one second's worth); beyond it
+	// requests are answered SYSTEM_BUSY "[RATE_LIMIT] ...". 0 (default)
+	// means no cap. Key: serverMaxRequestsPerSecondPerAddress.
+	MaxRequestsPerSecondPerAddr int
+	// TLS is the server's TLS configuration (see ServerTLSConfig, which
+	// reloads changed certificate files). Default nil.
+	TLS *tls.Config
 }
 
 // Defaults of ServerConfig fields.
@@ -113,6 +132,12 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("remoting: ServerConfig.MemoryBudget %d is negative", c.MemoryBudget)
 	case c.WriteHighWater < 0:
 		return fmt.Errorf("remoting: ServerConfig.WriteHighWater %d is negative", c.WriteHighWater)
+	case c.MaxConnsPerAddr < 0:
+		return fmt.Errorf("remoting: ServerConfig.MaxConnsPerAddr %d is negative", c.MaxConnsPerAddr)
+	case c.MaxRequestsPerSecondPerAddr < 0:
+		return fmt.Errorf("remoting: ServerConfig.MaxRequestsPerSecondPerAddr %d is negative", c.MaxRequestsPerSecondPerAddr)
+	case c.TLSMode != TLSDisabled && c.TLS == nil:
+		return fmt.Errorf("remoting: ServerConfig.TLSMode %s needs a TLS configuration (tls.server.certPath and tls.server.keyPath)", c.TLSMode)
 	}
 	if b := c.budgetLimit(); b < 2*int64(c.MaxFrameSize) {
 		return fmt.Errorf("remoting: ServerConfig.MemoryBudget %d is less than twice MaxFrameSize (%d)", b, c.MaxFrameSize)
@@ -160,6 +185,10 @@ type Server struct {
 	// regs is replaced whole (copy on write) by Register, so the per-request
 	// lookup takes no lock.
 	regs atomic.Pointer[regTable]
+	// limits caps connections and requests per address; nil when off.
+	limits *addrLimiter
+	// icpt is the Interceptor set by SetInterceptor, or nil.
+	icpt atomic.Pointer[Interceptor]
 	mu   sync.Mutex // guards everything below
 	ln   net.Listener
 	// pools holds each distinct registered pool once; acquired while running.
@@ -181,7 +210,8 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if budget == nil {
 		budget = NewBudget(cfg.budgetLimit())
 	}
-	s := &Server{cfg: cfg, pools: map[*Pool]bool{}, budget: budget}
+	s := &Server{cfg: cfg, pools: map[*Pool]bool{}, budget: budget,
+		limits: newAddrLimiter(cfg.MaxConnsPerAddr, cfg.MaxRequestsPerSecondPerAddr)}
 	s.regs.Store(&regTable{byCode: map[protocol.RequestCode]registration{}})
 	s.h.init(log, "server", connConfig{
 		maxFrameSize:     cfg.MaxFrameSize,
@@ -194,6 +224,9 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 		maxQueued:        max(16*cfg.WriteHighWater, 2*int64(cfg.MaxFrameSize)),
 	})
 	s.h.handle = s.handle
+	if s.limits != nil {
+		s.h.onConnClosed = func(c *Conn) { s.limits.release(c.ip) }
+	}
 	return s, nil
 }
 
@@ -233,6 +266,34 @@ func (s *Server) addPoolLocked(pool *Pool) {
 	}
 }
 
+// SetInterceptor makes i look at every request before its processor runs
+// (see Interceptor); nil removes it. It may be called before or after Start
+// and applies to requests that reach a worker from then on.
+func (s *Server) SetInterceptor(i Interceptor) {
+	if i == nil {
+		s.icpt.Store(nil)
+		return
+	}
+	s.icpt.Store(&i)
+}
+
+// SetTLS sets the TLS mode and configuration (see ServerConfig.TLSMode) of
+// a server not yet started, for owners that load certificates in their own
+// Start. It fails once the server started, or if mode needs a configuration
+// and cfg is nil.
+func (s *Server) SetTLS(mode TLSMode, cfg *tls.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running || s.closed {
+		return errors.New("remoting: SetTLS after Start")
+	}
+	if mode != TLSDisabled && cfg == nil {
+		return fmt.Errorf("remoting: TLS mode %s needs a TLS configuration", mode)
+	}
+	s.cfg.TLSMode, s.cfg.TLS = mode, cfg
+	return nil
+}
+
 // AddConnListener adds a listener for connections opening and closing. Add
 // listeners before Start to hear about every connection.
 func (s *Server) AddConnListener(l ConnListener) { s.h.addListener(l) }
@@ -258,6 +319,12 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("remoting: listen %s: %w", s.cfg.ListenAddr, err)
 		}
 	}
+	if s.cfg.TLSMode != TLSDisabled {
+		ln = &sniffListener{Listener: ln, cfg: s.cfg.TLS, enforce: s.cfg.TLSMode == TLSEnforcing,
+			refused: func(remote string) {
+				s.h.rlog.warn("remoting: plain connection refused: tls.server.mode=enforcing", "peer", remote)
+			}}
+	}
 	s.ln = ln
 	s.running = true
 	for pool := range s.pools {
@@ -270,7 +337,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.h.log.Info("remoting: server listening", "addr", ln.Addr().String(),
 		"max_frame_size", s.cfg.MaxFrameSize, "max_inflight_per_conn", s.cfg.MaxInflightPerConn,
-		"memory_budget", s.budget.Limit(), "write_high_water", s.cfg.WriteHighWater,
+		"tls_mode", s.cfg.TLSMode.String(), "memory_budget", s.budget.Limit(), "write_high_water", s.cfg.WriteHighWater,
 		"frame_read_timeout", s.cfg.FrameReadTimeout, "idle_timeout", s.cfg.IdleTimeout, "write_timeout", s.cfg.WriteTimeout)
 	return nil
 }
@@ -367,6 +434,12 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if s.limits != nil && !s.limits.admit(peerIP(nc)) {
+			s.h.rlog.warn("remoting: connection refused: too many connections from one address",
+				"peer", nc.RemoteAddr().String(), "max", s.cfg.MaxConnsPerAddr)
+			_ = nc.Close()
+			continue
+		}
 		if _, err := s.h.startConn(nc); err != nil {
 			return
 		}
@@ -418,6 +491,13 @@ func (s *Server) handle(c *Conn, req *protocol.Command, charge int64) {
 	}
 	if s.closing.Load() {
 		refuse(protocol.ServiceNotAvailable, s.h.shutdownRemark())
+		return
+	}
+	if s.limits != nil && !s.limits.allow(c.ip, time.Now()) {
+		s.h.rlog.warn("remoting: request refused: request rate of one address over its cap",
+			"peer", c.remote, "code", req.RequestCode(), "max_per_second", s.cfg.MaxRequestsPerSecondPerAddr)
+		refuse(protocol.SystemBusy, "[RATE_LIMIT] more than "+strconv.Itoa(s.cfg.MaxRequestsPerSecondPerAddr)+
+			" requests per second from this address, try again later")
 		return
 	}
 	reg, ok := s.lookup(req.RequestCode())
@@ -485,7 +565,11 @@ func (t *task) run() {
 	case t.c.park(t):
 		// resume submits it again, or Close answers it
 	default:
-		t.s.h.process(t.reg.p, t.c, t.req)
+		p := t.reg.p
+		if i := t.s.icpt.Load(); i != nil {
+			p = intercepted{*i, p}
+		}
+		t.s.h.process(p, t.c, t.req)
 		t.finish()
 	}
 }

@@ -32,6 +32,9 @@ type Config struct {
 	// Self is this broker's own address: a master address equal to it is
 	// skipped (RocketMQ's rule).
 	Self string
+	// Client configures the connection to the master beyond the timeout:
+	// request signing and TLS.
+	Client remoting.ClientConfig
 }
 
 // Deps are the tables the sync writes and where the master is.
@@ -78,7 +81,7 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	return &Service{cfg: cfg, d: d, client: remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.Timeout}, d.Log),
+	return &Service{cfg: cfg, d: d, client: remoting.NewClient(clientConfig(cfg), d.Log),
 		soon: make(chan struct{}, 1)}
 }
 
@@ -231,4 +234,11 @@ func (s *Service) push(ctx context.Context, master string, u meta.OffsetUpdate) 
 	s.d.Log.Info("metasync: gave the master an offset committed here while it was away",
 		"group", u.Group, "topic", u.Topic, "queue", u.QueueID, "offset", u.Offset)
 	return nil
+}
+
+// clientConfig is cfg.Client with cfg.Timeout as the dial timeout.
+func clientConfig(cfg Config) remoting.ClientConfig {
+	c := cfg.Client
+	c.DialTimeout = cfg.Timeout
+	return c
 }

@@ -32,6 +32,9 @@ type Config struct {
 	Period time.Duration
 	// Timeout bounds one call (registerBrokerTimeoutMills).
 	Timeout time.Duration
+	// Client configures the connections to the name servers beyond the dial
+	// timeout: request signing (the broker's accessKey/secretKey) and TLS.
+	Client remoting.ClientConfig
 }
 
 // Registrar is the registration loop. Lifecycle: New → Start → Close; all
@@ -83,7 +86,7 @@ func New(cfg Config, log *slog.Logger, clk clock.Clock, body func() ([]byte, err
 		log:     log,
 		clk:     clk,
 		body:    body,
-		client:  remoting.NewClient(remoting.ClientConfig{DialTimeout: cfg.Timeout}, log),
+		client:  remoting.NewClient(withDialTimeout(cfg.Client, cfg.Timeout), log),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		roundCh: make(chan struct{}),
@@ -281,4 +284,10 @@ func (r *Registrar) each(ctx context.Context, call func(context.Context, string)
 		})
 	}
 	wg.Wait()
+}
+
+// withDialTimeout returns c with DialTimeout set to d.
+func withDialTimeout(c remoting.ClientConfig, d time.Duration) remoting.ClientConfig {
+	c.DialTimeout = d
+	return c
 }
