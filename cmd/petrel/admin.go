@@ -32,6 +32,9 @@ type adminEnv struct {
 	timeout time.Duration
 	// out is the output format of the running command ("", "json", "wide").
 	out string
+	// sec is --access-key/--secret-key and the --tls flags (and their
+	// environment variables), for clusters with ACL or TLS on.
+	sec *clientSecurity
 }
 
 func newAdminCmd() *cobra.Command {
@@ -49,6 +52,7 @@ func newAdminCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVarP(&env.namesrv, "namesrvAddr", "n", "", "name server address list, eg: 192.168.0.1:9876;192.168.0.2:9876 (default $NAMESRV_ADDR)")
 	cmd.PersistentFlags().DurationVar(&env.timeout, "timeout", 10*time.Second, "give up a command after this long")
+	env.sec = addClientSecurityFlags(cmd.PersistentFlags())
 	groups := [][]*cobra.Command{
 		clusterCommands(env),
 		topicCommands(env),
@@ -107,8 +111,12 @@ func (e *adminEnv) run(cmd *cobra.Command, f func(ctx context.Context, a *admin.
 	if err != nil {
 		return err
 	}
-	a, err := admin.New(client.NameServers(ns...), client.WithLogger(slog.New(slog.DiscardHandler)),
-		client.InstanceName("petrel-admin-"+strconv.Itoa(os.Getpid())))
+	opts, err := e.sec.clientOptions()
+	if err != nil {
+		return err
+	}
+	a, err := admin.New(append([]client.Option{client.NameServers(ns...), client.WithLogger(slog.New(slog.DiscardHandler)),
+		client.InstanceName("petrel-admin-" + strconv.Itoa(os.Getpid()))}, opts...)...)
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,14 @@ func TestSecurityStandalone(t *testing.T) {
 	require.Zero(t, maxQueueOffset(t, admin, s.broker, "other", 0))
 	require.Contains(t, s.p.output(), `msg="acl: request refused" access_key=e2eUser001`)
 
+	// petrel admin signs with --access-key/--secret-key; unsigned, it is refused.
+	out, code := run(t, 30*time.Second, "admin", "topicStatus", "-n", s.ns, "-t", "secured", "-o", "json")
+	require.NotZero(t, code, out)
+	out, code = run(t, 30*time.Second, "admin", "topicStatus", "-n", s.ns, "-t", "secured", "-o", "json",
+		"--access-key", "e2eAdmin01", "--secret-key", "e2eAdminSecret")
+	require.Zero(t, code, out)
+	require.Contains(t, out, `"maxOffset": 3`)
+
 	if !testutil.RaceEnabled { // the official consumer races internally
 		got := make(chan string, 10)
 		pc, err := consumer.NewPushConsumer(
@@ -145,7 +153,7 @@ func TestSecurityStandalone(t *testing.T) {
 	})
 
 	// TLS and plain on the same port (permissive); health signs and uses TLS.
-	out, code := run(t, 20*time.Second, "health", "--addr", s.broker, "--tls", "--tls-trust-cert", ca.CertPath,
+	out, code = run(t, 20*time.Second, "health", "--addr", s.broker, "--tls", "--tls-trust-cert", ca.CertPath,
 		"--access-key", "e2eAdmin01", "--secret-key", "e2eAdminSecret")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "messages stored")
