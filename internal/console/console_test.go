@@ -30,6 +30,7 @@ import (
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/console"
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/message"
@@ -78,6 +79,15 @@ func setup(t *testing.T) *world {
 			ID int32 `json:"id"`
 		} `json:"queues"`
 	}
+	// The consume queues are written after the sends are answered: wait
+	// until all three messages are dispatched.
+	poll.WaitFor(t, 10*time.Second, func() bool {
+		var n struct {
+			Messages int64 `json:"messages"`
+		}
+		w.getJSON(t, "/api/topic?name=ConsoleT", &n)
+		return n.Messages == 3
+	})
 	w.getJSON(t, "/api/topic?name=ConsoleT", &topic)
 	cl := remoting.NewClient(remoting.DefaultClientConfig(), slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = cl.Close() })
@@ -109,6 +119,24 @@ func (w *world) getJSON(t *testing.T, path string, v any) int {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, v), string(b))
 	return resp.StatusCode
+}
+
+// waitLag waits until the console shows group's lag as want (its figures
+// are sampled, so a change shows within a sample interval).
+func (w *world) waitLag(t *testing.T, group string, want int64) {
+	t.Helper()
+	poll.WaitFor(t, 10*time.Second, func() bool {
+		var groups struct {
+			Groups []console.GroupLag `json:"groups"`
+		}
+		require.Equal(t, http.StatusOK, w.getJSON(t, "/api/groups", &groups))
+		for _, g := range groups.Groups {
+			if g.Group == group {
+				return g.Lag == want
+			}
+		}
+		return false
+	})
 }
 
 func TestConsoleAPI(t *testing.T) {
@@ -203,23 +231,13 @@ func TestConsoleAPI(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/groups", &groups))
-	for _, g := range groups.Groups {
-		if g.Group == "cg" {
-			require.Equal(t, int64(0), g.Lag)
-		}
-	}
+	w.waitLag(t, "cg", 0)
 	// Back to the beginning: lag 3.
 	resp, err = http.Post(w.base+"/api/group/reset", "application/json",
 		strings.NewReader(`{"group":"cg","topic":"ConsoleT","time":"2000-01-01T00:00:00Z"}`))
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/groups", &groups))
-	for _, g := range groups.Groups {
-		if g.Group == "cg" {
-			require.Equal(t, int64(3), g.Lag)
-		}
-	}
+	w.waitLag(t, "cg", 3)
 	resp, err = http.Post(w.base+"/api/group/reset", "application/json", strings.NewReader(`{"group":"cg","topic":"ConsoleT","time":"yesterday"}`))
 	require.NoError(t, err)
 	resp.Body.Close()
