@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,14 +38,6 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // set is a broker set of three replicas in controller mode, each run by a
@@ -94,7 +85,7 @@ func (s *set) config(i int) broker.Config {
 	c.ListenAddr = "127.0.0.1:0"
 	c.BrokerIP1 = "127.0.0.1"
 	c.FastListenPort = -1
-	c.HAListenPort = freePort(s.t)
+	c.HAListenPort = testutil.StablePort(s.t) // bound again at each restart as master
 	c.NameServers = []string{s.ns}
 	c.Store.RootDir = s.dirs[i]
 	c.Store.CommitLogSegmentSize = 1 << 20

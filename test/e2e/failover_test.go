@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/petrelmq/petrel/internal/testutil"
 	"github.com/petrelmq/petrel/internal/testutil/nemesis"
 	"github.com/petrelmq/petrel/internal/testutil/poll"
 	"github.com/petrelmq/petrel/pkg/admin"
@@ -116,7 +117,7 @@ func startFailoverCluster(t *testing.T) *failoverCluster {
 	dir := t.TempDir()
 	var peers []string
 	for i := range 3 {
-		a := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		a := "127.0.0.1:" + strconv.Itoa(testutil.StablePort(t))
 		c.ctlAddrs = append(c.ctlAddrs, a)
 		peers = append(peers, fmt.Sprintf("n%d-%s", i, a))
 	}
@@ -131,11 +132,11 @@ func startFailoverCluster(t *testing.T) *failoverCluster {
 		c.ctls = append(c.ctls, nil)
 		c.startController(t, i)
 	}
-	c.nsPort = freePort(t)
+	c.nsPort = testutil.StablePort(t)
 	c.nsAddr = "127.0.0.1:" + strconv.Itoa(c.nsPort)
 	c.startNameServer(t)
 	for i := range 3 {
-		b := &foBroker{id: i + 1, port: freePort(t), store: filepath.Join(dir, fmt.Sprintf("b%d", i+1))}
+		b := &foBroker{id: i + 1, port: testutil.StablePort(t), store: filepath.Join(dir, fmt.Sprintf("b%d", i+1))}
 		var ctl []string
 		for _, a := range c.ctlAddrs {
 			px := nemesis.New(t, a)
@@ -145,7 +146,7 @@ func startFailoverCluster(t *testing.T) *failoverCluster {
 		b.conf = writeBrokerConf(t,
 			"brokerClusterName=DefaultCluster", "brokerName=broker-a", "brokerId="+strconv.Itoa(b.id),
 			"namesrvAddr="+c.nsAddr, "brokerIP1=127.0.0.1", "listenPort="+strconv.Itoa(b.port),
-			"haListenPort="+strconv.Itoa(freePort(t)), "fastListenPort=-1", "storePathRootDir="+b.store,
+			"haListenPort="+strconv.Itoa(testutil.StablePort(t)), "fastListenPort=-1", "storePathRootDir="+b.store,
 			"mappedFileSizeCommitLog=4194304", "maxMessageSize=65536", "flushDiskType=ASYNC_FLUSH",
 			"enableControllerMode=true", "controllerAddr="+strings.Join(ctl, ";"), "allAckInSyncStateSet=true",
 			"shutdownTimeoutMillis=2000")
