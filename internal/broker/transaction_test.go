@@ -232,6 +232,9 @@ func restartBroker(t *testing.T, c *testutil.Cluster, cfgs ...func(*broker.Confi
 	require.NoError(t, c.Broker.Close())
 	cfg := broker.DefaultConfig()
 	cfg.ListenAddr = c.BrokerAddr
+	// Not listenPort+1 (what the first broker had): a port freed in the
+	// ephemeral range may be taken by any outgoing connection meanwhile.
+	cfg.HAListenPort = testutil.StablePort(t)
 	cfg.BrokerIP1 = "127.0.0.1"
 	cfg.NameServers = []string{c.NameServerAddr}
 	cfg.Store.RootDir = c.StoreDir

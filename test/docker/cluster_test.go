@@ -95,7 +95,7 @@ func TestImage(t *testing.T) {
 	require.Equal(t, []string{"CMD", "/petrel", "health", "--timeout", "4s"}, cfg.Config.Healthcheck.Test)
 
 	out := mustRun(t, time.Minute, nil, "docker", "run", "--rm", img, "version")
-	require.Regexp(t, `^petrel test\ncommit: [0-9a-f]{40}`, out)
+	require.Regexp(t, `^petrel `+regexp.QuoteMeta(imageTag)+`\ncommit: [0-9a-f]{40}`, out, "the version is the image's tag")
 	out, err := run(t, time.Minute, nil, "docker", "run", "--rm", img, "health", "--addr", "127.0.0.1:10911")
 	require.Error(t, err)
 	require.Contains(t, out, "not ready: nothing listens on 127.0.0.1:10911")
