@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -10,10 +9,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
-	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/testutil"
-	"github.com/petrelmq/petrel/internal/vfs"
-	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/stretchr/testify/require"
 )
@@ -73,14 +69,7 @@ func TestCompatConsumeFromSlaveWhileMasterDown(t *testing.T) {
 	t.Logf("consumed %d before the master went away, %d from the slave", before, n-before)
 
 	// The master returns on its store: the group's progress reaches it.
-	cfg := broker.DefaultConfig()
-	cfg.ListenAddr, cfg.BrokerIP1 = c.BrokerAddr, "127.0.0.1"
-	cfg.NameServers = []string{c.NameServerAddr}
-	cfg.Store.RootDir, cfg.FS = c.StoreDir, vfs.OS
-	b, err := broker.New(cfg, slog.New(slog.DiscardHandler), clock.Real{})
-	require.NoError(t, err)
-	require.NoError(t, b.Start(context.Background()))
-	t.Cleanup(func() { _ = b.Close() })
+	restartBroker(t, c) // on a stable HA port: the slave asks the name server for it
 	testutil.WaitFor(t, 90*time.Second, func() bool {
 		resp := invoke(t, cl, c.BrokerAddr, protocol.QueryConsumerOffset,
 			map[string]string{"consumerGroup": group, "topic": topic, "queueId": "0"}, nil)

@@ -235,6 +235,7 @@ func restartBroker(t *testing.T, c *testutil.Cluster, cfgs ...func(*broker.Confi
 	// Not listenPort+1 (what the first broker had): a port freed in the
 	// ephemeral range may be taken by any outgoing connection meanwhile.
 	cfg.HAListenPort = testutil.StablePort(t)
+	cfg.WaitTimeInSendQueue = 10 * time.Second // as testutil's brokers
 	cfg.BrokerIP1 = "127.0.0.1"
 	cfg.NameServers = []string{c.NameServerAddr}
 	cfg.Store.RootDir = c.StoreDir
