@@ -402,8 +402,14 @@ func (b *Broker) resolveAdvertisedIP() netip.Addr {
 
 // registrationBody encodes the topic table for REGISTER_BROKER. When the
 // broker permission lacks read or write, every topic's perm is narrowed by
-// it, so routes stop offering what the broker refuses.
+// it, so routes stop offering what the broker refuses. A controller-mode
+// master whose lease ran out holds its registrations (registrar.ErrHold).
 func (b *Broker) registrationBody() ([]byte, error) {
+	if cm := b.cfg.Controller; cm != nil && b.cfg.BrokerID == body.MasterID && cm.LeaseValid != nil && !cm.LeaseValid(b.clk.Now()) {
+		// Registering as id 0 now could take the route from a master elected
+		// since; the supervisor steps this broker down a timeout later.
+		return nil, fmt.Errorf("%w: the master's lease from the controller ran out (epoch %d)", registrar.ErrHold, cm.Epoch)
+	}
 	w := b.topics.Snapshot()
 	if perm := int32(b.live.Get().BrokerPermission); perm&(body.PermRead|body.PermWrite) != body.PermRead|body.PermWrite {
 		for name, tc := range w.TopicConfigTable {

@@ -103,6 +103,15 @@ func (b *Broker) Replication() Replication {
 	return Replication{Store: b.store, Server: b.repl.server, Client: b.repl.client}
 }
 
+// RegisterSoon asks for a registration with the name servers now, without
+// waiting for the period: a master registers as soon as it holds a lease
+// (registrations are held without one). No-op before Start.
+func (b *Broker) RegisterSoon() {
+	if b.reg != nil {
+		b.reg.Trigger()
+	}
+}
+
 // dispatchLimit turns a confirm offset into the store's dispatch limit.
 func dispatchLimit(st *store.Store) func(off message.PhysOffset) {
 	return func(off message.PhysOffset) { st.SetDispatchLimit(off) }

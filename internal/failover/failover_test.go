@@ -57,7 +57,7 @@ type set struct {
 func newSet(t *testing.T, n int, tweak func(*broker.Config)) *set {
 	log := testLogger(t)
 	s := &set{t: t, log: log, ctl: testutil.StartControllers(t, 3, log, nil), cfg: tweak}
-	_, s.ns = testutil.StartNameServer(t)
+	_, s.ns = testutil.StartNameServer(t, testutil.WithLogger(log))
 	for i := range n {
 		s.dirs = append(s.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("b%d", i+1)))
 		s.sups = append(s.sups, nil)

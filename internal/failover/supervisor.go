@@ -535,6 +535,7 @@ func (s *Supervisor) promote(ctx context.Context, v client.View) {
 	s.mastering.Store(true)
 	s.fenced = errors.New("starting")
 	s.applyFence(st, len(cfg.Controller.Members)+1)
+	b.RegisterSoon() // held until the lease was in hand
 	s.log.Info("failover: serving as master", "epoch", v.MasterEpoch, "from", max,
 		"took", s.clk.Now().Sub(start).Round(time.Millisecond))
 }
@@ -706,6 +707,11 @@ func (s *Supervisor) applyFence(st *store.Store, size int) {
 		s.log.Warn("failover: refusing writes", "why", want)
 	} else {
 		s.log.Info("failover: accepting writes", "epoch", s.masterEpoch.Load())
+	}
+	if errors.Is(s.fenced, store.ErrFenced) && !errors.Is(want, store.ErrFenced) {
+		if b := s.Broker(); b != nil {
+			b.RegisterSoon() // registrations were held while the lease was out
+		}
 	}
 	s.fenced = want
 }

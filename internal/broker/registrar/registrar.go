@@ -37,6 +37,16 @@ type Config struct {
 	Client remoting.ClientConfig
 }
 
+// ErrHold, returned (wrapped) by the body function, skips a round without
+// an error: the broker must not register now (a controller-mode master whose
+// lease ran out must not claim id 0 over the newly elected master). Rounds
+// resume when the body function returns a body again; while held, the body
+// function is asked again every HoldRetry.
+var ErrHold = errors.New("registration held")
+
+// HoldRetry is how soon a held round is tried again.
+const HoldRetry = time.Second
+
 // Registrar is the registration loop. Lifecycle: New → Start → Close; all
 // methods are safe for concurrent use.
 type Registrar struct {
@@ -55,6 +65,7 @@ type Registrar struct {
 	roundCh chan struct{} // closed and replaced when a round finishes
 	stopped bool          // no more rounds
 	master  Master
+	held    bool // the last round was held (ErrHold)
 
 	lastOK atomic.Int64 // Unix ms of the last registration a name server accepted; 0: none
 }
@@ -118,17 +129,24 @@ func (r *Registrar) loop(ctx context.Context) {
 	defer close(r.done)
 	t := r.clk.NewTicker(r.period())
 	defer t.Stop()
+	retry := r.clk.NewTimer(HoldRetry)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
 		case <-r.wake:
+		case <-retry.C():
 		}
 		r.mu.Lock()
 		gen := r.want
 		r.mu.Unlock()
-		r.registerOnce(ctx)
+		retry.Stop()
+		if r.registerOnce(ctx) {
+			retry.Reset(HoldRetry)
+		}
 		r.mu.Lock()
 		r.served = max(r.served, gen)
 		close(r.roundCh)
@@ -215,15 +233,28 @@ func (r *Registrar) identity() header.UnregisterBroker {
 }
 
 // registerOnce sends REGISTER_BROKER to every name server in parallel.
-// Failures are logged; they do not stop the others.
-func (r *Registrar) registerOnce(ctx context.Context) {
+// Failures are logged; they do not stop the others. It reports whether the
+// round was held (ErrHold).
+func (r *Registrar) registerOnce(ctx context.Context) (held bool) {
 	if len(r.cfg.NameServers) == 0 {
-		return
+		return false
 	}
 	data, err := r.body()
-	if err != nil {
+	r.mu.Lock()
+	was := r.held
+	r.held = errors.Is(err, ErrHold)
+	r.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrHold):
+		if !was {
+			r.log.Warn("registrar: not registering with the name servers", "why", err)
+		}
+		return true
+	case err != nil:
 		r.log.Error("registrar: encode registration", "err", err)
-		return
+		return false
+	case was:
+		r.log.Info("registrar: registering with the name servers again")
 	}
 	crc := crc32.ChecksumIEEE(data) & 0x7FFFFFFF
 	r.each(ctx, func(ctx context.Context, ns string) error {
@@ -256,6 +287,7 @@ func (r *Registrar) registerOnce(ctx context.Context) {
 		}
 		return nil
 	}, "register")
+	return false
 }
 
 // unregisterAll sends UNREGISTER_BROKER to every name server in parallel.
