@@ -239,7 +239,9 @@ func (s *Service) pull(ctx context.Context, conn *remoting.Conn, req *protocol.C
 	maxMsgs := min(max(int(h.MaxMsgNums), 1), s.cfg.MaxPullCount)
 	res, err := s.d.Store.GetMessages(ctx, h.ConsumerGroup, h.Topic, h.QueueID, message.QueueOffset(h.QueueOffset), maxMsgs, filter, nil)
 	if err != nil {
-		if errors.Is(err, store.ErrClosed) {
+		if errors.Is(err, store.ErrClosed) || (ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+			// Closing: the store, or the server that cancels requests in
+			// progress. Clients take this answer as "look up the route again".
 			return answer.Respond(req, protocol.ServiceNotAvailable, "broker is shutting down")
 		}
 		return answer.Respond(req, protocol.SystemError, "read queue %s:%d: %v", h.Topic, h.QueueID, err)

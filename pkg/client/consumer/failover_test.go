@@ -57,6 +57,11 @@ func startMasterSwitch(t *testing.T, topic string, before int) *masterSwitch {
 			require.NoError(t, err)
 		}
 	}
+	// Like a replica that caught up: next's consume queue holds the copies
+	// (a pull past its end would be answered OFFSET_ILLEGAL, moving the
+	// consumer back to 0, as RocketMQ's master does).
+	st := s.next.Broker.Replication().Store
+	testutil.WaitFor(t, 10*time.Second, func() bool { return st.MaxOffsetInQueue(topic, 0) == message.QueueOffset(before) })
 	return s
 }
 
@@ -67,6 +72,19 @@ func (s *masterSwitch) promote(t *testing.T) time.Time {
 	s.reg.Register(testutil.Registration{BrokerName: "broker-a", BrokerAddr: s.next.BrokerAddr, BrokerID: 0,
 		Topics: map[string]int32{s.topic: 1}, DataVersion: 2})
 	return time.Now()
+}
+
+// registered waits until the name server has topic's route (the old
+// master's registration that carries it is done).
+func (s *masterSwitch) registered(t *testing.T, topic string) {
+	t.Helper()
+	a, err := admin.New(client.NameServers(s.c.NameServerAddr))
+	require.NoError(t, err)
+	defer a.Close()
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		_, err := a.TopicRoute(t.Context(), topic)
+		return err == nil
+	})
 }
 
 // sendAfter sends n messages once the producer follows the new master.
@@ -137,10 +155,13 @@ func TestLitePullFollowsMasterSwitch(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, l.Close()) })
 	require.Len(t, pollN(t, l, before), before)
 
-	s.kill(t)
 	// The new master is known at the name server before the consumer's
-	// pull fails (the old master's listener is already closed).
+	// pull fails: the old master answers a held pull SHUTDOWN as it closes.
+	// Its registration of the group's retry topic (made for the consumer's
+	// heartbeat) must be in first, or it would take id 0 back.
+	s.registered(t, "%RETRY%g-lite-switch")
 	s.promote(t)
+	s.kill(t)
 	s.sendAfter(t, after)
 	got := pollN(t, l, after)
 	for _, m := range got {
