@@ -200,7 +200,11 @@ func (g *Guard) Processors(info AdminInfo) map[protocol.RequestCode]remoting.Pro
 		},
 		protocol.UpdateGlobalWhiteAddrsConfig: func(_ context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 			addrs := splitList(req.Ext("globalWhiteAddrs"))
-			if err := g.SetGlobalWhiteAddrs(addrs); err != nil {
+			err := g.checkFile(req.Ext("aclFileFullPath"))
+			if err == nil {
+				err = g.SetGlobalWhiteAddrs(addrs)
+			}
+			if err != nil {
 				return fail(req, protocol.UpdateGlobalWhiteAddrsConfigFailed, err), nil
 			}
 			g.log.Info("acl: global white addresses set", "addrs", strings.Join(addrs, ","))
@@ -245,6 +249,17 @@ func (g *Guard) Processors(info AdminInfo) map[protocol.RequestCode]remoting.Pro
 			return resp, nil
 		},
 	}
+}
+
+// checkFile accepts the aclFileFullPath of UPDATE_GLOBAL_WHITE_ADDRS_CONFIG
+// when it is empty or names the Guard's file. RocketMQ 4.9 keeps several ACL
+// files and rewrites whichever file the request names; a Petrel broker has
+// one, and must not rewrite another file on a client's say-so.
+func (g *Guard) checkFile(path string) error {
+	if path == "" || filepath.Clean(path) == filepath.Clean(g.cfg.Path) {
+		return nil
+	}
+	return fmt.Errorf("acl: aclFileFullPath %q is not this broker's ACL file (%s)", path, g.cfg.Path)
 }
 
 // accountFromExt reads CreateAccessConfigRequestHeader: the perm lists are
