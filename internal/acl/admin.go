@@ -78,7 +78,10 @@ func (g *Guard) SetGlobalWhiteAddrs(addrs []string) error {
 	})
 }
 
-// File returns the file as last loaded (a copy), and its data version.
+// File reads the file and returns it with its data version. A file without
+// dataVersion (never changed by the admin codes) is at counter 0, changed
+// at its modification time (RocketMQ reports the time it loaded the file,
+// which says less).
 func (g *Guard) File() (*File, DataVersion, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -89,6 +92,8 @@ func (g *Guard) File() (*File, DataVersion, error) {
 	var v DataVersion
 	if len(f.DataVersion) > 0 {
 		v = f.DataVersion[0]
+	} else if st, err := os.Stat(g.cfg.Path); err == nil {
+		v.Timestamp = st.ModTime().UnixMilli()
 	}
 	return f, v, nil
 }
