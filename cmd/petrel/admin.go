@@ -60,6 +60,7 @@ func newAdminCmd() *cobra.Command {
 		consumerCommands(env),
 		messageCommands(env),
 		haCommands(env),
+		aclCommands(env),
 	}
 	for _, g := range groups {
 		for _, c := range g {

@@ -145,13 +145,12 @@ func loadStandaloneConfig(log *slog.Logger, confFile string, bovs, nsovs []flagO
 }
 
 // standaloneDefaults are the broker defaults of standalone: the Prometheus
-// endpoint (/metrics, /healthz, /readyz) is on, bound to 127.0.0.1:5557
-// unless broker.conf or --metrics-port say otherwise
+// endpoint (/metrics, /healthz, /readyz) is on, bound to 127.0.0.1:5557 (the
+// broker's default host) unless broker.conf or --metrics-port say otherwise
 // (metricsExporterType=DISABLE turns it off).
 func standaloneDefaults() broker.Config {
 	cfg := broker.DefaultConfig()
 	cfg.Metrics.ExporterType = broker.MetricsProm
-	cfg.Metrics.Host = "127.0.0.1"
 	return cfg
 }
 

@@ -181,6 +181,13 @@ func TestAddrPatterns(t *testing.T) {
 func TestAdminEditsAndReload(t *testing.T) {
 	t.Parallel()
 	g := openTest(t, testFile)
+	// A file without dataVersion dates from its modification time.
+	mtime := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, os.Chtimes(g.Path(), mtime, mtime))
+	_, v, err := g.File()
+	require.NoError(t, err)
+	require.Equal(t, DataVersion{Timestamp: mtime.UnixMilli()}, v)
+
 	newbie := auth.Credentials{AccessKey: "newbie01", SecretKey: "secret-01"}
 	req := signedReq(protocol.SendMessageV2, map[string]string{"b": "topicN"}, nil, newbie)
 	require.Error(t, g.Check(req))
@@ -192,6 +199,7 @@ func TestAdminEditsAndReload(t *testing.T) {
 	f, v, err := g.File()
 	require.NoError(t, err)
 	require.Equal(t, int64(2), v.Counter)
+	require.NotEqual(t, mtime.UnixMilli(), v.Timestamp, "the admin codes write dataVersion")
 	require.Len(t, f.Accounts, 3)
 	require.Error(t, g.UpdateAccount(Account{AccessKey: "bad", SecretKey: "12345678"}), "validated before writing")
 	require.NoError(t, g.DeleteAccount("newbie01"))

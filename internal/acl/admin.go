@@ -78,7 +78,10 @@ func (g *Guard) SetGlobalWhiteAddrs(addrs []string) error {
 	})
 }
 
-// File returns the file as last loaded (a copy), and its data version.
+// File reads the file and returns it with its data version. A file without
+// dataVersion (never changed by the admin codes) is at counter 0, changed
+// at its modification time (RocketMQ reports the time it loaded the file,
+// which says less).
 func (g *Guard) File() (*File, DataVersion, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -89,6 +92,8 @@ func (g *Guard) File() (*File, DataVersion, error) {
 	var v DataVersion
 	if len(f.DataVersion) > 0 {
 		v = f.DataVersion[0]
+	} else if st, err := os.Stat(g.cfg.Path); err == nil {
+		v.Timestamp = st.ModTime().UnixMilli()
 	}
 	return f, v, nil
 }
@@ -200,7 +205,11 @@ func (g *Guard) Processors(info AdminInfo) map[protocol.RequestCode]remoting.Pro
 		},
 		protocol.UpdateGlobalWhiteAddrsConfig: func(_ context.Context, _ *remoting.Conn, req *protocol.Command) (*protocol.Command, error) {
 			addrs := splitList(req.Ext("globalWhiteAddrs"))
-			if err := g.SetGlobalWhiteAddrs(addrs); err != nil {
+			err := g.checkFile(req.Ext("aclFileFullPath"))
+			if err == nil {
+				err = g.SetGlobalWhiteAddrs(addrs)
+			}
+			if err != nil {
 				return fail(req, protocol.UpdateGlobalWhiteAddrsConfigFailed, err), nil
 			}
 			g.log.Info("acl: global white addresses set", "addrs", strings.Join(addrs, ","))
@@ -245,6 +254,17 @@ func (g *Guard) Processors(info AdminInfo) map[protocol.RequestCode]remoting.Pro
 			return resp, nil
 		},
 	}
+}
+
+// checkFile accepts the aclFileFullPath of UPDATE_GLOBAL_WHITE_ADDRS_CONFIG
+// when it is empty or names the Guard's file. RocketMQ 4.9 keeps several ACL
+// files and rewrites whichever file the request names; a Petrel broker has
+// one, and must not rewrite another file on a client's say-so.
+func (g *Guard) checkFile(path string) error {
+	if path == "" || filepath.Clean(path) == filepath.Clean(g.cfg.Path) {
+		return nil
+	}
+	return fmt.Errorf("acl: aclFileFullPath %q is not this broker's ACL file (%s)", path, g.cfg.Path)
 }
 
 // accountFromExt reads CreateAccessConfigRequestHeader: the perm lists are

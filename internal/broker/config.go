@@ -387,7 +387,8 @@ type MetricsConfig struct {
 	// over HTTP; the default of `petrel standalone`).
 	ExporterType string
 	// Host is metricsPromExporterHost: the address to bind; empty means
-	// brokerIP1, as RocketMQ (`petrel standalone` defaults to 127.0.0.1).
+	// 127.0.0.1 (RocketMQ binds brokerIP1). Set it to the address a
+	// Prometheus server scrapes, or 0.0.0.0 for all interfaces.
 	Host string
 	// Port is metricsPromExporterPort. Default 5557; 0 binds any free port
 	// (logged as "petrel metrics listening").

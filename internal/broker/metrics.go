@@ -29,6 +29,10 @@ type observer struct {
 	up   atomic.Bool // Start finished: the store is recovered and the rooms serve
 }
 
+// defaultMetricsHost is where the metrics endpoint binds when
+// metricsPromExporterHost is empty.
+const defaultMetricsHost = "127.0.0.1"
+
 // newObserver builds the recorder when metrics are on.
 func newObserver(cfg *Config) observer {
 	if cfg.Metrics.ExporterType != MetricsProm {
@@ -39,15 +43,18 @@ func newObserver(cfg *Config) observer {
 }
 
 // startMetrics starts the HTTP endpoint on metricsPromExporterHost (default
-// the advertised brokerIP1, as RocketMQ) and metricsPromExporterPort. The
-// returned function closes it.
+// 127.0.0.1) and metricsPromExporterPort. The returned function closes it.
+//
+// RocketMQ binds brokerIP1 by default; the endpoint has no authentication
+// (and may serve pprof), so Petrel exposes it beyond the host only when
+// metricsPromExporterHost says so.
 func (b *Broker) startMetrics(ctx context.Context) (func(), error) {
 	if b.obs.rec == nil {
 		return func() {}, nil
 	}
 	host := b.cfg.Metrics.Host
 	if host == "" {
-		host = b.advertised.Addr().String()
+		host = defaultMetricsHost
 	}
 	reg := b.obs.rec.Registry(b.metricsState)
 	srv := metrics.NewServer(metrics.ServerConfig{Addr: net.JoinHostPort(host, strconv.Itoa(b.cfg.Metrics.Port)),

@@ -3,7 +3,9 @@ package broker_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,4 +169,25 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 	body, _ = httpGet(t, base+"/metrics")
 	requireMetric(t, body, 1, "rocketmq_send_to_dlq_messages_total", "consumer_group=mg", "topic=Metered", "is_system=false")
 	requireMetric(t, body, sent, "rocketmq_messages_in_total", in...) // the DLQ copy is not an incoming message
+}
+
+// The metrics endpoint has no authentication: with no
+// metricsPromExporterHost it binds 127.0.0.1, not brokerIP1 (RocketMQ's
+// default), and binds the configured host when there is one.
+func TestMetricsBindsLoopbackByDefault(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs 127.0.0.2, which only Linux routes to the loopback interface by default")
+	}
+	for host, want := range map[string]string{"": "127.0.0.1", "127.0.0.3": "127.0.0.3"} {
+		c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(c *broker.Config) {
+			c.BrokerIP1 = "127.0.0.2"
+			c.Metrics = broker.MetricsConfig{ExporterType: broker.MetricsProm, Host: host, Port: 0, CardinalityLimit: 1000}
+		}))
+		require.Equal(t, "127.0.0.2", strings.Split(c.BrokerAddr, ":")[0], "brokerIP1 is advertised")
+		addr := c.Broker.MetricsAddr()
+		require.NotNil(t, addr)
+		got, _, err := net.SplitHostPort(addr.String())
+		require.NoError(t, err)
+		require.Equal(t, want, got, "metricsPromExporterHost=%q", host)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
 )
 
 // ACLAccount is one account of a broker's plain_acl.yml, as the ACL admin
@@ -60,10 +61,15 @@ func (a *Admin) DeleteACLAccount(ctx context.Context, brokerAddr, accessKey stri
 }
 
 // SetACLGlobalWhiteAddrs replaces the addresses whose requests need no
-// signature (UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, 53).
-func (a *Admin) SetACLGlobalWhiteAddrs(ctx context.Context, brokerAddr string, addrs []string) error {
-	req := protocol.NewRequest(protocol.UpdateGlobalWhiteAddrsConfig, map[string]string{"globalWhiteAddrs": strings.Join(addrs, ",")})
-	if _, err := a.core.Call(ctx, brokerAddr, req); err != nil {
+// signature (UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, 53). aclFile names the ACL
+// file to change (RocketMQ 4.9's aclFileFullPath); "" is the broker's
+// file, the only one a Petrel broker has (it refuses another path).
+func (a *Admin) SetACLGlobalWhiteAddrs(ctx context.Context, brokerAddr, aclFile string, addrs []string) error {
+	ext := map[string]string{"globalWhiteAddrs": strings.Join(addrs, ",")}
+	if aclFile != "" {
+		ext["aclFileFullPath"] = aclFile
+	}
+	if _, err := a.core.Call(ctx, brokerAddr, protocol.NewRequest(protocol.UpdateGlobalWhiteAddrsConfig, ext)); err != nil {
 		return fmt.Errorf("admin: set ACL global white addresses on %s: %w", brokerAddr, err)
 	}
 	return nil
@@ -83,12 +89,37 @@ func (a *Admin) ACLConfig(ctx context.Context, brokerAddr string) (*ACLConfig, e
 	return &c, nil
 }
 
-// ACLVersion returns the data version of the broker's ACL file, as JSON
-// ({"timestamp":...,"counter":...}) (GET_BROKER_CLUSTER_ACL_INFO, 52).
-func (a *Admin) ACLVersion(ctx context.Context, brokerAddr string) (string, error) {
+// ACLVersion is a broker's answer to GET_BROKER_CLUSTER_ACL_INFO: which
+// broker it is and the data version of its ACL file.
+type ACLVersion struct {
+	ClusterName string `json:"clusterName"`
+	BrokerName  string `json:"brokerName"`
+	BrokerAddr  string `json:"brokerAddr"`
+	// Version is the data version of the broker's ACL file: the counter
+	// grows by one with each change made with the ACL admin codes.
+	Version body.DataVersion `json:"version"`
+	// Files is the data version of each ACL file by path (RocketMQ 4.9's
+	// allAclFileVersion; a Petrel broker has one file).
+	Files map[string]body.DataVersion `json:"files"`
+}
+
+// ACLVersion returns the data version of the broker's ACL file
+// (GET_BROKER_CLUSTER_ACL_INFO, 52).
+func (a *Admin) ACLVersion(ctx context.Context, brokerAddr string) (*ACLVersion, error) {
 	resp, err := a.core.Call(ctx, brokerAddr, protocol.NewRequest(protocol.GetBrokerClusterACLInfo, nil))
 	if err != nil {
-		return "", fmt.Errorf("admin: ACL version of %s: %w", brokerAddr, err)
+		return nil, fmt.Errorf("admin: ACL version of %s: %w", brokerAddr, err)
 	}
-	return resp.Ext("version"), nil
+	v := &ACLVersion{ClusterName: resp.Ext("clusterName"), BrokerName: resp.Ext("brokerName"), BrokerAddr: resp.Ext("brokerAddr")}
+	if s := resp.Ext("version"); s != "" {
+		if err := json.Unmarshal([]byte(s), &v.Version); err != nil {
+			return nil, fmt.Errorf("admin: ACL version of %s: version: %w", brokerAddr, err)
+		}
+	}
+	if s := resp.Ext("allAclFileVersion"); s != "" {
+		if err := json.Unmarshal([]byte(s), &v.Files); err != nil {
+			return nil, fmt.Errorf("admin: ACL version of %s: allAclFileVersion: %w", brokerAddr, err)
+		}
+	}
+	return v, nil
 }
