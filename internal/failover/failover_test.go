@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,7 @@ type set struct {
 	ctl  *testutil.Controllers
 	ns   string
 	dirs []string
+	ha   []int // each replica's haListenPort, the same at every restart
 	sups []*failover.Supervisor
 	cfg  func(*broker.Config)
 	// links are each replica's connections to the controllers, cuttable.
@@ -60,6 +62,7 @@ func newSet(t *testing.T, n int, tweak func(*broker.Config)) *set {
 	_, s.ns = testutil.StartNameServer(t, testutil.WithLogger(log))
 	for i := range n {
 		s.dirs = append(s.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("b%d", i+1)))
+		s.ha = append(s.ha, testutil.StablePort(t))
 		s.sups = append(s.sups, nil)
 		var links []*nemesis.Proxy
 		for _, a := range s.ctl.Addrs() {
@@ -85,7 +88,7 @@ func (s *set) config(i int) broker.Config {
 	c.ListenAddr = "127.0.0.1:0"
 	c.BrokerIP1 = "127.0.0.1"
 	c.FastListenPort = -1
-	c.HAListenPort = testutil.StablePort(s.t) // bound again at each restart as master
+	c.HAListenPort = s.ha[i] // bound again at each restart as master
 	c.NameServers = []string{s.ns}
 	c.Store.RootDir = s.dirs[i]
 	c.Store.CommitLogSegmentSize = 1 << 20
@@ -454,4 +457,77 @@ func TestFailoverElectMaster(t *testing.T) {
 	})
 	require.Len(t, sendN(t, p, "ElectT", "after-", 50), 50)
 	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
+}
+
+// TestFailoverMasterThatCannotStartGivesUp: a replica elected master whose
+// broker cannot start as master (its HA port is taken) keeps trying for a
+// heartbeat timeout, then goes silent to the controllers, which elect
+// another in-sync replica; sends resume there, and the one that gave up
+// follows it once its port is free.
+func TestFailoverMasterThatCannotStartGivesUp(t *testing.T) {
+	s := newSet(t, 3, nil)
+	m, epoch := s.master(0)
+	s.waitFollowers(m, epoch)
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
+	p := newProducer(t, s.ns)
+	require.Len(t, sendN(t, p, "GiveUpT", "before-", 20), 20)
+
+	// The others' HA ports are taken while they are slaves (which do not
+	// bind them).
+	held := map[int]net.Listener{}
+	for i := range s.sups {
+		if i == m {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", s.ha[i]))
+		require.NoError(t, err)
+		held[i] = ln
+		t.Cleanup(func() { _ = ln.Close() })
+	}
+	s.stop(m)
+
+	// The controller elects one of them; the other's port is freed.
+	adm, err := admin.New(client.NameServers(s.ns))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = adm.Close() })
+	elected := func(after int32) (int, int32) {
+		idx, ep := -1, int32(0)
+		testutil.WaitFor(t, liveness, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			ri, err := adm.BrokerSetInfo(ctx, s.ctl.Addrs(), "DefaultCluster", "broker-a")
+			if err != nil || ri.MasterEpoch <= after || ri.MasterBrokerID < 1 {
+				return false
+			}
+			idx, ep = int(ri.MasterBrokerID-1), ri.MasterEpoch
+			return true
+		})
+		return idx, ep
+	}
+	stuck, stuckEpoch := elected(epoch)
+	require.NotEqual(t, m, stuck)
+	for i, ln := range held {
+		if i != stuck {
+			require.NoError(t, ln.Close())
+		}
+	}
+
+	// It gives up; the other is elected and serves.
+	m2, epoch2 := s.master(stuckEpoch)
+	require.NotEqual(t, stuck, m2)
+	require.NotEqual(t, m, m2)
+	testutil.WaitFor(t, liveness, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := p.Send(ctx, producer.NewMessage("GiveUpT", []byte("probe")))
+		return err == nil && res.Status == producer.SendOK
+	})
+	require.Len(t, sendN(t, p, "GiveUpT", "after-", 20), 20)
+
+	// Freed, it follows the new master.
+	require.NoError(t, held[stuck].Close())
+	testutil.WaitFor(t, liveness, func() bool {
+		r, e := s.sups[stuck].Role()
+		return r == failover.Slave && e == epoch2
+	})
 }

@@ -346,6 +346,9 @@ func (s *Supervisor) step(ctx context.Context) {
 		if now := s.clk.Now(); v.Confirmed.IsZero() || !now.Before(end.Add(-s.margin)) {
 			return // a notice: wait for a heartbeat to confirm it
 		}
+		if s.cc.Paused() {
+			return // gave this epoch up (abdicate); the controller elects again
+		}
 		s.promote(ctx, v)
 	default:
 		if role == Master {
@@ -476,9 +479,10 @@ func (s *Supervisor) startBroker(ctx context.Context, cfg broker.Config) (*broke
 }
 
 // swap closes the running broker and starts one with cfg, retrying the
-// start (a port still held, a store still locked) until it works or ctx
-// ends.
-func (s *Supervisor) swap(ctx context.Context, cfg broker.Config, role Role, epoch int32) (*broker.Broker, error) {
+// start (a port still held, a store still locked) until it works, ctx ends,
+// or, with giveUp > 0, starts have failed for giveUp (the last error is
+// returned).
+func (s *Supervisor) swap(ctx context.Context, cfg broker.Config, role Role, epoch int32, giveUp time.Duration) (*broker.Broker, error) {
 	s.mu.Lock()
 	old := s.mu.b
 	s.mu.b = nil
@@ -489,6 +493,7 @@ func (s *Supervisor) swap(ctx context.Context, cfg broker.Config, role Role, epo
 		}
 	}
 	wait := 50 * time.Millisecond
+	first := s.clk.Now()
 	for {
 		b, err := s.startBroker(ctx, cfg)
 		if err == nil {
@@ -496,6 +501,9 @@ func (s *Supervisor) swap(ctx context.Context, cfg broker.Config, role Role, epo
 			s.mu.b, s.mu.role, s.mu.epoch = b, role, epoch
 			s.mu.Unlock()
 			return b, nil
+		}
+		if giveUp > 0 && s.clk.Now().Sub(first) >= giveUp {
+			return nil, err
 		}
 		s.log.Error("failover: starting the broker as "+role.String()+" failed; retrying", "err", err)
 		t := s.clk.NewTimer(wait)
@@ -517,8 +525,11 @@ func (s *Supervisor) promote(ctx context.Context, v client.View) {
 	s.following.Store(nil)
 	s.mastering.Store(false)
 	cfg := s.masterConfig(v)
-	b, err := s.swap(ctx, cfg, Master, v.MasterEpoch)
+	b, err := s.swap(ctx, cfg, Master, v.MasterEpoch, s.cfg.Failover.HeartbeatTimeout)
 	if err != nil {
+		if ctx.Err() == nil {
+			s.abdicate(ctx, v, err)
+		}
 		return
 	}
 	st := b.Replication().Store
@@ -540,6 +551,56 @@ func (s *Supervisor) promote(ctx context.Context, v client.View) {
 		"took", s.clk.Now().Sub(start).Round(time.Millisecond))
 }
 
+// abdicate gives up the mastership of v's epoch after the broker could not
+// start as master for a heartbeat timeout (its HA port taken, say). It
+// restarts as a standby, hands the SyncStateSet to the live replicas whose
+// log holds all of its own (it accepted nothing in this epoch, so they hold
+// everything acknowledged), and stops heartbeating for one and a half
+// timeouts, so the controller counts it dead and elects one of them.
+// Without another candidate the controller elects this one again once it
+// heartbeats, and it tries again.
+func (s *Supervisor) abdicate(ctx context.Context, v client.View, err error) {
+	pause := s.cfg.Failover.HeartbeatTimeout * 3 / 2
+	s.log.Error("failover: cannot start as master; giving the mastership up",
+		"epoch", v.MasterEpoch, "tried", s.cfg.Failover.HeartbeatTimeout, "err", err)
+	s.following.Store(nil)
+	b, _ := s.swap(ctx, s.slaveConfig(), Standby, 0, 0)
+	if b != nil {
+		s.handOver(ctx, b.Replication().Store.CommitLogMaxOffset())
+	}
+	s.cc.Pause(pause)
+	s.log.Warn("failover: silent to the controllers so that another replica is elected", "for", pause)
+}
+
+// handOver asks the controller to put into the SyncStateSet of this
+// replica's epoch the live replicas of the same last epoch whose max offset
+// is at least max, this replica's (a standby, following no one, so nothing
+// is appended to it).
+func (s *Supervisor) handOver(ctx context.Context, max message.PhysOffset) {
+	v, ok := s.cc.Latest()
+	if !ok || !v.IsMaster(s.id) {
+		return
+	}
+	last := s.epochs.EpochAt(max)
+	ids := []int64{s.id}
+	for _, r := range v.Replicas {
+		if r.BrokerID != s.id && r.Alive && r.Reported && r.Epoch == last && r.MaxOffset >= int64(max) {
+			ids = append(ids, r.BrokerID)
+		}
+	}
+	if len(ids) == 1 {
+		return
+	}
+	slices.Sort(ids)
+	actx, cancel := context.WithTimeout(ctx, s.cfg.Failover.HeartbeatTimeout)
+	defer cancel()
+	if _, err := s.cc.AlterSyncStateSet(actx, v.MasterEpoch, v.SyncStateSetEpoch, ids); err != nil {
+		s.log.Warn("failover: handing the SyncStateSet over failed", "to", ids, "err", err)
+		return
+	}
+	s.log.Info("failover: SyncStateSet handed over", "to", ids, "maxOffset", max, "epoch", last)
+}
+
 // demote stops acknowledging at once, then restarts the broker as a slave of
 // v's master (or as standby).
 func (s *Supervisor) demote(ctx context.Context, v client.View) {
@@ -559,7 +620,7 @@ func (s *Supervisor) demote(ctx context.Context, v client.View) {
 	} else {
 		s.following.Store(nil)
 	}
-	_, _ = s.swap(ctx, s.slaveConfig(), role, epoch)
+	_, _ = s.swap(ctx, s.slaveConfig(), role, epoch, 0)
 }
 
 // stepDown restarts a master as standby without a new view.
@@ -572,7 +633,7 @@ func (s *Supervisor) stepDown(ctx context.Context, why string) {
 	}
 	s.log.Warn("failover: stepping down to standby", "why", why, "epoch", s.masterEpoch.Load())
 	s.following.Store(nil)
-	_, _ = s.swap(ctx, s.slaveConfig(), Standby, 0)
+	_, _ = s.swap(ctx, s.slaveConfig(), Standby, 0, 0)
 }
 
 // keepMaster is a master's upkeep: the lease fence, the SyncStateSet.

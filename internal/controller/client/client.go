@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/petrelmq/petrel/pkg/clock"
@@ -162,6 +163,8 @@ type Client struct {
 
 	changes chan struct{} // cap 1: Latest changed
 	kick    chan struct{} // cap 1: Run should heartbeat now
+
+	pausedUntil atomic.Int64 // Unix ns before which Run sends nothing; 0: not paused
 
 	mu struct {
 		sync.Mutex
@@ -491,9 +494,23 @@ func jsonBody(v any) ([]byte, error) {
 	return b, nil
 }
 
+// Pause makes Run send nothing for d from now, so the controller counts
+// this replica dead after its heartbeat timeout (a master that cannot serve
+// gives the set up). A later Pause replaces the earlier one.
+func (c *Client) Pause(d time.Duration) {
+	c.pausedUntil.Store(c.cfg.Clock.Now().Add(d).UnixNano())
+}
+
+// Paused reports whether Run is paused now.
+func (c *Client) Paused() bool {
+	until := c.pausedUntil.Load()
+	return until != 0 && c.cfg.Clock.Now().UnixNano() < until
+}
+
 // Run registers (retrying until it succeeds) and then heartbeats every
 // interval, and at once after a role-change notice, reporting progress()
-// each time, until ctx ends; it returns ctx's error. Failed calls are
+// each time, until ctx ends; it returns ctx's error. It sends nothing
+// while paused (Pause). Failed calls are
 // logged and retried at the next beat. It runs on the caller's goroutine.
 func (c *Client) Run(ctx context.Context, interval time.Duration, progress func() Progress) error {
 	if interval <= 0 {
@@ -509,6 +526,10 @@ func (c *Client) Run(ctx context.Context, interval time.Duration, progress func(
 			return ctx.Err()
 		case <-t.C():
 		case <-c.kick:
+		}
+		if c.Paused() {
+			t.Reset(interval)
+			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, max(interval, c.cfg.RequestTimeout))
 		p := progress()
