@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/spf13/cobra"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/controller"
 	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/pkg/clock"
@@ -57,6 +59,11 @@ func loadControllerConfig(log *slog.Logger, file string) (controller.Config, *lo
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, ld.binder.Locate(err)
+	}
+	if cfg.ACLEnable {
+		if _, err := acl.LoadFile(cfg.ACLPath()); err != nil {
+			return cfg, nil, fmt.Errorf("aclEnable=true: %w", err)
+		}
 	}
 	return cfg, ld, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -66,6 +67,13 @@ func TestControllerConfig(t *testing.T) {
 	bad = writeConf(t, "controller.conf", append(good, "controllerDLegerPeers=n0-127.0.0.1:9877;n1-nohost")...)
 	require.EqualError(t, runCmd(t, "controller", "-c", bad),
 		bad+`:11: key controllerDLegerPeers: peer "n1-nohost": "nohost" is not host:port`)
+	acl := writeConf(t, "controller.conf", append(good, "aclEnable=true", "aclFilePath="+filepath.Join(dir, "acl.yml"))...)
+	require.ErrorContains(t, runCmd(t, "controller", "-c", acl), "aclEnable=true", "a missing ACL file stops the start")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "acl.yml"), []byte("accounts:\n  - accessKey: adminKey1\n    secretKey: adminSecret1\n    admin: true\n"), 0o600))
+	cfg, _, err = loadControllerConfig(slog.New(slog.DiscardHandler), acl)
+	require.NoError(t, err)
+	require.True(t, cfg.ACLEnable)
+	require.Equal(t, filepath.Join(dir, "acl.yml"), cfg.ACLPath())
 	bad = writeConf(t, "controller.conf", "controllerDLegerPeers=n0-127.0.0.1:9877", "controllerDLegerSelfId=n0")
 	require.EqualError(t, runCmd(t, "controller", "-c", bad),
 		"controller: config: key controllerDLegerGroup: is empty: name the controllers' Raft group")
@@ -93,6 +101,8 @@ func TestNamesrvEmbedsController(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ns.EnableControllerInNamesrv)
 	require.Equal(t, "n0", cc.SelfID)
+	require.False(t, cc.ACLEnable)
+	require.Equal(t, ns.ACLPath(), cc.ACLPath(), "the embedded controller reads the name server's ACL file")
 
 	bad := writeConf(t, "namesrv.conf", "enableControllerInNamesrv=true", "controllerDLegerGroup=g")
 	require.EqualError(t, runCmd(t, "namesrv", "-c", bad),

@@ -48,6 +48,13 @@ var NameServerAdminCodes = codeSet(protocol.PutKVConfig, protocol.DeleteKVConfig
 	protocol.UnregisterBroker, protocol.WipeWritePermOfBroker, protocol.AddWritePermOfBroker,
 	protocol.UpdateNamesrvConfig, protocol.DeleteTopicInNamesrv)
 
+// ControllerAdminCodes are the controller request codes that change a broker
+// set (registration, liveness, SyncStateSet, elections, removal): with ACL
+// on they need a signed request from an admin account (RocketMQ's
+// controller checks nothing). Reads of a set's state stay open.
+var ControllerAdminCodes = codeSet(protocol.ControllerRegisterBroker, protocol.BrokerHeartbeat,
+	protocol.ControllerAlterSyncStateSet, protocol.ControllerElectMaster, protocol.CleanBrokerData)
+
 func codeSet(codes ...protocol.RequestCode) map[protocol.RequestCode]bool {
 	m := make(map[protocol.RequestCode]bool, len(codes))
 	for _, c := range codes {

@@ -259,7 +259,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.reg = registrar.New(registrar.Config{
 		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID,
 		BrokerAddr: b.advertised.String(), HAServerAddr: b.repl.advertised, NameServers: b.cfg.NameServers,
-		Period: b.cfg.RegisterNameServerPeriod, Timeout: b.cfg.RegisterTimeout, Client: b.cfg.peerClient(),
+		Period: b.cfg.RegisterNameServerPeriod, Timeout: b.cfg.RegisterTimeout, Client: b.cfg.PeerClient(),
 	}, b.log, b.clk, b.registrationBody)
 	if err := b.buildRooms(); err != nil {
 		return err

@@ -343,9 +343,9 @@ func (c *Config) ACLPath() string {
 	return acl.DefaultPath(filepath.Join(c.Store.RootDir, "config"))
 }
 
-// peerClient is the remoting configuration of the broker's own
+// PeerClient is the remoting configuration of the broker's own
 // connections: signed with Credentials, over TLS if ClientTLS is set.
-func (c *Config) peerClient() remoting.ClientConfig {
+func (c *Config) PeerClient() remoting.ClientConfig {
 	cc := remoting.ClientConfig{TLS: c.ClientTLS}
 	if !c.Credentials.Empty() {
 		cc.Sign = c.Credentials.Sign

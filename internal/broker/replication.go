@@ -154,7 +154,7 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 		// it); from here on the master's confirm frames move the limit.
 		st.SetDispatchLimit(st.CommitLogMaxOffset())
 	}
-	peers := cfg.peerClient()
+	peers := cfg.PeerClient()
 	peers.DialTimeout = cfg.RegisterTimeout
 	r.peers = remoting.NewClient(peers, d.log)
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -179,7 +179,7 @@ func (r *replication) build(cfg *Config, st *store.Store, reg *registrar.Registr
 	}
 	r.client = cl
 	d.offsets.TrackLocal() // offsets committed here while the master is away are kept
-	r.metaSync = metasync.New(metasync.Config{Self: d.self, Client: cfg.peerClient()}, metasync.Deps{
+	r.metaSync = metasync.New(metasync.Config{Self: d.self, Client: cfg.PeerClient()}, metasync.Deps{
 		Master: masterAddr, Topics: d.topics, Groups: d.groups, Offsets: d.offsets,
 		DelayOffsets: d.delay.ApplyMasterOffsets, Clock: d.clk, Log: d.log,
 	})

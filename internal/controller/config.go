@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/properties"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
@@ -70,6 +71,12 @@ type Config struct {
 	// (controllerThreadPoolNums, controllerRequestThreadPoolQueueCapacity).
 	// Default 16 and 50000, as RocketMQ.
 	Workers, QueueSize int
+	// ACLEnable is aclEnable (Petrel's, for the controller): the requests
+	// that change a broker set (ControllerAdminCodes) need a request signed
+	// by an admin account of ACLPath, as the name server's writes do.
+	ACLEnable bool
+	// ACLFilePath is aclFilePath; default plain_acl.yml in StorePath.
+	ACLFilePath string
 	// Raft tunes the Raft library. Defaults: RaftTiming's.
 	Raft RaftTiming
 	// Remoting configures the broker-facing server; its ListenAddr and
@@ -261,8 +268,18 @@ func (c *Config) validate() error {
 func (c *Config) BindProperties(b *properties.Binder) {
 	b.AcceptRocketMQ(properties.Controller, properties.NettyServerConfig, properties.NettyClientConfig)
 	c.BindKeys(b)
+	b.Bool("aclEnable", &c.ACLEnable) // namesrv.conf binds its own for an embedded controller
+	b.String("aclFilePath", &c.ACLFilePath)
 	b.Ignore("the controller serves brokers on its own address in controllerDLegerPeers, as RocketMQ's does",
 		"listenPort")
+}
+
+// ACLPath is the ACL file read with ACLEnable.
+func (c *Config) ACLPath() string {
+	if c.ACLFilePath != "" {
+		return c.ACLFilePath
+	}
+	return acl.DefaultPath(c.StorePath)
 }
 
 // BindKeys binds the controller's keys to c, and declares the RocketMQ 5.x

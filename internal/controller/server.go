@@ -16,6 +16,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/lifecycle"
 	"github.com/petrelmq/petrel/pkg/clock"
 	"github.com/petrelmq/petrel/pkg/protocol"
@@ -57,6 +58,7 @@ type Server struct {
 	ready atomic.Bool
 
 	rs       *remoting.Server
+	acl      *acl.Guard // nil unless ACLEnable
 	notifyCh chan bool
 	run      lifecycle.Group
 
@@ -190,6 +192,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.registerProcessors(rs)
 	rs.AddConnListener(s)
+	if s.cfg.ACLEnable {
+		g, err := acl.Open(acl.Config{Path: s.cfg.ACLPath(), AdminCodes: acl.ControllerAdminCodes, OnlyAdminCodes: true}, s.log)
+		if err != nil {
+			return fmt.Errorf("controller: aclEnable=true: %w", err)
+		}
+		if err := g.Start(ctx); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
+		undo = append(undo, func() { _ = g.Close() })
+		s.acl = g
+		rs.SetInterceptor(g.Intercept)
+	}
 	if err := rs.Start(ctx); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -204,7 +218,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.run.Go("leader", s.leaderLoop)
 	s.log.Info("controller: started", "addr", ln.Addr().String(), "advertise", s.self.Addr, "group", s.cfg.Group,
 		"peers", FormatPeers(s.cfg.Peers), "storePath", s.cfg.StorePath, "electUncleanMaster", s.cfg.ElectUncleanMaster,
-		"heartbeatTimeout", s.cfg.HeartbeatTimeout, "scanInterval", s.cfg.ScanInterval)
+		"heartbeatTimeout", s.cfg.HeartbeatTimeout, "scanInterval", s.cfg.ScanInterval, "aclEnable", s.cfg.ACLEnable)
 	return nil
 }
 
@@ -352,6 +366,9 @@ func (s *Server) close(transfer bool) error {
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.acl != nil {
+		errs = append(errs, s.acl.Close())
 	}
 	s.log.Info("controller: closed")
 	return errors.Join(errs...)

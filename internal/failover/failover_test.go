@@ -20,6 +20,7 @@ import (
 
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/broker/ha"
+	"github.com/petrelmq/petrel/internal/controller"
 	"github.com/petrelmq/petrel/internal/failover"
 	"github.com/petrelmq/petrel/internal/store"
 	"github.com/petrelmq/petrel/internal/store/storetest"
@@ -27,6 +28,7 @@ import (
 	"github.com/petrelmq/petrel/internal/testutil/nemesis"
 	"github.com/petrelmq/petrel/internal/vfs"
 	"github.com/petrelmq/petrel/pkg/admin"
+	"github.com/petrelmq/petrel/pkg/auth"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/consumer"
 	"github.com/petrelmq/petrel/pkg/client/producer"
@@ -59,7 +61,14 @@ type set struct {
 func newSet(t *testing.T, n int, tweak func(*broker.Config)) *set {
 	log := testLogger(t)
 	s := &set{t: t, log: log, ctl: testutil.StartControllers(t, 3, log, nil), cfg: tweak}
-	_, s.ns = testutil.StartNameServer(t, testutil.WithLogger(log))
+	s.init(n)
+	return s
+}
+
+// init starts the name server and n replicas of a set whose controllers run.
+func (s *set) init(n int) {
+	t := s.t
+	_, s.ns = testutil.StartNameServer(t, testutil.WithLogger(s.log))
 	for i := range n {
 		s.dirs = append(s.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("b%d", i+1)))
 		s.ha = append(s.ha, testutil.StablePort(t))
@@ -78,7 +87,6 @@ func newSet(t *testing.T, n int, tweak func(*broker.Config)) *set {
 	for i := range n {
 		s.start(i)
 	}
-	return s
 }
 
 func (s *set) config(i int) broker.Config {
@@ -529,5 +537,64 @@ func TestFailoverMasterThatCannotStartGivesUp(t *testing.T) {
 	testutil.WaitFor(t, liveness, func() bool {
 		r, e := s.sups[stuck].Role()
 		return r == failover.Slave && e == epoch2
+	})
+}
+
+// TestFailoverWithControllerACL: controllers with aclEnable=true serve
+// replicas that sign with an admin account (elections and failover work as
+// without ACL), and refuse a forged election from an unsigned or non-admin
+// caller, while set reads stay open.
+func TestFailoverWithControllerACL(t *testing.T) {
+	aclFile := filepath.Join(t.TempDir(), "plain_acl.yml")
+	require.NoError(t, os.WriteFile(aclFile, []byte(`accounts:
+  - accessKey: brokerAdmin
+    secretKey: broker-secret-1
+    admin: true
+  - accessKey: someUser
+    secretKey: user-secret-12
+    admin: false
+`), 0o600))
+	admin1 := auth.Credentials{AccessKey: "brokerAdmin", SecretKey: "broker-secret-1"}
+	log := testLogger(t)
+	s := &set{t: t, log: log, cfg: func(c *broker.Config) { c.Credentials = admin1 },
+		ctl: testutil.StartControllers(t, 3, log, func(c *controller.Config) { c.ACLEnable, c.ACLFilePath = true, aclFile })}
+	s.init(3)
+	m, epoch := s.master(0)
+	s.waitFollowers(m, epoch)
+	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
+
+	other := int64((m+1)%3 + 1)
+	for name, opts := range map[string][]client.SharedOption{
+		"unsigned":  nil,
+		"non-admin": {client.WithCredentials(auth.Credentials{AccessKey: "someUser", SecretKey: "user-secret-12"})},
+		"bad key":   {client.WithCredentials(auth.Credentials{AccessKey: "brokerAdmin", SecretKey: "wrong-secret-1"})},
+	} {
+		var aopts []client.Option
+		aopts = append(aopts, client.NameServers(s.ns))
+		for _, o := range opts {
+			aopts = append(aopts, o)
+		}
+		adm, err := admin.New(aopts...)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = adm.ElectMaster(ctx, s.ctl.Addrs(), "DefaultCluster", "broker-a", other)
+		require.ErrorContains(t, err, "NO_PERMISSION", name)
+		ri, err := adm.BrokerSetInfo(ctx, s.ctl.Addrs(), "DefaultCluster", "broker-a")
+		require.NoError(t, err, "%s: reads stay open", name)
+		require.EqualValues(t, m+1, ri.MasterBrokerID, "%s: the forged election changed nothing", name)
+		cancel()
+		_ = adm.Close()
+	}
+
+	p := newProducer(t, s.ns)
+	require.Len(t, sendN(t, p, "AclT", "before-", 20), 20)
+	s.stop(m)
+	m2, _ := s.master(epoch)
+	require.NotEqual(t, m, m2)
+	testutil.WaitFor(t, liveness, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := p.Send(ctx, producer.NewMessage("AclT", []byte("probe")))
+		return err == nil && res.Status == producer.SendOK
 	})
 }

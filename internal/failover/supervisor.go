@@ -171,6 +171,7 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		Addrs: s.cfg.Failover.ControllerAddrs, Cluster: s.cfg.ClusterName, BrokerName: s.cfg.BrokerName,
 		BrokerID: s.id, BrokerAddr: s.brokerAddr, HAAddr: s.haAddr, Priority: s.cfg.Failover.ElectionPriority,
 		HeartbeatTimeout: s.cfg.Failover.HeartbeatTimeout, Clock: s.clk,
+		Remoting: s.cfg.PeerClient(), // signed (accessKey/secretKey) and TLS as the broker's other peer calls
 	}, s.log)
 	if err != nil {
 		_ = b.Close()
