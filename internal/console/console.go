@@ -424,13 +424,52 @@ func (s *Server) topic(ctx context.Context, r *http.Request) (any, error) {
 		sort.Slice(queues, func(i, j int) bool {
 			return queues[i].Broker < queues[j].Broker || queues[i].Broker == queues[j].Broker && queues[i].ID < queues[j].ID
 		})
-		return map[string]any{"name": name, "route": rt.Data(), "queues": queues, "messages": total}, nil
+		return map[string]any{"name": name, "route": routeView(rt.Data()), "queues": queues, "messages": total}, nil
 	})
 }
 
 // createTopic creates a topic on every master of a cluster (POST
 // {"name","cluster","queues"} or, instead of queues, "readQueues" and
 // "writeQueues"; "perm" defaults to 6).
+// Route is a topic's route as the topic page shows it, in the JSON field
+// names of RocketMQ's TopicRouteData.
+type Route struct {
+	BrokerDatas []RouteBroker `json:"brokerDatas"`
+	QueueDatas  []RouteQueue  `json:"queueDatas"`
+}
+
+// RouteBroker is a broker of a Route: its addresses by broker id.
+type RouteBroker struct {
+	Name    string            `json:"brokerName"`
+	Cluster string            `json:"cluster"`
+	Addrs   map[string]string `json:"brokerAddrs"`
+}
+
+// RouteQueue is a broker's queues and permission in a Route.
+type RouteQueue struct {
+	Broker      string `json:"brokerName"`
+	Perm        int32  `json:"perm"`
+	ReadQueues  int32  `json:"readQueueNums"`
+	WriteQueues int32  `json:"writeQueueNums"`
+}
+
+func routeView(d *body.TopicRouteData) Route {
+	r := Route{BrokerDatas: []RouteBroker{}, QueueDatas: []RouteQueue{}}
+	for _, bd := range d.BrokerDatas {
+		b := RouteBroker{Name: bd.BrokerName, Cluster: bd.Cluster, Addrs: map[string]string{}}
+		for id, a := range bd.Addrs {
+			b.Addrs[strconv.FormatInt(id, 10)] = a
+		}
+		r.BrokerDatas = append(r.BrokerDatas, b)
+	}
+	for _, qd := range d.QueueDatas {
+		r.QueueDatas = append(r.QueueDatas, RouteQueue{Broker: qd.BrokerName, Perm: qd.Perm, ReadQueues: qd.ReadQueueNums, WriteQueues: qd.WriteQueueNums})
+	}
+	slices.SortFunc(r.BrokerDatas, func(a, b RouteBroker) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(r.QueueDatas, func(a, b RouteQueue) int { return strings.Compare(a.Broker, b.Broker) })
+	return r
+}
+
 func (s *Server) createTopic(ctx context.Context, r *http.Request) (any, error) {
 	var req struct {
 		Name        string `json:"name"`

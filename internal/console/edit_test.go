@@ -57,21 +57,24 @@ func TestConsoleTopicUpdateAndSend(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.post(t, "/api/topic/update", `{"name":"ConsoleT","perm":6,"readQueues":6,"writeQueues":5}`, &upd))
 	require.Equal(t, []string{w.c.BrokerAddr}, upd.Brokers)
 	var topic struct {
-		Route struct {
-			QueueDatas []struct {
-				Perm           int32 `json:"perm"`
-				ReadQueueNums  int32 `json:"readQueueNums"`
-				WriteQueueNums int32 `json:"writeQueueNums"`
-			} `json:"queueDatas"`
-		} `json:"route"`
+		Route  console.Route   `json:"route"`
 		Queues []console.Queue `json:"queues"`
 	}
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topic?name=ConsoleT", &topic))
 		qd := topic.Route.QueueDatas
-		return len(qd) == 1 && qd[0].ReadQueueNums == 6 && qd[0].WriteQueueNums == 5 && len(topic.Queues) == 6
+		return len(qd) == 1 && qd[0].ReadQueues == 6 && qd[0].WriteQueues == 5 && len(topic.Queues) == 6
 	})
 	require.Equal(t, int32(6), topic.Route.QueueDatas[0].Perm)
+	require.Equal(t, []console.RouteBroker{{Name: "broker-a", Cluster: "DefaultCluster", Addrs: map[string]string{"0": w.c.BrokerAddr}}},
+		topic.Route.BrokerDatas)
+	// The page reads these field names (RocketMQ's TopicRouteData's).
+	var raw map[string]any
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topic?name=ConsoleT", &raw))
+	b, err := json.Marshal(raw["route"])
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"brokerAddrs":{"0":"`+w.c.BrokerAddr+`"}`)
+	require.Contains(t, string(b), `"readQueueNums":6`)
 	// Read only.
 	require.Equal(t, http.StatusOK, w.post(t, "/api/topic/update", `{"name":"ConsoleT","perm":4,"readQueues":6,"writeQueues":5}`, nil))
 	testutil.WaitFor(t, 10*time.Second, func() bool {
@@ -96,7 +99,7 @@ func TestConsoleTopicUpdateAndSend(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.post(t, "/api/topic/update", `{"name":"ConsoleT","perm":6,"readQueues":6,"writeQueues":6}`, nil))
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topic?name=ConsoleT", &topic))
-		return topic.Route.QueueDatas[0].Perm == 6 && topic.Route.QueueDatas[0].WriteQueueNums == 6
+		return topic.Route.QueueDatas[0].Perm == 6 && topic.Route.QueueDatas[0].WriteQueues == 6
 	})
 
 	var sent console.SendResult

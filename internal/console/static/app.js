@@ -84,18 +84,19 @@ async function clusterPage() {
 async function topicsPage() {
   const d = await api("/api/topics");
   const name = el("input", { id: "new-topic", placeholder: "topic name" });
-  const queues = el("input", { id: "new-queues", type: "number", value: "8", min: "1" });
-  const status = el("span", { class: "muted" });
-  const form = el("form", {
+  const rq = el("input", { id: "new-read", type: "number", value: "8", min: "1", title: "read queues", size: "4" });
+  const wq = el("input", { id: "new-write", type: "number", value: "8", min: "1", title: "write queues", size: "4" });
+  const perm = permSelect("new-perm", 6);
+  const status = el("span", { id: "create-status", class: "muted" });
+  const form = el("form", { id: "create-topic",
     onsubmit: async ev => {
       ev.preventDefault();
       try {
-        await api("/api/topic", { method: "POST", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ name: name.value, queues: Number(queues.value) }) });
+        await post("/api/topic", { name: name.value, readQueues: Number(rq.value), writeQueues: Number(wq.value), perm: Number(perm.value) });
         location.hash = "#topic/" + encodeURIComponent(name.value);
-      } catch (err) { status.textContent = "Error: " + err.message; status.className = "error"; }
+      } catch (err) { bad(status, err); }
     }
-  }, "Create topic: ", name, queues, el("button", { type: "submit" }, "Create"), " ", status);
+  }, "Create topic: ", name, " read queues ", rq, " write queues ", wq, " ", perm, el("button", { type: "submit" }, "Create"), " ", status);
   const rows = d.topics.filter(t => !t.system).map(t => [el("a", { href: "#topic/" + encodeURIComponent(t.name) }, t.name)]);
   const sys = d.topics.filter(t => t.system).map(t => [el("a", { href: "#topic/" + encodeURIComponent(t.name) }, t.name)]);
   show(el("h2", {}, "Topics"), form, table(["Topic"], rows), el("h3", {}, "System, retry and dead-letter topics"), table(["Topic"], sys));

@@ -10,6 +10,6 @@ document.getElementById("login").addEventListener("submit", async ev => {
       body: JSON.stringify({ user: document.getElementById("user").value, password: document.getElementById("password").value }) });
     const data = await resp.json();
     if (!resp.ok) { msg.textContent = data.error || resp.statusText; msg.setAttribute("data-done", "1"); return; }
-    location.href = "/";
+    location.href = "/" + location.hash; // back to the page asked for
   } catch (err) { msg.textContent = err.message; msg.setAttribute("data-done", "1"); }
 });
