@@ -248,7 +248,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	u, ok := s.auth.check(req.User, req.Password)
 	if !ok {
 		s.auth.failed(client, now)
-		s.log.Warn("console: login refused", "user", req.User, "from", client)
+		// An unknown name is not logged: it may be a password typed in
+		// the wrong field.
+		if _, known := s.auth.users[req.User]; known {
+			s.log.Warn("console: login refused: wrong password", "user", req.User, "from", client)
+		} else {
+			s.log.Warn("console: login refused: unknown user", "from", client)
+		}
 		s.writeErr(w, r, &apiError{status: http.StatusUnauthorized, msg: "wrong user name or password"})
 		return
 	}

@@ -252,7 +252,11 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &ae) {
 		status = ae.status
 	}
-	s.log.Warn("console: request failed", "path", r.URL.Path, "query", r.URL.RawQuery, "status", status, "err", err)
+	level := slog.LevelWarn
+	if status == http.StatusUnauthorized {
+		level = slog.LevelDebug // every page opened before the login
+	}
+	s.log.Log(r.Context(), level, "console: request failed", "path", r.URL.Path, "query", r.URL.RawQuery, "status", status, "err", err)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
