@@ -124,7 +124,8 @@ func TestConsoleTopicUpdateAndSend(t *testing.T) {
 		`{"tag":"a","body":"x"}`:                      "topic is required",
 		`{"topic":"ConsoleT","body":""}`:              "body is required",
 		`{"topic":"ConsoleT","tag":"a|b","body":"x"}`: "one tag",
-		`[]`: "bad request body",
+		`{"topic":"bad topic!","body":"x"}`:           "has characters outside",
+		`[]`:                                          "bad request body",
 	} {
 		e = apiErr{}
 		require.Equal(t, http.StatusBadRequest, w.post(t, "/api/topic/send", body, &e), body)

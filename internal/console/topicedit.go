@@ -148,6 +148,9 @@ func (s *Server) sendMessage(ctx context.Context, r *http.Request) (any, error) 
 		mopts = append(mopts, producer.Keys(keys...))
 	}
 	res, err := p.Send(ctx, producer.NewMessage(req.Topic, []byte(req.Body), mopts...))
+	if errors.Is(err, producer.ErrBadMessage) {
+		return nil, badRequest("%v", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("send to %s: %w", req.Topic, err)
 	}
