@@ -385,9 +385,21 @@ func (s *Server) topics(ctx context.Context, _ *http.Request) (any, error) {
 			return nil, err
 		}
 		sort.Strings(names)
+		// Brokers also register a topic named after their cluster, their
+		// broker name and <cluster>_REPLY_TOPIC (clusterTopicEnable,
+		// brokerTopicEnable, request-reply): system topics too.
+		own := map[string]bool{}
+		if ci, err := s.adm.ClusterInfo(ctx); err == nil {
+			for c := range ci.ClusterAddrTable {
+				own[c], own[c+"_REPLY_TOPIC"] = true, true
+			}
+			for b := range ci.BrokerAddrTable {
+				own[b] = true
+			}
+		}
 		out := make([]Topic, 0, len(names))
 		for _, n := range names {
-			out = append(out, Topic{Name: n, System: isSystemTopic(n)})
+			out = append(out, Topic{Name: n, System: isSystemTopic(n) || own[n]})
 		}
 		return map[string]any{"topics": out}, nil
 	})

@@ -160,6 +160,8 @@ func TestConsoleAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topics", &topics))
 	require.Contains(t, topics.Topics, console.Topic{Name: "ConsoleT"})
 	require.Contains(t, topics.Topics, console.Topic{Name: "TBW102", System: true})
+	require.Contains(t, topics.Topics, console.Topic{Name: "broker-a", System: true})
+	require.Contains(t, topics.Topics, console.Topic{Name: "DefaultCluster", System: true})
 
 	var topic struct {
 		Messages int64 `json:"messages"`
