@@ -19,7 +19,7 @@ import (
 )
 
 func newStandaloneCmd(logs *logSetup) *cobra.Command {
-	var confFile, nsListen, store string
+	var confFile, nsListen, store, consoleUsersFile string
 	var listenPort, metricsPort, consolePort int
 	cmd := &cobra.Command{
 		Use:   "standalone [-c broker.conf] [--namesrv-listen HOST:PORT] [--listen-port N] [--store DIR]",
@@ -31,7 +31,8 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 			"server address (default 127.0.0.1:9876). Metrics (/metrics), /healthz and /readyz\n" +
 			"are served on http://127.0.0.1:5557 (--metrics-port; metricsExporterType=DISABLE\n" +
 			"in broker.conf turns them off). The web console is served on\n" +
-			"http://127.0.0.1:8080 (--console-port; -1 turns it off).",
+			"http://127.0.0.1:8080 (--console-port; -1 turns it off; --console-users FILE\n" +
+			"turns its login on).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.logger()
@@ -72,9 +73,13 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 				startLogged(log, bc, "broker", bld.source, func() string { return bc.b.Addr() }),
 			}
 			if consolePort >= 0 {
+				users, err := consoleUsers(log, consoleUsersFile)
+				if err != nil {
+					return err
+				}
 				cc := &consoleComponent{build: func() (*console.Server, error) {
 					return console.New(console.Config{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePort)),
-						NameServers: []string{dialable(ns.Addr())}}, log)
+						NameServers: []string{dialable(ns.Addr())}, Users: users}, log)
 				}}
 				var c component = startLogged(log, cc, "console", "flags", func() string { return "http://" + cc.s.Addr().String() })
 				if !cmd.Flags().Changed("console-port") {
@@ -94,6 +99,7 @@ func newStandaloneCmd(logs *logSetup) *cobra.Command {
 	cmd.Flags().IntVar(&listenPort, "listen-port", 10911, "broker port (listenPort)")
 	cmd.Flags().StringVar(&store, "store", "", "store directory (storePathRootDir; default $HOME/store)")
 	cmd.Flags().IntVar(&consolePort, "console-port", 8080, "web console port on 127.0.0.1 (0: any free port, -1: off)")
+	cmd.Flags().StringVar(&consoleUsersFile, "console-users", "", "turn the console's login on with the accounts of this file (name=password[,1] a line; ,1: admin)")
 	cmd.Flags().IntVar(&metricsPort, "metrics-port", 5557, "metrics and health HTTP port on 127.0.0.1 (metricsPromExporterPort; 0: any free port)")
 	return cmd
 }

@@ -48,13 +48,20 @@ type Config struct {
 	// SampleInterval is how often the charts sample TPS and lag (an hour of
 	// samples is kept). Default 30 s.
 	SampleInterval time.Duration
+	// Users turns the login on: every page and API then needs a session
+	// cookie, got from the login page with one of these accounts
+	// (ParseUsers reads them from a users file). Default none: no login.
+	Users []User
+	// SessionTTL is how long a login lasts. Default 12 h.
+	SessionTTL time.Duration
 }
 
 // Server is the console. Lifecycle: New (no I/O) → Start → Close.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	adm *admin.Admin
+	cfg  Config
+	log  *slog.Logger
+	adm  *admin.Admin
+	auth *auth // nil: no login
 
 	cmu   sync.Mutex
 	cache map[string]cached
@@ -91,17 +98,30 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.SampleInterval <= 0 {
 		cfg.SampleInterval = 30 * time.Second
 	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	var au *auth
+	if len(cfg.Users) > 0 {
+		for _, u := range cfg.Users {
+			if u.Name == "" || u.Password == "" {
+				return nil, errors.New("console: Users: a user without name or password")
+			}
+		}
+		au = newAuth(cfg.Users, cfg.SessionTTL)
 	}
 	adm, err := admin.New(append([]client.Option{client.NameServers(cfg.NameServers...)}, cfg.ClientOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	return &Server{cfg: cfg, log: log, adm: adm, cache: map[string]cached{}}, nil
+	return &Server{cfg: cfg, log: log, adm: adm, auth: au, cache: map[string]cached{}}, nil
 }
 
-// Handler returns the console's routes.
+// Handler returns the console's routes, behind the login when Users are
+// set.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	sub, _ := fs.Sub(static, "static")
@@ -116,10 +136,18 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/topic/delete", s.api(s.deleteTopic))
 	mux.HandleFunc("POST /api/group/reset", s.api(s.resetOffset))
 	mux.HandleFunc("POST /api/dlq/resend", s.api(s.resendDLQ))
+	mux.HandleFunc("POST /api/topic/update", s.api(s.updateTopic))
+	mux.HandleFunc("POST /api/topic/send", s.api(s.sendMessage))
+	mux.HandleFunc("GET /api/producers", s.api(s.producers))
+	mux.HandleFunc("GET /api/dlq", s.api(s.dlq))
+	mux.HandleFunc("GET /api/dlq/export", s.exportDLQ)
 	mux.HandleFunc("GET /api/history", s.api(func(_ context.Context, r *http.Request) (any, error) {
 		return map[string]any{"series": s.hist.snapshot(r.URL.Query().Get("prefix"))}, nil
 	}))
-	return mux
+	mux.HandleFunc("POST /api/login", s.login)
+	mux.HandleFunc("POST /api/logout", s.logout)
+	mux.HandleFunc("GET /api/whoami", s.api(s.whoami))
+	return s.guard(mux)
 }
 
 // Start starts the admin client and listens.
@@ -205,21 +233,34 @@ func (s *Server) api(h func(context.Context, *http.Request) (any, error)) http.H
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 		defer cancel()
 		v, err := h(ctx, r)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
 		if err != nil {
-			status := http.StatusBadGateway
-			var ae *apiError
-			if errors.As(err, &ae) {
-				status = ae.status
-			}
-			s.log.Warn("console: request failed", "path", r.URL.Path, "query", r.URL.RawQuery, "err", err)
-			w.WriteHeader(status)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			s.writeErr(w, r, err)
 			return
 		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
 		_ = json.NewEncoder(w).Encode(v)
 	}
+}
+
+// writeErr answers {"error": "..."} with the error's status (an apiError's,
+// else 502: a broker or name server failed) and logs it. Request bodies are
+// never logged (the login's holds a password).
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadGateway
+	var ae *apiError
+	if errors.As(err, &ae) {
+		status = ae.status
+	}
+	level := slog.LevelWarn
+	if status == http.StatusUnauthorized {
+		level = slog.LevelDebug // every page opened before the login
+	}
+	s.log.Log(r.Context(), level, "console: request failed", "path", r.URL.Path, "query", r.URL.RawQuery, "status", status, "err", err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
 
 // cachedCall returns the cached answer of key if younger than CacheTTL, else
@@ -344,9 +385,21 @@ func (s *Server) topics(ctx context.Context, _ *http.Request) (any, error) {
 			return nil, err
 		}
 		sort.Strings(names)
+		// Brokers also register a topic named after their cluster, their
+		// broker name and <cluster>_REPLY_TOPIC (clusterTopicEnable,
+		// brokerTopicEnable, request-reply): system topics too.
+		own := map[string]bool{}
+		if ci, err := s.adm.ClusterInfo(ctx); err == nil {
+			for c := range ci.ClusterAddrTable {
+				own[c], own[c+"_REPLY_TOPIC"] = true, true
+			}
+			for b := range ci.BrokerAddrTable {
+				own[b] = true
+			}
+		}
 		out := make([]Topic, 0, len(names))
 		for _, n := range names {
-			out = append(out, Topic{Name: n, System: isSystemTopic(n)})
+			out = append(out, Topic{Name: n, System: isSystemTopic(n) || own[n]})
 		}
 		return map[string]any{"topics": out}, nil
 	})
@@ -387,18 +440,63 @@ func (s *Server) topic(ctx context.Context, r *http.Request) (any, error) {
 		sort.Slice(queues, func(i, j int) bool {
 			return queues[i].Broker < queues[j].Broker || queues[i].Broker == queues[j].Broker && queues[i].ID < queues[j].ID
 		})
-		return map[string]any{"name": name, "route": rt.Data(), "queues": queues, "messages": total}, nil
+		return map[string]any{"name": name, "route": routeView(rt.Data()), "queues": queues, "messages": total}, nil
 	})
+}
+
+// createTopic creates a topic on every master of a cluster (POST
+// {"name","cluster","queues"} or, instead of queues, "readQueues" and
+// "writeQueues"; "perm" defaults to 6).
+// Route is a topic's route as the topic page shows it, in the JSON field
+// names of RocketMQ's TopicRouteData.
+type Route struct {
+	BrokerDatas []RouteBroker `json:"brokerDatas"`
+	QueueDatas  []RouteQueue  `json:"queueDatas"`
+}
+
+// RouteBroker is a broker of a Route: its addresses by broker id.
+type RouteBroker struct {
+	Name    string            `json:"brokerName"`
+	Cluster string            `json:"cluster"`
+	Addrs   map[string]string `json:"brokerAddrs"`
+}
+
+// RouteQueue is a broker's queues and permission in a Route.
+type RouteQueue struct {
+	Broker      string `json:"brokerName"`
+	Perm        int32  `json:"perm"`
+	ReadQueues  int32  `json:"readQueueNums"`
+	WriteQueues int32  `json:"writeQueueNums"`
+}
+
+func routeView(d *body.TopicRouteData) Route {
+	r := Route{BrokerDatas: []RouteBroker{}, QueueDatas: []RouteQueue{}}
+	for _, bd := range d.BrokerDatas {
+		b := RouteBroker{Name: bd.BrokerName, Cluster: bd.Cluster, Addrs: map[string]string{}}
+		for id, a := range bd.Addrs {
+			b.Addrs[strconv.FormatInt(id, 10)] = a
+		}
+		r.BrokerDatas = append(r.BrokerDatas, b)
+	}
+	for _, qd := range d.QueueDatas {
+		r.QueueDatas = append(r.QueueDatas, RouteQueue{Broker: qd.BrokerName, Perm: qd.Perm, ReadQueues: qd.ReadQueueNums, WriteQueues: qd.WriteQueueNums})
+	}
+	slices.SortFunc(r.BrokerDatas, func(a, b RouteBroker) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(r.QueueDatas, func(a, b RouteQueue) int { return strings.Compare(a.Broker, b.Broker) })
+	return r
 }
 
 func (s *Server) createTopic(ctx context.Context, r *http.Request) (any, error) {
 	var req struct {
-		Name    string `json:"name"`
-		Cluster string `json:"cluster"`
-		Queues  int32  `json:"queues"`
+		Name        string `json:"name"`
+		Cluster     string `json:"cluster"`
+		Queues      int32  `json:"queues"`
+		ReadQueues  int32  `json:"readQueues"`
+		WriteQueues int32  `json:"writeQueues"`
+		Perm        int32  `json:"perm"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<16)).Decode(&req); err != nil {
-		return nil, badRequest("bad request body: %v", err)
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
 	}
 	if req.Name == "" {
 		return nil, badRequest("name is required")
@@ -409,7 +507,20 @@ func (s *Server) createTopic(ctx context.Context, r *http.Request) (any, error) 
 	if req.Queues <= 0 {
 		req.Queues = 8
 	}
-	if err := s.adm.CreateTopicInCluster(ctx, req.Cluster, admin.TopicSpec{Topic: req.Name, ReadQueues: req.Queues, WriteQueues: req.Queues}); err != nil {
+	if req.ReadQueues == 0 {
+		req.ReadQueues = req.Queues
+	}
+	if req.WriteQueues == 0 {
+		req.WriteQueues = req.Queues
+	}
+	if req.Perm == 0 {
+		req.Perm = body.PermRead | body.PermWrite
+	}
+	if err := checkQueues(req.ReadQueues, req.WriteQueues, req.Perm); err != nil {
+		return nil, err
+	}
+	if err := s.adm.CreateTopicInCluster(ctx, req.Cluster, admin.TopicSpec{Topic: req.Name, ReadQueues: req.ReadQueues,
+		WriteQueues: req.WriteQueues, Perm: req.Perm}); err != nil {
 		return nil, err
 	}
 	s.forget("topic")

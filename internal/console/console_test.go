@@ -160,6 +160,8 @@ func TestConsoleAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/topics", &topics))
 	require.Contains(t, topics.Topics, console.Topic{Name: "ConsoleT"})
 	require.Contains(t, topics.Topics, console.Topic{Name: "TBW102", System: true})
+	require.Contains(t, topics.Topics, console.Topic{Name: "broker-a", System: true})
+	require.Contains(t, topics.Topics, console.Topic{Name: "DefaultCluster", System: true})
 
 	var topic struct {
 		Messages int64 `json:"messages"`
@@ -283,15 +285,18 @@ func TestConsolePagesInChromium(t *testing.T) {
 		t.Skip("no chromium on PATH (apt-get install chromium)")
 	}
 	w := setup(t)
+	deadLetters(t, w, "DlqPageT", "pageg", 2)
 	ctx, shots, jsErrors := browser(t, exe)
 
 	page := func(name, hash, wantText string) string {
 		t.Helper()
 		var text string
 		var shot []byte
+		loaded, _, _ := strings.Cut(strings.TrimPrefix(hash, "#"), "?")
 		require.NoError(t, chromedp.Run(ctx,
+			chromedp.Navigate("about:blank"), // a new load, also for the same URL
 			chromedp.Navigate(w.base+"/"+hash),
-			chromedp.WaitVisible(`main[data-loaded="`+strings.TrimPrefix(hash, "#")+`"]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`main[data-loaded="`+loaded+`"]`, chromedp.ByQuery),
 			chromedp.Text("main", &text, chromedp.ByQuery),
 			chromedp.FullScreenshot(&shot, 100),
 		), name)
@@ -306,7 +311,29 @@ func TestConsolePagesInChromium(t *testing.T) {
 	require.Equal(t, 2, n) // put and get
 	text := page("topics", "#topics", "ConsoleT")
 	require.Contains(t, text, "TBW102")
-	page("topic", "#topic/ConsoleT", "Messages held: 3")
+	// The create form: a bad queue number is refused with the reason, then
+	// a good one opens the new topic's page.
+	var msg string
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SendKeys("#new-topic", "FormT", chromedp.ByQuery),
+		chromedp.SetValue("#new-read", "5000", chromedp.ByQuery), // min=1 would stop 0 in the browser
+		chromedp.Click("#create-topic button", chromedp.ByQuery),
+		chromedp.WaitVisible("#create-status[data-done]", chromedp.ByQuery),
+		chromedp.Text("#create-status", &msg, chromedp.ByQuery),
+		chromedp.SetValue("#new-read", "2", chromedp.ByQuery),
+		chromedp.SetValue("#new-write", "2", chromedp.ByQuery),
+		chromedp.Click("#create-topic button", chromedp.ByQuery),
+		chromedp.WaitVisible(`main[data-loaded="topic/FormT"]`, chromedp.ByQuery),
+	))
+	require.Contains(t, msg, "between 1 and 1024")
+	var formT struct {
+		Queues []console.Queue `json:"queues"`
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return w.getJSON(t, "/api/topic?name=FormT", &formT) == http.StatusOK && len(formT.Queues) == 2
+	})
+	text = page("topic", "#topic/ConsoleT", "Messages held: 3")
+	require.Contains(t, text, "broker-a\tDefaultCluster\t{\"0\":\""+w.c.BrokerAddr+"\"}") // the route
 	var lag string
 	var points string
 	testutil.WaitFor(t, 10*time.Second, func() bool {
@@ -331,6 +358,110 @@ func TestConsolePagesInChromium(t *testing.T) {
 	require.Equal(t, "body-1", body)
 	saveShot(t, filepath.Join(shots, "message-by-key.png"), shot)
 
+	// A topic's update form, then a test message from its send form.
+	page("topic", "#topic/ConsoleT", "Send a test message")
+	var status, result string
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SetValue("#upd-read", "6", chromedp.ByQuery),
+		chromedp.SetValue("#upd-write", "6", chromedp.ByQuery),
+		chromedp.Click("#update-topic button", chromedp.ByQuery),
+		chromedp.WaitVisible("#update-status[data-done]", chromedp.ByQuery),
+		chromedp.Text("#update-status", &status, chromedp.ByQuery),
+	))
+	require.Equal(t, "Updated on "+w.c.BrokerAddr, status)
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		text := page("topic", "#topic/ConsoleT", "Configuration")
+		return strings.Contains(text, "broker-a\t6\t6\t6")
+	})
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.SendKeys("#send-tag", "TagB", chromedp.ByQuery),
+		chromedp.SendKeys("#send-keys", "order-42", chromedp.ByQuery),
+		chromedp.SendKeys("#send-body", `{"hello":"from the console"}`, chromedp.ByQuery),
+		chromedp.Click("#send button", chromedp.ByQuery),
+		chromedp.WaitVisible("#send-result[data-done]", chromedp.ByQuery),
+		chromedp.Text("#send-result", &result, chromedp.ByQuery),
+		chromedp.ScrollIntoView("#send-result", chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	))
+	require.Contains(t, result, "SEND_OK")
+	require.Contains(t, result, "broker-a")
+	saveShot(t, filepath.Join(shots, "topic-send.png"), shot)
+	var sent struct {
+		Messages []console.Message `json:"messages"`
+	}
+	require.Equal(t, http.StatusOK, w.getJSON(t, "/api/messages?topic=ConsoleT&key=order-42", &sent))
+	require.Len(t, sent.Messages, 1)
+	require.Equal(t, `{"hello":"from the console"}`, sent.Messages[0].Body)
+
+	// Producers: the world's producer group, online.
+	var count string
+	testutil.WaitFor(t, 15*time.Second, func() bool {
+		page("producers", "#producers?group=console-pg", "Producer group")
+		return chromedp.Run(ctx, chromedp.Text("#producer-count", &count, chromedp.ByQuery, chromedp.AtLeast(0))) == nil && count == "1"
+	})
+	page("producers", "#producers?group=console-pg", "GO")
+	// An unknown group: the error is shown in the page.
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Navigate(w.base+"/#producers?group=nobody"),
+		chromedp.WaitVisible("#producer-error", chromedp.ByQuery),
+		chromedp.Text("#producer-error", &text, chromedp.ByQuery),
+	))
+	require.Contains(t, text, "producer group nobody has no client online")
+
+	// Dead letters of group pageg: listed, with export links.
+	page("dlq", "#dlq?group=pageg", "2 dead letters in %DLQ%pageg")
+	var href string
+	require.NoError(t, chromedp.Run(ctx, chromedp.AttributeValue("#export-csv", "href", &href, nil, chromedp.ByQuery)))
+	require.Equal(t, "/api/dlq/export?group=pageg&format=csv", href)
+
+	require.Empty(t, jsErrors())
+}
+
+// TestConsoleLoginInChromium logs in through the login page: a wrong
+// password is shown as refused, the right one opens the console, which
+// shows the user and logs out.
+func TestConsoleLoginInChromium(t *testing.T) {
+	exe := chromium()
+	if exe == "" {
+		t.Skip("no chromium on PATH (apt-get install chromium)")
+	}
+	base, _ := loginWorld(t)
+	ctx, shots, jsErrors := browser(t, exe)
+	var msg, user, loc string
+	var shot []byte
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Navigate(base+"/#topics"),
+		chromedp.WaitVisible("#login", chromedp.ByQuery),
+		chromedp.Location(&loc),
+		chromedp.SendKeys("#user", "admin", chromedp.ByQuery),
+		chromedp.SendKeys("#password", "not-it", chromedp.ByQuery),
+		chromedp.Click("#login button", chromedp.ByQuery),
+		chromedp.WaitVisible("#login-error[data-done]", chromedp.ByQuery),
+		chromedp.Text("#login-error", &msg, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	))
+	require.Equal(t, base+"/login.html#topics", loc) // the redirect keeps the page asked for
+	require.Equal(t, "wrong user name or password", msg)
+	saveShot(t, filepath.Join(shots, "login.png"), shot)
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Evaluate(`document.getElementById("password").value = ""`, nil),
+		chromedp.SendKeys("#password", "Adm1n-pw", chromedp.ByQuery),
+		chromedp.Click("#login button", chromedp.ByQuery),
+		chromedp.WaitVisible(`main[data-loaded="topics"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#user-name", chromedp.ByQuery),
+		chromedp.Text("#user-name", &user, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	))
+	require.Equal(t, "admin (admin)", user)
+	saveShot(t, filepath.Join(shots, "logged-in.png"), shot)
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Click("#logout", chromedp.ByQuery),
+		chromedp.WaitVisible("#login", chromedp.ByQuery),
+		chromedp.Navigate(base+"/#cluster"),
+		chromedp.WaitVisible("#login", chromedp.ByQuery),
+		chromedp.Location(&loc),
+	))
+	require.Equal(t, base+"/login.html#cluster", loc)
 	require.Empty(t, jsErrors())
 }
 

@@ -5,10 +5,20 @@
 // it on 127.0.0.1 next to its broker.
 //
 // Pages: cluster (brokers with their role, version, TPS and disk), topics
-// (list; a topic's route and per-queue offsets; create), consumer groups
-// (lag per topic and queue, never negative) and messages (by key in a
+// (list; a topic's route and per-queue offsets; create, update perm and
+// queue numbers, send a test message: topicedit.go), consumer groups
+// (lag per topic and queue, never negative), messages (by key in a
 // topic, or by message id, with properties, body and the message-trace
-// records clients wrote for it to RMQ_SYS_TRACE_TOPIC, trace.go).
+// records clients wrote for it to RMQ_SYS_TRACE_TOPIC, trace.go),
+// producers (a producer group's online clients, producers.go) and dead
+// letters (a group's %DLQ% messages, resend, export as JSON lines or CSV:
+// dlq.go).
+//
+// Login (auth.go): off unless Config.Users is set (ParseUsers reads a
+// RocketMQ-dashboard-style users file). Then every page and API but the
+// login page's needs the session cookie petrel_console_session, in-memory
+// sessions last SessionTTL, users without the admin mark may only read,
+// and passwords are never logged.
 //
 // Speed: answers are cached for CacheTTL (default 3 s), and a page asks each
 // broker once (cluster: one GET_BROKER_RUNTIME_INFO per broker; groups: one

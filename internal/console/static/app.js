@@ -22,9 +22,19 @@ function table(headers, rows, numeric) {
 
 async function api(path, opts) {
   const resp = await fetch(path, opts);
+  if (resp.status === 401) { location.href = "/login.html"; throw new Error("login required"); }
   const data = await resp.json();
   if (!resp.ok) throw new Error(data.error || resp.statusText);
   return data;
+}
+
+// statusOf writes a form's outcome into a span: text, or an error in red.
+function ok(span, text) { span.className = "muted status"; span.textContent = text; span.setAttribute("data-done", "1"); }
+function bad(span, err) { span.className = "error status"; span.textContent = "Error: " + err.message; span.setAttribute("data-done", "1"); }
+
+const PERMS = [["6", "6: read and write"], ["4", "4: read only"], ["2", "2: write only"]];
+function permSelect(id, value) {
+  return el("select", { id }, ...PERMS.map(([v, t]) => { const o = el("option", { value: v }, t); if (v === String(value)) o.selected = true; return o; }));
 }
 
 function show(...nodes) { main.replaceChildren(...nodes); }
@@ -74,18 +84,19 @@ async function clusterPage() {
 async function topicsPage() {
   const d = await api("/api/topics");
   const name = el("input", { id: "new-topic", placeholder: "topic name" });
-  const queues = el("input", { id: "new-queues", type: "number", value: "8", min: "1" });
-  const status = el("span", { class: "muted" });
-  const form = el("form", {
+  const rq = el("input", { id: "new-read", type: "number", value: "8", min: "1", title: "read queues", size: "4" });
+  const wq = el("input", { id: "new-write", type: "number", value: "8", min: "1", title: "write queues", size: "4" });
+  const perm = permSelect("new-perm", 6);
+  const status = el("span", { id: "create-status", class: "muted" });
+  const form = el("form", { id: "create-topic",
     onsubmit: async ev => {
       ev.preventDefault();
       try {
-        await api("/api/topic", { method: "POST", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ name: name.value, queues: Number(queues.value) }) });
+        await post("/api/topic", { name: name.value, readQueues: Number(rq.value), writeQueues: Number(wq.value), perm: Number(perm.value) });
         location.hash = "#topic/" + encodeURIComponent(name.value);
-      } catch (err) { status.textContent = "Error: " + err.message; status.className = "error"; }
+      } catch (err) { bad(status, err); }
     }
-  }, "Create topic: ", name, queues, el("button", { type: "submit" }, "Create"), " ", status);
+  }, "Create topic: ", name, " read queues ", rq, " write queues ", wq, " ", perm, el("button", { type: "submit" }, "Create"), " ", status);
   const rows = d.topics.filter(t => !t.system).map(t => [el("a", { href: "#topic/" + encodeURIComponent(t.name) }, t.name)]);
   const sys = d.topics.filter(t => t.system).map(t => [el("a", { href: "#topic/" + encodeURIComponent(t.name) }, t.name)]);
   show(el("h2", {}, "Topics"), form, table(["Topic"], rows), el("h3", {}, "System, retry and dead-letter topics"), table(["Topic"], sys));
@@ -98,16 +109,107 @@ async function post(path, body) {
 async function topicPage(name) {
   const d = await api("/api/topic?name=" + encodeURIComponent(name));
   const brokers = (d.route.brokerDatas || []).map(b => [b.brokerName, b.cluster, JSON.stringify(b.brokerAddrs)]);
+  const qds = d.route.queueDatas || [];
   const status = el("span", { id: "delete-status" });
   const del = el("button", { id: "delete-topic", onclick: async () => {
     if (!confirm("Delete topic " + name + " and its messages' routes?")) return;
     try { await post("/api/topic/delete", { name }); location.hash = "#topics"; }
     catch (err) { status.textContent = "Error: " + err.message; status.className = "error"; }
   } }, "Delete topic");
+
+  const q0 = qds[0] || { perm: 6, readQueueNums: 8, writeQueueNums: 8 };
+  const perm = permSelect("upd-perm", q0.perm);
+  const rq = el("input", { id: "upd-read", type: "number", min: "1", value: String(q0.readQueueNums) });
+  const wq = el("input", { id: "upd-write", type: "number", min: "1", value: String(q0.writeQueueNums) });
+  const updStatus = el("span", { id: "update-status", class: "muted status" });
+  const upd = el("form", { id: "update-topic", onsubmit: async ev => {
+    ev.preventDefault();
+    try {
+      const r = await post("/api/topic/update", { name, perm: Number(perm.value), readQueues: Number(rq.value), writeQueues: Number(wq.value) });
+      ok(updStatus, "Updated on " + r.brokers.join(", "));
+    } catch (err) { bad(updStatus, err); }
+  } }, "Permission ", perm, " read queues ", rq, " write queues ", wq, el("button", { type: "submit" }, "Update"), " ", updStatus);
+
+  const tag = el("input", { id: "send-tag", placeholder: "tag" });
+  const keys = el("input", { id: "send-keys", placeholder: "keys (space-separated)" });
+  const body = el("textarea", { id: "send-body", rows: "3", cols: "60", placeholder: "message body" });
+  const sendStatus = el("div", { id: "send-result" });
+  const send = el("form", { id: "send", onsubmit: async ev => {
+    ev.preventDefault();
+    try {
+      const r = await post("/api/topic/send", { topic: name, tag: tag.value, keys: keys.value, body: body.value });
+      sendStatus.replaceChildren(table(["Status", "Message id", "Offset message id", "Broker", "Queue", "Queue offset"],
+        [[r.status, r.msgId, r.offsetMsgId, r.broker, r.queueId, r.queueOffset]]));
+      sendStatus.setAttribute("data-done", "1");
+    } catch (err) { sendStatus.replaceChildren(el("p", { class: "error" }, "Error: " + err.message)); sendStatus.setAttribute("data-done", "1"); }
+  } }, tag, keys, el("br"), body, el("br"), el("button", { type: "submit" }, "Send"));
+
   show(el("h2", {}, "Topic " + name), el("p", {}, del, " ", status),
     el("p", {}, "Messages held: ", el("b", { id: "topic-messages" }, d.messages)),
     el("h3", {}, "Route"), table(["Broker", "Cluster", "Addresses"], brokers),
-    el("h3", {}, "Queues"), table(["Broker", "Queue", "Min offset", "Max offset"], d.queues.map(q => [q.broker, q.id, q.min, q.max]), [1, 2, 3]));
+    el("h3", {}, "Configuration"), table(["Broker", "Permission", "Read queues", "Write queues"],
+      qds.map(q => [q.brokerName, q.perm, q.readQueueNums, q.writeQueueNums]), [1, 2, 3]),
+    el("h4", {}, "Update (on every master of the route)"), upd,
+    el("h3", {}, "Queues"), table(["Broker", "Queue", "Min offset", "Max offset"], d.queues.map(q => [q.broker, q.id, q.min, q.max]), [1, 2, 3]),
+    el("h3", {}, "Send a test message"), send, sendStatus);
+}
+
+async function producersPage(query) {
+  const params = new URLSearchParams(query || "");
+  const group = el("input", { id: "p-group", placeholder: "producer group", value: params.get("group") || "" });
+  const topic = el("input", { id: "p-topic", placeholder: "topic (optional)", value: params.get("topic") || "" });
+  const out = el("div", { id: "producers" });
+  const form = el("form", { id: "producer-search", onsubmit: ev => {
+    ev.preventDefault();
+    const q = new URLSearchParams({ group: group.value });
+    if (topic.value) q.set("topic", topic.value);
+    location.hash = "#producers?" + q.toString();
+  } }, "Producer group: ", group, topic, el("button", { type: "submit" }, "Show connections"));
+  show(el("h2", {}, "Producers"),
+    el("p", { class: "muted" }, "Brokers know producer groups from their clients' heartbeats only: give the group's name. With a topic, the masters of its route are asked; without, every master."),
+    form, out);
+  if (!params.get("group")) return;
+  try {
+    const d = await api("/api/producers?" + params.toString());
+    out.replaceChildren(el("p", {}, el("b", { id: "producer-count" }, d.connections.length), " client(s) of group " + d.group + " online"),
+      table(["Client id", "Client address", "Language", "Version", "Broker"],
+        d.connections.map(c => [c.clientId, c.clientAddr, c.language, c.version, c.broker || "(route of " + d.topic + ")"]), [3]));
+  } catch (err) { out.replaceChildren(el("p", { class: "error", id: "producer-error" }, "Error: " + err.message)); }
+}
+
+async function dlqPage(query) {
+  const params = new URLSearchParams(query || "");
+  const topics = await api("/api/topics");
+  const groups = topics.topics.filter(t => t.name.startsWith("%DLQ%")).map(t => t.name.slice(5));
+  const group = el("input", { id: "dlq-group", placeholder: "consumer group", value: params.get("group") || "" });
+  const form = el("form", { id: "dlq-search", onsubmit: ev => {
+    ev.preventDefault();
+    location.hash = "#dlq?" + new URLSearchParams({ group: group.value }).toString();
+  } }, "Consumer group: ", group, el("button", { type: "submit" }, "Show dead letters"));
+  const list = groups.length ? el("p", {}, "Groups with a dead-letter topic: ",
+    ...groups.flatMap((g, i) => [i ? ", " : "", el("a", { href: "#dlq?" + new URLSearchParams({ group: g }).toString() }, g)]))
+    : el("p", { class: "muted" }, "No group has a dead-letter topic (%DLQ%<group>).");
+  const out = el("div", { id: "dlq" });
+  show(el("h2", {}, "Dead letters"), list, form, out);
+  const g = params.get("group");
+  if (!g) return;
+  try {
+    const d = await api("/api/dlq?" + new URLSearchParams({ group: g }).toString());
+    const exp = f => el("a", { class: "export", id: "export-" + f, href: "/api/dlq/export?" + new URLSearchParams({ group: g, format: f }).toString(),
+      download: "dlq-" + g + "." + f }, f === "csv" ? "CSV" : "JSON lines");
+    const rows = d.messages.map(m => {
+      const st = el("span", { class: "muted resend-status" });
+      const b = el("button", { class: "resend", onclick: async () => {
+        try { const r = await post("/api/dlq/resend", { id: m.offsetMsgId }); ok(st, "Resent to " + r.topic); st.className = "muted resend-status"; }
+        catch (err) { bad(st, err); st.className = "error resend-status"; }
+      } }, "Resend");
+      return [el("span", { title: "offset message id " + m.offsetMsgId }, m.msgId), m.keys, m.tags, (m.properties || {}).RETRY_TOPIC || "",
+        m.storeTime, m.reconsumeTimes, m.body.length > 60 ? m.body.slice(0, 60) + "…" : m.body, el("span", {}, b, " ", st)];
+    });
+    out.replaceChildren(el("p", {}, el("b", { id: "dlq-total" }, d.total), " dead letters in " + d.topic + "; showing " + d.messages.length + ". Export all: ",
+      exp("jsonl"), " · ", exp("csv")),
+      table(["Message id", "Keys", "Tags", "Original topic", "Stored", "Reconsumed", "Body", ""], rows, [5]));
+  } catch (err) { out.replaceChildren(el("p", { class: "error", id: "dlq-error" }, "Error: " + err.message)); }
 }
 
 async function groupsPage() {
@@ -197,17 +299,30 @@ async function messagesPage() {
 }
 
 async function route() {
-  const h = decodeURIComponent(location.hash.slice(1)) || "cluster";
+  const raw = location.hash.slice(1);
+  const h = decodeURIComponent(raw) || "cluster";
+  const [page, query] = raw.split("?", 2);
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", h.startsWith(a.getAttribute("href").slice(1)));
   try {
     if (h.startsWith("topic/")) await topicPage(h.slice(6));
+    else if (page === "producers") await producersPage(query);
+    else if (page === "dlq") await dlqPage(query);
     else if (h === "topics") await topicsPage();
     else if (h === "groups") await groupsPage();
     else if (h === "messages") await messagesPage();
     else await clusterPage();
-    main.setAttribute("data-loaded", h);
-  } catch (err) { fail(err); main.setAttribute("data-loaded", h); }
+    main.setAttribute("data-loaded", page.startsWith("topic/") ? h : page || "cluster");
+  } catch (err) { fail(err); main.setAttribute("data-loaded", page.startsWith("topic/") ? h : page || "cluster"); }
+}
+
+// whoami shows the logged-in user and a logout button when the login is on.
+async function whoami() {
+  const w = await api("/api/whoami");
+  if (!w.login) return;
+  const out = el("button", { id: "logout", onclick: async () => { await post("/api/logout", {}); location.href = "/login.html"; } }, "Log out");
+  document.getElementById("user").replaceChildren(el("span", { id: "user-name" }, w.user + (w.admin ? " (admin)" : " (read-only)")), " ", out);
 }
 
 window.addEventListener("hashchange", route);
+whoami().catch(() => {});
 route();
