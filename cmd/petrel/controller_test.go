@@ -68,12 +68,16 @@ func TestControllerConfig(t *testing.T) {
 	require.EqualError(t, runCmd(t, "controller", "-c", bad),
 		bad+`:11: key controllerDLegerPeers: peer "n1-nohost": "nohost" is not host:port`)
 	acl := writeConf(t, "controller.conf", append(good, "aclEnable=true", "aclFilePath="+filepath.Join(dir, "acl.yml"))...)
+	require.ErrorContains(t, runCmd(t, "controller", "-c", acl), "key accessKey: is needed with aclEnable=true")
+	acl = writeConf(t, "controller.conf", append(good, "aclEnable=true", "aclFilePath="+filepath.Join(dir, "acl.yml"),
+		"accessKey=adminKey1", "secretKey=adminSecret1")...)
 	require.ErrorContains(t, runCmd(t, "controller", "-c", acl), "aclEnable=true", "a missing ACL file stops the start")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "acl.yml"), []byte("accounts:\n  - accessKey: adminKey1\n    secretKey: adminSecret1\n    admin: true\n"), 0o600))
 	cfg, _, err = loadControllerConfig(slog.New(slog.DiscardHandler), acl)
 	require.NoError(t, err)
 	require.True(t, cfg.ACLEnable)
 	require.Equal(t, filepath.Join(dir, "acl.yml"), cfg.ACLPath())
+	require.Equal(t, "adminKey1", cfg.Credentials.AccessKey)
 	bad = writeConf(t, "controller.conf", "controllerDLegerPeers=n0-127.0.0.1:9877", "controllerDLegerSelfId=n0")
 	require.EqualError(t, runCmd(t, "controller", "-c", bad),
 		"controller: config: key controllerDLegerGroup: is empty: name the controllers' Raft group")

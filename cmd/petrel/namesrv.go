@@ -89,10 +89,10 @@ func loadNamesrvConfig(log *slog.Logger, file string, ovs []flagOverride) (names
 		warnUnusedControllerKeys(log, ld.binder)
 		return cfg, ctl, ld, nil
 	}
+	// The embedded controller is protected by the name server's ACL file.
+	ctl.ACLEnable, ctl.ACLFilePath = cfg.ACLEnable, cfg.ACLPath()
 	if err := ctl.Validate(); err != nil {
 		return cfg, ctl, nil, ld.binder.Locate(err)
 	}
-	// The embedded controller is protected by the name server's ACL file.
-	ctl.ACLEnable, ctl.ACLFilePath = cfg.ACLEnable, cfg.ACLPath()
 	return cfg, ctl, ld, nil
 }

@@ -52,6 +52,8 @@ var NameServerAdminCodes = codeSet(protocol.PutKVConfig, protocol.DeleteKVConfig
 // set (registration, liveness, SyncStateSet, elections, removal): with ACL
 // on they need a signed request from an admin account (RocketMQ's
 // controller checks nothing). Reads of a set's state stay open.
+// A Raft connection between controllers is checked as
+// CONTROLLER_ELECT_MASTER.
 var ControllerAdminCodes = codeSet(protocol.ControllerRegisterBroker, protocol.BrokerHeartbeat,
 	protocol.ControllerAlterSyncStateSet, protocol.ControllerElectMaster, protocol.CleanBrokerData)
 

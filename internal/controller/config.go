@@ -11,6 +11,7 @@ import (
 
 	"github.com/petrelmq/petrel/internal/acl"
 	"github.com/petrelmq/petrel/internal/properties"
+	"github.com/petrelmq/petrel/pkg/auth"
 	"github.com/petrelmq/petrel/pkg/remoting"
 )
 
@@ -77,6 +78,10 @@ type Config struct {
 	ACLEnable bool
 	// ACLFilePath is aclFilePath; default plain_acl.yml in StorePath.
 	ACLFilePath string
+	// Credentials are accessKey and secretKey (Petrel's): with ACLEnable,
+	// the admin account of the ACL file this controller signs its Raft
+	// connections to the other controllers with. Required with ACLEnable.
+	Credentials auth.Credentials
 	// Raft tunes the Raft library. Defaults: RaftTiming's.
 	Raft RaftTiming
 	// Remoting configures the broker-facing server; its ListenAddr and
@@ -238,6 +243,10 @@ func (c *Config) validate() error {
 		return inv(keyWorkers, "%d must be at least 1", c.Workers)
 	case c.QueueSize < 0:
 		return inv(keyQueueSize, "%d must not be negative", c.QueueSize)
+	case c.ACLEnable && (c.Credentials.AccessKey == "" || c.Credentials.SecretKey == ""):
+		return inv("accessKey", "is needed with aclEnable=true: an admin account of the ACL file, which the controllers sign their Raft connections with (set secretKey too)")
+	case len(c.Credentials.AccessKey) > 255:
+		return inv("accessKey", "is longer than 255 bytes")
 	}
 	if _, ok := c.Self(); !ok {
 		e := inv(keySelfID, "%q is not one of the ids in %s (%s)", c.SelfID, keyPeers, FormatPeers(c.Peers))
@@ -293,6 +302,14 @@ func (c *Config) ACLPath() string {
 // server command binds them too, for enableControllerInNamesrv.
 func (c *Config) BindKeys(b *properties.Binder) {
 	b.String(keyGroup, &c.Group)
+	b.String("accessKey", &c.Credentials.AccessKey)
+	b.Func("secretKey", func(v string) error { c.Credentials.SecretKey = v; return nil })
+	b.Getter("secretKey", func() string {
+		if c.Credentials.SecretKey == "" {
+			return ""
+		}
+		return "******"
+	})
 	b.Func(keyPeers, func(v string) error {
 		peers, err := ParsePeers(v)
 		if err != nil {

@@ -150,6 +150,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	m := newMux(ln, s.cfg.Group, s.log)
 	undo = append(undo, func() { _ = m.close() })
+	if s.cfg.ACLEnable {
+		g, err := acl.Open(acl.Config{Path: s.cfg.ACLPath(), AdminCodes: acl.ControllerAdminCodes, OnlyAdminCodes: true}, s.log)
+		if err != nil {
+			return fmt.Errorf("controller: aclEnable=true: %w", err)
+		}
+		if err := g.Start(ctx); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
+		undo = append(undo, func() { _ = g.Close() })
+		s.acl = g
+		m.auth = &raftAuth{creds: s.cfg.Credentials, check: g.Check}
+	}
 	sl, err := newStreamLayer(m.raft, s.self.Addr, s.cfg.Group)
 	if err != nil {
 		return err
@@ -192,17 +204,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.registerProcessors(rs)
 	rs.AddConnListener(s)
-	if s.cfg.ACLEnable {
-		g, err := acl.Open(acl.Config{Path: s.cfg.ACLPath(), AdminCodes: acl.ControllerAdminCodes, OnlyAdminCodes: true}, s.log)
-		if err != nil {
-			return fmt.Errorf("controller: aclEnable=true: %w", err)
-		}
-		if err := g.Start(ctx); err != nil {
-			return fmt.Errorf("controller: %w", err)
-		}
-		undo = append(undo, func() { _ = g.Close() })
-		s.acl = g
-		rs.SetInterceptor(g.Intercept)
+	if s.acl != nil {
+		rs.SetInterceptor(s.acl.Intercept)
 	}
 	if err := rs.Start(ctx); err != nil {
 		return fmt.Errorf("controller: %w", err)

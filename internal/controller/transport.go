@@ -20,7 +20,8 @@ import (
 // the high byte of its length, which is below 0x40 for any frame Petrel
 // accepts (1 GiB at most), while a Raft connection starts with raftMagic,
 // then one byte of length and the Raft group's name, which the accepting
-// side checks, so that controllers of two groups never mix.
+// side checks, so that controllers of two groups never mix; with aclEnable a
+// signed handshake follows (raftauth.go).
 const (
 	raftMagic byte = 0xFE
 	// sniffTimeout bounds the wait for a new connection's first bytes.
@@ -38,6 +39,7 @@ const (
 type mux struct {
 	ln    net.Listener
 	group string
+	auth  *raftAuth // nil: Raft connections are checked by group only
 	log   *slog.Logger
 	raft  *subListener
 	rpc   *subListener
@@ -197,6 +199,15 @@ func (m *mux) sniff(c net.Conn) {
 		_ = c.Close()
 		return
 	}
+	if m.auth != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(sniffTimeout))
+		if err := m.auth.accept(c, m.group); err != nil {
+			m.log.Warn("controller: refused a Raft connection", "peer", c.RemoteAddr().String(), "err", err)
+			_ = c.Close()
+			return
+		}
+		_ = c.SetWriteDeadline(time.Time{})
+	}
 	_ = c.SetReadDeadline(time.Time{})
 	tc, err := m.track(c)
 	if err != nil {
@@ -265,6 +276,7 @@ type streamLayer struct {
 	*subListener
 	advertise raftAddr
 	preamble  []byte
+	group     string
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -274,7 +286,7 @@ func newStreamLayer(l *subListener, advertise, group string) (*streamLayer, erro
 		return nil, fmt.Errorf("controller: group name %q is longer than 255 bytes", group)
 	}
 	pre := append([]byte{raftMagic, byte(len(group))}, group...)
-	return &streamLayer{subListener: l, advertise: raftAddr(advertise), preamble: pre}, nil
+	return &streamLayer{subListener: l, advertise: raftAddr(advertise), preamble: pre, group: group}, nil
 }
 
 // Addr is the address the other controllers know this one by.
@@ -287,12 +299,18 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Now().Add(timeout))
+	_ = c.SetDeadline(time.Now().Add(max(timeout, handshakeTimeout)))
 	if _, err := c.Write(s.preamble); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Time{})
+	if a := s.m.auth; a != nil {
+		if err := a.dial(c, s.group); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	_ = c.SetDeadline(time.Time{})
 	return s.m.track(c)
 }
 

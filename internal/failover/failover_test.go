@@ -557,7 +557,7 @@ func TestFailoverWithControllerACL(t *testing.T) {
 	admin1 := auth.Credentials{AccessKey: "brokerAdmin", SecretKey: "broker-secret-1"}
 	log := testLogger(t)
 	s := &set{t: t, log: log, cfg: func(c *broker.Config) { c.Credentials = admin1 },
-		ctl: testutil.StartControllers(t, 3, log, func(c *controller.Config) { c.ACLEnable, c.ACLFilePath = true, aclFile })}
+		ctl: testutil.StartControllers(t, 3, log, func(c *controller.Config) { c.ACLEnable, c.ACLFilePath, c.Credentials = true, aclFile, admin1 })}
 	s.init(3)
 	m, epoch := s.master(0)
 	s.waitFollowers(m, epoch)
