@@ -168,7 +168,7 @@ type outMsg struct {
 	count   int
 	batch   bool
 	reply   bool
-	src     *message.Message // the caller's message (selectors read it)
+	src     *message.Message   // the caller's message (selectors read it)
 	all     []*message.Message // a batch's messages (for trace records)
 }
 
