@@ -33,7 +33,10 @@ func traceTypes(recs []trace.Record) []trace.Type {
 // follows are traced too.
 func TestSDKTraceProduceConsume(t *testing.T) {
 	t.Parallel()
-	c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) { cfg.TraceTopicEnable = true }))
+	c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) {
+		cfg.TraceTopicEnable = true
+		cfg.Store.MessageDelayLevel = "1s 1s 1s 1s" // a quick retry
+	}))
 	ns := c.NameServerAddr
 	a, err := admin.New(client.NameServers(ns))
 	require.NoError(t, err)

@@ -17,7 +17,9 @@ type traceCall struct {
 
 // traceBefore queues a SubBefore record for each message a handler is
 // about to get, except messages sent with TRACE_ON=false and messages of
-// the trace topic itself. It does nothing without client.WithTrace.
+// the trace topic itself. It does nothing without client.WithTrace. The
+// region is the message's MSG_REGION property, as rocketmq-client-go writes
+// it (RocketMQ's brokers store it only when a send hook is registered).
 func (p *PushConsumer) traceBefore(msgs []*message.MessageExt) traceCall {
 	cli := p.b.cli
 	if !cli.TraceOn() {
@@ -29,12 +31,10 @@ func (p *PushConsumer) traceBefore(msgs []*message.MessageExt) traceCall {
 		if m.Property(message.PropertyTraceSwitch) == "false" || cli.Wrap(m.Topic) == cli.TraceTopic() {
 			continue
 		}
-		region := m.Property(message.PropertyMsgRegion)
-		if region == "" {
-			region = trace.DefaultRegion
-		}
 		tc.msgs = append(tc.msgs, m)
-		recs = append(recs, trace.Record{Type: trace.SubBefore, Timestamp: tc.start.UnixMilli(), Region: region,
+		recs = append(recs, trace.Record{Type: trace.SubBefore, Timestamp: tc.start.UnixMilli(),
+			Region: m.Property(message.PropertyMsgRegion), // brokers store none unless a send hook adds it: ""
+
 			Group: p.b.cfg.group, RequestID: tc.requestID, MsgID: m.MsgID(), RetryTimes: int(m.ReconsumeTimes),
 			Keys: m.Property(message.PropertyKeys), ClientHost: cli.IP().String(), Success: true})
 	}
