@@ -37,19 +37,20 @@ func queryMsgTraceByIDCmd(env *adminEnv) *cobra.Command {
 
 // printTrace writes records as mqadmin 4.9's queryMsgTraceById does: each
 // Pub under its header, then per consumer group (sorted; Java prints them in
-// hash order) a header and one Sub line per SubAfter record.
-func printTrace(w io.Writer, recs []trace.Record) {
+// hash order) a header and one Sub line per SubAfter record. The client
+// host is, as there, where the trace message came from.
+func printTrace(w io.Writer, recs []admin.TraceRecord) {
 	const row = "%-10s %-20s %-20s %-20s %-10s %-10s\n"
-	status := func(r trace.Record) string {
+	status := func(r admin.TraceRecord) string {
 		if r.Success {
 			return "success"
 		}
 		return "failed"
 	}
-	line := func(kind string, r trace.Record) {
-		fmt.Fprintf(w, row, kind, r.Group, r.ClientHost, dateTime(r.Timestamp), fmt.Sprintf("%dms", r.CostMillis), status(r))
+	line := func(kind string, r admin.TraceRecord) {
+		fmt.Fprintf(w, row, kind, r.Group, r.TraceHost, dateTime(r.Timestamp), fmt.Sprintf("%dms", r.CostMillis), status(r))
 	}
-	subs := map[string][]trace.Record{}
+	subs := map[string][]admin.TraceRecord{}
 	for _, r := range recs {
 		switch r.Type {
 		case trace.Pub:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/pkg/admin"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/client/consumer"
 	"github.com/petrelmq/petrel/pkg/client/producer"
@@ -25,11 +26,12 @@ func TestPrintTraceLayout(t *testing.T) {
 	t.Parallel()
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local).UnixMilli()
 	var b bytes.Buffer
-	printTrace(&b, []trace.Record{
-		{Type: trace.Pub, Timestamp: ts, Group: "pg", ClientHost: "10.0.0.1", CostMillis: 3, Success: true},
-		{Type: trace.SubBefore, Timestamp: ts, Group: "cg", ClientHost: "10.0.0.2"},
-		{Type: trace.SubAfter, Timestamp: ts, Group: "cg2", ClientHost: "10.0.0.3", CostMillis: 0, Success: false},
-		{Type: trace.SubAfter, Timestamp: ts, Group: "cg", ClientHost: "10.0.0.2", CostMillis: 12, Success: true},
+	rec := func(r trace.Record, host string) admin.TraceRecord { return admin.TraceRecord{Record: r, TraceHost: host} }
+	printTrace(&b, []admin.TraceRecord{
+		rec(trace.Record{Type: trace.Pub, Timestamp: ts, Group: "pg", ClientHost: "192.0.2.9", CostMillis: 3, Success: true}, "10.0.0.1"),
+		rec(trace.Record{Type: trace.SubBefore, Timestamp: ts, Group: "cg", ClientHost: "10.0.0.2"}, "10.0.0.2"),
+		rec(trace.Record{Type: trace.SubAfter, Timestamp: ts, Group: "cg2", CostMillis: 0, Success: false}, "10.0.0.3"),
+		rec(trace.Record{Type: trace.SubAfter, Timestamp: ts, Group: "cg", CostMillis: 12, Success: true}, "10.0.0.2"),
 	})
 	want := "#Type      #ProducerGroup       #ClientHost          #SendTime            #CostTimes #Status   \n" +
 		"Pub        pg                   10.0.0.1             2026-01-02 03:04:05  3ms        success   \n" +
@@ -87,7 +89,7 @@ func TestQueryMsgTraceByID(t *testing.T) {
 		t.Fatal("not consumed")
 	}
 
-	var recs []trace.Record
+	var recs []admin.TraceRecord
 	testutil.WaitFor(t, 15*time.Second, func() bool {
 		recs = nil
 		require.NoError(t, json.Unmarshal([]byte(runAdmin(t, "-n", ns, "queryMsgTraceById", "-i", res.MsgID, "-o", "json")), &recs))
@@ -96,6 +98,7 @@ func TestQueryMsgTraceByID(t *testing.T) {
 	require.Equal(t, []trace.Type{trace.Pub, trace.SubBefore, trace.SubAfter}, []trace.Type{recs[0].Type, recs[1].Type, recs[2].Type})
 	require.Equal(t, res.OffsetMsgID, recs[0].OffsetMsgID)
 	require.Equal(t, "ck", recs[2].Keys)
+	require.Equal(t, "127.0.0.1", recs[0].TraceHost)
 
 	text := runAdmin(t, "-n", ns, "queryMsgTraceById", "-i", res.MsgID, "-t", trace.DefaultTopic)
 	lines := strings.Split(text, "\n")

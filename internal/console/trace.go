@@ -88,7 +88,11 @@ func (s *Server) trace(ctx context.Context, r *http.Request) (any, error) {
 	}
 	out := []Trace{}
 	for _, r := range recs {
-		out = append(out, traceView(r))
+		t := traceView(r.Record)
+		if t.ClientHost == "" {
+			t.ClientHost = r.TraceHost
+		}
+		out = append(out, t)
 	}
 	return map[string]any{"traces": out}, nil
 }

@@ -17,17 +17,25 @@ const TraceMaxMessages = 64
 // traceOrder sorts a message's records: send, transaction end, consume.
 var traceOrder = map[trace.Type]int{trace.Pub: 0, trace.EndTransaction: 1, trace.SubBefore: 2, trace.SubAfter: 3}
 
+// TraceRecord is a trace record QueryTrace found, with where its trace
+// message came from.
+type TraceRecord struct {
+	trace.Record
+	// TraceHost is the address (without port) the trace message holding the
+	// record was sent from, as the broker saw it: the #ClientHost mqadmin
+	// queryMsgTraceById prints for every record.
+	TraceHost string `json:"traceHost,omitempty"`
+}
+
 // QueryTrace returns the message-trace records of the message whose
 // producer id (UNIQ_KEY) is msgID, as mqadmin queryMsgTraceById finds them:
 // a key query for msgID on traceTopic ("" for trace.DefaultTopic) over all
 // time, at most TraceMaxMessages trace messages per broker, keeping the
-// records of msgID. Records that carry no client host (SubAfter, Java's
-// records) get the address their trace message was sent from, the host
-// mqadmin prints; a SubAfter without a group (older writers) gets the group
-// of its SubBefore. Records are ordered Pub, EndTransaction, SubBefore,
-// SubAfter, each by time. Errors: as QueryByKey; a missing trace topic
-// matches protocol.ErrTopicNotExist.
-func (a *Admin) QueryTrace(ctx context.Context, traceTopic, msgID string) ([]trace.Record, error) {
+// records of msgID. A SubAfter without a group (older writers) gets the
+// group of its SubBefore. Records are ordered Pub, EndTransaction,
+// SubBefore, SubAfter, each by time. Errors: as QueryByKey; a missing trace
+// topic matches protocol.ErrTopicNotExist.
+func (a *Admin) QueryTrace(ctx context.Context, traceTopic, msgID string) ([]TraceRecord, error) {
 	if traceTopic == "" {
 		traceTopic = trace.DefaultTopic
 	}
@@ -35,16 +43,16 @@ func (a *Admin) QueryTrace(ctx context.Context, traceTopic, msgID string) ([]tra
 	if err != nil {
 		return nil, err
 	}
-	out := []trace.Record{}
+	out := []TraceRecord{}
 	for _, m := range msgs {
+		host := ""
+		if m.BornHost.IsValid() {
+			host = m.BornHost.Addr().String()
+		}
 		for _, r := range trace.Decode(m.Body) {
-			if r.MsgID != msgID {
-				continue
+			if r.MsgID == msgID {
+				out = append(out, TraceRecord{Record: r, TraceHost: host})
 			}
-			if r.ClientHost == "" && m.BornHost.IsValid() {
-				r.ClientHost = m.BornHost.Addr().String()
-			}
-			out = append(out, r)
 		}
 	}
 	groups := map[string]string{}
@@ -58,7 +66,7 @@ func (a *Admin) QueryTrace(ctx context.Context, traceTopic, msgID string) ([]tra
 			out[i].Group = groups[out[i].RequestID]
 		}
 	}
-	slices.SortStableFunc(out, func(x, y trace.Record) int {
+	slices.SortStableFunc(out, func(x, y TraceRecord) int {
 		return cmp.Or(cmp.Compare(traceOrder[x.Type], traceOrder[y.Type]), cmp.Compare(x.Timestamp, y.Timestamp))
 	})
 	return out, nil

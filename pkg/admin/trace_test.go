@@ -80,8 +80,14 @@ func TestSDKTraceProduceConsume(t *testing.T) {
 
 	var recs []trace.Record
 	testutil.WaitFor(t, 15*time.Second, func() bool {
-		recs, err = a.QueryTrace(t.Context(), "", res.MsgID)
-		return err == nil && len(recs) == 5
+		found, err := a.QueryTrace(t.Context(), "", res.MsgID)
+		require.NoError(t, err)
+		recs = nil
+		for _, r := range found {
+			require.Equal(t, "127.0.0.1", r.TraceHost) // the trace messages came over loopback
+			recs = append(recs, r.Record)
+		}
+		return len(recs) == 5
 	})
 	require.Equal(t, []trace.Type{trace.Pub, trace.SubBefore, trace.SubBefore, trace.SubAfter, trace.SubAfter}, traceTypes(recs))
 	pub := recs[0]

@@ -71,8 +71,14 @@ func TestOfficialClientTraceDecodes(t *testing.T) {
 	t.Cleanup(func() { _ = a.Close() })
 	var recs []trace.Record
 	testutil.WaitFor(t, 20*time.Second, func() bool {
-		recs, err = a.QueryTrace(t.Context(), "", res.MsgID)
-		return err == nil && len(recs) == 5
+		found, err := a.QueryTrace(t.Context(), "", res.MsgID)
+		require.NoError(t, err)
+		recs = nil
+		for _, r := range found {
+			require.NotEmpty(t, r.TraceHost)
+			recs = append(recs, r.Record)
+		}
+		return len(recs) == 5
 	})
 	byType := map[trace.Type]map[string]trace.Record{}
 	for _, r := range recs {
