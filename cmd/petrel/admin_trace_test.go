@@ -26,7 +26,9 @@ func TestPrintTraceLayout(t *testing.T) {
 	t.Parallel()
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local).UnixMilli()
 	var b bytes.Buffer
-	rec := func(r trace.Record, host string) admin.TraceRecord { return admin.TraceRecord{Record: r, TraceHost: host} }
+	rec := func(r trace.Record, host string) admin.TraceRecord {
+		return admin.TraceRecord{Record: r, TraceHost: host}
+	}
 	printTrace(&b, []admin.TraceRecord{
 		rec(trace.Record{Type: trace.Pub, Timestamp: ts, Group: "pg", ClientHost: "192.0.2.9", CostMillis: 3, Success: true}, "10.0.0.1"),
 		rec(trace.Record{Type: trace.SubBefore, Timestamp: ts, Group: "cg", ClientHost: "10.0.0.2"}, "10.0.0.2"),
