@@ -83,3 +83,21 @@ func TestNames(t *testing.T) {
 	require.Equal(t, "FAILED", trace.ConsumeFailed.String())
 	require.Equal(t, "ConsumeReturnType(-1)", trace.ConsumeReturnType(-1).String())
 }
+
+// Bodies captured from RocketMQ 4.9.4's Java client (enableMsgTrace) sending
+// to and consuming from petrel standalone.
+func TestDecodeJava494(t *testing.T) {
+	t.Parallel()
+	const id = "FD0000000000000000000000000000023B715FFD2B27168711B40000"
+	const req = "FD0000000000000000000000000000023B715FFD2B27168713840002"
+	pub := "Pub\x011796461150645\x01DefaultRegion\x01java-pg\x01JavaTraceT\x01" + id + "\x01TagJ\x01jk1\x01127.0.0.1:19911\x019\x0145\x010\x017F00000100004DC7000000000000E691\x01true\x02"
+	sub := "SubBefore\x011796461151108\x01null\x01java-cg\x01" + req + "\x01" + id + "\x010\x01jk1\x02" +
+		"SubAfter\x01" + req + "\x01" + id + "\x011\x01true\x01jk1\x010\x011796461151109\x01java-cg\x02"
+	require.Equal(t, []trace.Record{{Type: trace.Pub, Timestamp: 1796461150645, Region: "DefaultRegion", Group: "java-pg", Topic: "JavaTraceT",
+		MsgID: id, Tags: "TagJ", Keys: "jk1", StoreHost: "127.0.0.1:19911", BodyLength: 9, CostMillis: 45, MsgType: trace.NormalMsg,
+		OffsetMsgID: "7F00000100004DC7000000000000E691", Success: true}}, trace.Decode([]byte(pub)))
+	require.Equal(t, []trace.Record{
+		{Type: trace.SubBefore, Timestamp: 1796461151108, Region: "null", Group: "java-cg", RequestID: req, MsgID: id, Keys: "jk1", Success: true},
+		{Type: trace.SubAfter, RequestID: req, MsgID: id, CostMillis: 1, Success: true, Keys: "jk1", Timestamp: 1796461151109, Group: "java-cg"},
+	}, trace.Decode([]byte(sub)))
+}
