@@ -91,9 +91,10 @@ func (c *Client) TraceTopic() string {
 }
 
 // Trace queues trace records for the trace topic. It never blocks: records
-// that do not fit the queue, or come before Start or after Close, are
-// dropped and counted. It does nothing when trace is off. Producers and
-// consumers of this module call it; applications need not.
+// that do not fit the queue, or come after Close, are dropped and counted;
+// records queued before Start are sent once the client starts. It does
+// nothing when trace is off. Producers and consumers of this module call
+// it; applications need not.
 func (c *Client) Trace(recs ...trace.Record) {
 	t := c.tr
 	if t == nil {

@@ -2,7 +2,9 @@ package producer_test
 
 import (
 	"context"
+	"net"
 	"slices"
+	"sync"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol"
+	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/petrelmq/petrel/pkg/trace"
 )
 
@@ -149,4 +152,51 @@ func TestTraceQueueBounded(t *testing.T) {
 	off.Trace(trace.Record{Type: trace.Pub})
 	require.False(t, off.TraceOn())
 	require.Zero(t, off.TraceDropped())
+}
+
+// A trace broker that never answers blocks neither sends nor Close: the
+// user's sends go on, the trace messages time out (CallTimeout) and count as
+// dropped, and Close gives up on them after CallTimeout.
+func TestTraceBrokerHangs(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	held := make(chan net.Conn, 16)
+	conns.Go(func() { // accepts and never reads or answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		conns.Wait()
+		close(held)
+		for c := range held {
+			_ = c.Close()
+		}
+	})
+	ns := clienttest.StartNameServer(t)
+	b := clienttest.StartBroker(t, "broker-a")
+	ns.SetRoute("T", clienttest.Route(1, b))
+	ns.SetRoute("HungTrace", &body.TopicRouteData{
+		QueueDatas:        []body.QueueData{{BrokerName: "hung", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}},
+		BrokerDatas:       []*body.BrokerData{{Cluster: "DefaultCluster", BrokerName: "hung", Addrs: map[int64]string{0: ln.Addr().String()}}},
+		FilterServerTable: map[string][]string{},
+	})
+	p, err := producer.New(client.NameServers(ns.Addr), client.WithTrace("HungTrace"), client.CallTimeout(200*time.Millisecond))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(t.Context()))
+	const n = 50
+	for i := range n {
+		_, err := p.Send(t.Context(), producer.NewMessage("T", []byte{byte(i + 1)}))
+		require.NoError(t, err)
+	}
+	require.NoError(t, p.Close())
+	require.Equal(t, int64(n), p.Client().TraceDropped())
+	require.Len(t, b.Messages("T"), n)
 }
