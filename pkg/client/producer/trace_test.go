@@ -4,8 +4,8 @@ import (
 	"context"
 	"net"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
