@@ -118,3 +118,50 @@ func TestSDKTraceProduceConsume(t *testing.T) {
 	require.Zero(t, p.Client().TraceDropped())
 	require.Zero(t, cons.Client().TraceDropped())
 }
+
+// A lite pull consumer with client.WithTrace traces each pulled message as
+// consumed at once, as RocketMQ's does: a SubBefore and a successful
+// SubAfter.
+func TestSDKTraceLitePull(t *testing.T) {
+	t.Parallel()
+	c := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) { cfg.TraceTopicEnable = true }))
+	ns := c.NameServerAddr
+	a, err := admin.New(client.NameServers(ns))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	require.NoError(t, a.CreateTopic(t.Context(), c.BrokerAddr, admin.TopicSpec{Topic: "LiteTracedT", ReadQueues: 1, WriteQueues: 1}))
+	p, err := producer.New(client.NameServers(ns))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(t.Context()))
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	res, err := p.Send(t.Context(), producer.NewMessage("LiteTracedT", []byte("lite")))
+	require.NoError(t, err)
+
+	l, err := consumer.NewLitePull(client.NameServers(ns), consumer.Group("trace-lite"), client.WithTrace(""),
+		consumer.FromWhere(consumer.ConsumeFromFirstOffset))
+	require.NoError(t, err)
+	require.NoError(t, l.Subscribe("LiteTracedT", consumer.All()))
+	require.NoError(t, l.Start(t.Context()))
+	t.Cleanup(func() { require.NoError(t, l.Close()) })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var got []*message.MessageExt
+	for len(got) == 0 {
+		got, err = l.Poll(ctx)
+		require.NoError(t, err)
+	}
+	require.Equal(t, res.MsgID, got[0].MsgID())
+
+	var recs []admin.TraceRecord
+	testutil.WaitFor(t, 15*time.Second, func() bool {
+		recs, err = a.QueryTrace(t.Context(), "", res.MsgID)
+		require.NoError(t, err)
+		return len(recs) == 2
+	})
+	require.Equal(t, trace.SubBefore, recs[0].Type)
+	require.Equal(t, trace.SubAfter, recs[1].Type)
+	require.Equal(t, "trace-lite", recs[1].Group)
+	require.Equal(t, trace.ConsumeSuccess, recs[1].ContextCode)
+	require.True(t, recs[1].Success)
+	require.Equal(t, recs[0].RequestID, recs[1].RequestID)
+}

@@ -29,7 +29,8 @@ const (
 
 // WithTrace turns message trace on: producers write a Pub record for each
 // message a broker stored, push consumers a SubBefore and a SubAfter record
-// around each handler call, transactional producers an EndTransaction record
+// around each handler call (lite pull consumers both for each pulled batch,
+// as RocketMQ's do), transactional producers an EndTransaction record
 // for each commit or rollback, all in RocketMQ's trace format (package
 // trace), as the official clients' enableMsgTrace / WithTrace do. The
 // records go to topic ("" for trace.DefaultTopic, RMQ_SYS_TRACE_TOPIC, which

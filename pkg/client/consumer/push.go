@@ -344,13 +344,13 @@ func (p *PushConsumer) consume(t consumeTask) {
 	msgs := t.msgs
 	for len(msgs) > 0 {
 		res, panicked := ConsumeRetryLater, false
-		tc := p.traceBefore(msgs)
+		tc := b.traceBefore(msgs)
 		call, cctx := pq.begin(msgs, b.cfg.clk.Now())
 		if h != nil {
 			res, panicked = p.callConcurrently(cctx, h, pq.mq, msgs)
 		}
 		expired := pq.end(call)
-		p.traceAfter(tc, traceCode(res == ConsumeSuccess, panicked, expired))
+		b.traceAfter(tc, traceCode(res == ConsumeSuccess, panicked, expired))
 		if expired {
 			// ConsumeTimeout: the expiry sends msgs back; the messages of
 			// the task not in msgs were sent back by an earlier round.
@@ -527,13 +527,13 @@ func (p *PushConsumer) orderlyLoop(pq *processQueue) {
 		}
 		h, _ := p.handlerFor(b.cli.Wrap(msgs[0].Topic)).(Orderly)
 		res, panicked := SuspendCurrentQueueAMoment, false
-		tc := p.traceBefore(msgs)
+		tc := b.traceBefore(msgs)
 		call, cctx := pq.begin(msgs, b.cfg.clk.Now())
 		if h != nil {
 			res, panicked = p.callOrderly(cctx, h, pq.mq, msgs)
 		}
 		expired := pq.end(call)
-		p.traceAfter(tc, traceCode(res == OrderlySuccess, panicked, expired))
+		b.traceAfter(tc, traceCode(res == OrderlySuccess, panicked, expired))
 		if res == OrderlySuccess {
 			if off, ok := pq.remove(msgs); ok {
 				b.offsets.update(pq.mq, off, true)

@@ -15,17 +15,17 @@ type traceCall struct {
 	start     time.Time
 }
 
-// traceBefore queues a SubBefore record for each message a handler is
-// about to get, except messages sent with TRACE_ON=false and messages of
+// traceBefore queues a SubBefore record for each message a handler (or,
+// for the lite pull consumer, Poll) is about to get, except messages sent with TRACE_ON=false and messages of
 // the trace topic itself. It does nothing without client.WithTrace. The
 // region is the message's MSG_REGION property, as rocketmq-client-go writes
 // it (RocketMQ's brokers store it only when a send hook is registered).
-func (p *PushConsumer) traceBefore(msgs []*message.MessageExt) traceCall {
-	cli := p.b.cli
+func (b *base) traceBefore(msgs []*message.MessageExt) traceCall {
+	cli := b.cli
 	if !cli.TraceOn() {
 		return traceCall{}
 	}
-	tc := traceCall{requestID: cli.NewUniqID(), start: p.b.cfg.clk.Now()}
+	tc := traceCall{requestID: cli.NewUniqID(), start: b.cfg.clk.Now()}
 	recs := make([]trace.Record, 0, len(msgs))
 	for _, m := range msgs {
 		if m.Property(message.PropertyTraceSwitch) == "false" || cli.Wrap(m.Topic) == cli.TraceTopic() {
@@ -35,7 +35,7 @@ func (p *PushConsumer) traceBefore(msgs []*message.MessageExt) traceCall {
 		recs = append(recs, trace.Record{Type: trace.SubBefore, Timestamp: tc.start.UnixMilli(),
 			Region: m.Property(message.PropertyMsgRegion), // brokers store none unless a send hook adds it: ""
 
-			Group: p.b.cfg.group, RequestID: tc.requestID, MsgID: m.MsgID(), RetryTimes: int(m.ReconsumeTimes),
+			Group: b.cfg.group, RequestID: tc.requestID, MsgID: m.MsgID(), RetryTimes: int(m.ReconsumeTimes),
 			Keys: m.Property(message.PropertyKeys), ClientHost: cli.IP().String(), Success: true})
 	}
 	cli.Trace(recs...)
@@ -43,19 +43,19 @@ func (p *PushConsumer) traceBefore(msgs []*message.MessageExt) traceCall {
 }
 
 // traceAfter queues the SubAfter records of a call traceBefore traced.
-func (p *PushConsumer) traceAfter(tc traceCall, code trace.ConsumeReturnType) {
+func (b *base) traceAfter(tc traceCall, code trace.ConsumeReturnType) {
 	if len(tc.msgs) == 0 {
 		return
 	}
-	now := p.b.cfg.clk.Now()
+	now := b.cfg.clk.Now()
 	cost := now.Sub(tc.start).Milliseconds()
 	recs := make([]trace.Record, 0, len(tc.msgs))
 	for _, m := range tc.msgs {
 		recs = append(recs, trace.Record{Type: trace.SubAfter, RequestID: tc.requestID, MsgID: m.MsgID(),
 			CostMillis: cost, Success: code == trace.ConsumeSuccess, Keys: m.Property(message.PropertyKeys),
-			ContextCode: code, Timestamp: now.UnixMilli(), Group: p.b.cfg.group})
+			ContextCode: code, Timestamp: now.UnixMilli(), Group: b.cfg.group})
 	}
-	p.b.cli.Trace(recs...)
+	b.cli.Trace(recs...)
 }
 
 // traceCode is the ConsumeReturnType of a handler call.
