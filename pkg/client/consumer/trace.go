@@ -28,7 +28,7 @@ func (b *base) traceBefore(msgs []*message.MessageExt) traceCall {
 	tc := traceCall{requestID: cli.NewUniqID(), start: b.cfg.clk.Now()}
 	recs := make([]trace.Record, 0, len(msgs))
 	for _, m := range msgs {
-		if m.Property(message.PropertyTraceSwitch) == "false" || cli.Wrap(m.Topic) == cli.TraceTopic() {
+		if m.Property(message.PropertyTraceSwitch) == "false" || m.Topic == cli.TraceTopic() || cli.Wrap(m.Topic) == cli.TraceTopic() {
 			continue
 		}
 		tc.msgs = append(tc.msgs, m)

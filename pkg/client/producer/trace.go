@@ -25,7 +25,7 @@ func traceMsgType(m *message.Message) trace.MessageType {
 // broker answered TRACE_ON=false, or for sends to the trace topic itself.
 // start is when the send began.
 func (p *Producer) tracePub(o *outMsg, start time.Time, res *SendResult) {
-	if res == nil || !res.TraceOn || !p.core.TraceOn() || o.topic == p.core.TraceTopic() {
+	if res == nil || !res.TraceOn || !p.core.TraceOn() || o.topic == p.core.TraceTopic() || p.core.Unwrap(o.topic) == p.core.TraceTopic() {
 		return
 	}
 	msgs := o.all
