@@ -164,4 +164,29 @@ func TestSDKTraceLitePull(t *testing.T) {
 	require.Equal(t, trace.ConsumeSuccess, recs[1].ContextCode)
 	require.True(t, recs[1].Success)
 	require.Equal(t, recs[0].RequestID, recs[1].RequestID)
+
+	// Reading the trace topic with trace on writes no records about it.
+	total := func() (n message.QueueOffset) {
+		offs, err := a.MaxOffsets(t.Context(), trace.DefaultTopic)
+		require.NoError(t, err)
+		for _, o := range offs {
+			n += o
+		}
+		return n
+	}
+	before := total()
+	require.NotZero(t, before)
+	r, err := consumer.NewLitePull(client.NameServers(ns), consumer.Group("trace-reader"), client.WithTrace(""),
+		consumer.FromWhere(consumer.ConsumeFromFirstOffset))
+	require.NoError(t, err)
+	require.NoError(t, r.Subscribe(trace.DefaultTopic, consumer.All()))
+	require.NoError(t, r.Start(t.Context()))
+	for n := 0; n < int(before); {
+		got, err := r.Poll(ctx)
+		require.NoError(t, err)
+		n += len(got)
+	}
+	require.NoError(t, r.Close())
+	require.Zero(t, r.Client().TraceDropped())
+	require.Equal(t, before, total())
 }
