@@ -25,6 +25,7 @@ func messageCommands(env *adminEnv) []*cobra.Command {
 		queryMsgByIDCmd(env), queryMsgByKeyCmd(env), queryMsgByUniqueKeyCmd(env), queryMsgByOffsetCmd(env),
 		printMsgCmd(env), printMsgByQueueCmd(env), consumeMessageCmd(env),
 		sendMessageCmd(env), checkMsgSendRTCmd(env), resendMsgByIDCmd(env), resendDlqCmd(env),
+		queryMsgTraceByIDCmd(env),
 	}
 }
 

@@ -79,7 +79,7 @@ var rules = []rule{
 		name: "leaf packages use only the standard library",
 		applies: func(p string) bool {
 			return p != mod+"/pkg/protocol/body" && !under(p, "pkg/protocol/header") &&
-				(under(p, "pkg/protocol") || under(p, "pkg/message") || under(p, "pkg/clock"))
+				(under(p, "pkg/protocol") || under(p, "pkg/message") || under(p, "pkg/clock") || under(p, "pkg/trace"))
 		},
 	},
 	{

@@ -60,6 +60,7 @@ type Client struct {
 	routes routeCache
 	hb     heartbeats
 	uniq   *message.UniqIDGenerator
+	tr     *tracer // nil unless WithTrace
 
 	wake chan struct{} // heartbeat wake-up, capacity 1
 	wg   sync.WaitGroup
@@ -108,6 +109,9 @@ func New(opts ...Option) (*Client, error) {
 	}
 	c.routes.init(c)
 	c.hb.init()
+	if cfg.traceTopic != "" {
+		c.tr = newTracer(c, cfg.traceTopic)
+	}
 	return c, nil
 }
 
@@ -170,6 +174,9 @@ func (c *Client) Start(ctx context.Context) error {
 	c.mu.life, c.mu.cancel = life, cancel
 	c.goFuncLocked("route-refresh", func() { c.routes.refreshLoop(life) })
 	c.goFuncLocked("heartbeat", func() { c.heartbeatLoop(life) })
+	if c.tr != nil {
+		c.tr.startLocked()
+	}
 	return nil
 }
 
@@ -211,8 +218,12 @@ func (c *Client) goFuncLocked(name string, f func()) {
 
 // Close stops the loops, closes every connection (calls in flight fail),
 // waits for every goroutine the client started and makes later calls fail with
-// ErrClosed. It is idempotent and safe before Start.
+// ErrClosed. With WithTrace it first sends the trace records still queued
+// (within CallTimeout). It is idempotent and safe before Start.
 func (c *Client) Close() error {
+	if c.tr != nil {
+		c.tr.shutdown()
+	}
 	c.mu.Lock()
 	if c.mu.state == stateClosed {
 		c.mu.Unlock()

@@ -22,6 +22,9 @@
 //     and consumer groups registered with RegisterProducer / RegisterConsumer;
 //   - hooks for metrics and tracing (HookCallDone, HookSendDone, HookPullDone,
 //     HookRouteUpdated);
+//   - message trace (WithTrace): a bounded queue of RocketMQ trace records
+//     (package trace) that one goroutine sends to the trace topic, for the
+//     producers and consumers built on the client (Trace, TraceDropped);
 //   - handlers for requests brokers send to the client (Handle);
 //   - PULL_MESSAGE (Pull) and body (de)compression: zlib, LZ4, ZSTD.
 //

@@ -101,6 +101,7 @@ type config struct {
 	credentials          auth.Credentials
 	tls                  *tls.Config
 	maxInflightPerConn   int
+	traceTopic           string // "" when trace is off
 	clk                  clock.Clock
 	randIntN             func(n int) int // picks the first name server; math/rand/v2 unless a test sets it
 }

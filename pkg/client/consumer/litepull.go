@@ -11,6 +11,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
+	"github.com/petrelmq/petrel/pkg/trace"
 )
 
 // DefaultPrefetchBatches bounds the pulled batches waiting for Poll, over all
@@ -250,6 +251,9 @@ func (l *LitePullConsumer) prefetch(pq *processQueue, st *liteState, epoch uint6
 			m.Topic = b.cli.Unwrap(m.Topic)
 			msgs = append(msgs, m)
 		}
+		// As RocketMQ's lite pull consumer, trace a pulled batch as consumed
+		// at once (SubBefore and a successful SubAfter).
+		b.traceAfter(b.traceBefore(msgs), trace.ConsumeSuccess)
 		// A pull already in flight when the queue was paused (a long poll
 		// held at the broker) must not deliver past the pause: hold its batch
 		// until Resume.

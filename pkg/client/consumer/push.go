@@ -343,12 +343,15 @@ func (p *PushConsumer) consume(t consumeTask) {
 	h, _ := p.handlerFor(b.cli.Wrap(t.msgs[0].Topic)).(Concurrently)
 	msgs := t.msgs
 	for len(msgs) > 0 {
-		res := ConsumeRetryLater
+		res, panicked := ConsumeRetryLater, false
+		tc := b.traceBefore(msgs)
 		call, cctx := pq.begin(msgs, b.cfg.clk.Now())
 		if h != nil {
-			res = p.callConcurrently(cctx, h, pq.mq, msgs)
+			res, panicked = p.callConcurrently(cctx, h, pq.mq, msgs)
 		}
-		if pq.end(call) {
+		expired := pq.end(call)
+		b.traceAfter(tc, traceCode(res == ConsumeSuccess, panicked, expired))
+		if expired {
 			// ConsumeTimeout: the expiry sends msgs back; the messages of
 			// the task not in msgs were sent back by an earlier round.
 			if done := without(t.msgs, msgs); len(done) > 0 && !pq.dropped() {
@@ -398,27 +401,27 @@ func without(all, some []*message.MessageExt) []*message.MessageExt {
 }
 
 // callConcurrently runs a concurrent handler; a panic is recovered, logged
-// with its stack, and counts as ConsumeRetryLater.
-func (p *PushConsumer) callConcurrently(ctx context.Context, h Concurrently, mq message.MessageQueue, msgs []*message.MessageExt) (res ConsumeResult) {
+// with its stack, reported, and counts as ConsumeRetryLater.
+func (p *PushConsumer) callConcurrently(ctx context.Context, h Concurrently, mq message.MessageQueue, msgs []*message.MessageExt) (res ConsumeResult, panicked bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.logPanic(r, mq, msgs)
-			res = ConsumeRetryLater
+			res, panicked = ConsumeRetryLater, true
 		}
 	}()
-	return h(ctx, msgs)
+	return h(ctx, msgs), false
 }
 
 // callOrderly runs an orderly handler; a panic is recovered, logged with its
-// stack, and counts as SuspendCurrentQueueAMoment.
-func (p *PushConsumer) callOrderly(ctx context.Context, h Orderly, mq message.MessageQueue, msgs []*message.MessageExt) (res OrderlyResult) {
+// stack, reported, and counts as SuspendCurrentQueueAMoment.
+func (p *PushConsumer) callOrderly(ctx context.Context, h Orderly, mq message.MessageQueue, msgs []*message.MessageExt) (res OrderlyResult, panicked bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.logPanic(r, mq, msgs)
-			res = SuspendCurrentQueueAMoment
+			res, panicked = SuspendCurrentQueueAMoment, true
 		}
 	}()
-	return h(ctx, msgs)
+	return h(ctx, msgs), false
 }
 
 func (p *PushConsumer) logPanic(r any, mq message.MessageQueue, msgs []*message.MessageExt) {
@@ -523,12 +526,14 @@ func (p *PushConsumer) orderlyLoop(pq *processQueue) {
 			continue
 		}
 		h, _ := p.handlerFor(b.cli.Wrap(msgs[0].Topic)).(Orderly)
-		res := SuspendCurrentQueueAMoment
+		res, panicked := SuspendCurrentQueueAMoment, false
+		tc := b.traceBefore(msgs)
 		call, cctx := pq.begin(msgs, b.cfg.clk.Now())
 		if h != nil {
-			res = p.callOrderly(cctx, h, pq.mq, msgs)
+			res, panicked = p.callOrderly(cctx, h, pq.mq, msgs)
 		}
-		pq.end(call)
+		expired := pq.end(call)
+		b.traceAfter(tc, traceCode(res == OrderlySuccess, panicked, expired))
 		if res == OrderlySuccess {
 			if off, ok := pq.remove(msgs); ok {
 				b.offsets.update(pq.mq, off, true)

@@ -118,3 +118,24 @@ func ExampleIdempotent() {
 	}
 	log.Println(res.OffsetMsgID)
 }
+
+// With client.WithTrace the producer writes a Pub trace record for each
+// stored message to RMQ_SYS_TRACE_TOPIC (brokers create it with
+// traceTopicEnable=true); `petrel admin queryMsgTraceById -i <MsgID>` or
+// admin.QueryTrace shows it with the records of the consumers.
+func ExampleProducer_Send_trace() {
+	ctx := context.Background()
+	p, err := producer.New(client.NameServers("127.0.0.1:9876"), producer.Group("orders"), client.WithTrace(""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close() // sends the trace records still queued
+	res, err := p.Send(ctx, producer.NewMessage("Orders", []byte(`{"id":42}`), producer.Keys("order-42")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Println("trace of", res.MsgID, "dropped so far:", p.Client().TraceDropped())
+}

@@ -168,7 +168,8 @@ type outMsg struct {
 	count   int
 	batch   bool
 	reply   bool
-	src     *message.Message // the caller's message (selectors read it)
+	src     *message.Message   // the caller's message (selectors read it)
+	all     []*message.Message // a batch's messages (for trace records)
 }
 
 func badMessage(format string, args ...any) error {
@@ -242,7 +243,7 @@ func (p *Producer) prepareBatch(msgs []*message.Message) (*outMsg, error) {
 		return nil, badMessage("empty batch")
 	}
 	topic := msgs[0].Topic
-	o := &outMsg{topic: p.core.Wrap(topic), batch: true, count: len(msgs), src: msgs[0]}
+	o := &outMsg{topic: p.core.Wrap(topic), batch: true, count: len(msgs), src: msgs[0], all: msgs}
 	if err := p.checkTopic(o.topic); err != nil {
 		return nil, err
 	}
@@ -659,6 +660,13 @@ func (a *attempt) fail() error {
 }
 
 func (p *Producer) sendSync(ctx context.Context, o *outMsg, opts []SendOption) (*SendResult, error) {
+	begin := p.core.Now()
+	res, err := p.sendAttempts(ctx, o, opts)
+	p.tracePub(o, begin, res)
+	return res, err
+}
+
+func (p *Producer) sendAttempts(ctx context.Context, o *outMsg, opts []SendOption) (*SendResult, error) {
 	a, err := p.newAttempt(ctx, o, opts)
 	if err != nil {
 		return nil, err
@@ -752,6 +760,7 @@ func (p *Producer) SendAsync(ctx context.Context, msg *message.Message, cb func(
 		cb(nil, err)
 		return
 	}
+	begin := p.core.Now()
 	o, err := p.prepare(msg)
 	if err != nil {
 		cb(nil, err)
@@ -769,6 +778,7 @@ func (p *Producer) SendAsync(ctx context.Context, msg *message.Message, cb func(
 		once.Do(func() {
 			cancel()
 			<-p.async
+			p.tracePub(o, begin, r)
 			cb(r, err)
 		})
 	}

@@ -153,6 +153,14 @@ func (tp *TransactionalProducer) SendInTransaction(ctx context.Context, msg *mes
 	if err := p.endTransaction(ctx, res, o.ids[0], tr.State); err != nil {
 		return tr, err
 	}
+	if p.core.TraceOn() {
+		addr, _ := p.core.MasterAddr(res.Queue.BrokerName)
+		txID := res.TransactionID
+		if txID == "" {
+			txID = o.ids[0]
+		}
+		p.traceEnd(msg, o.ids[0], txID, res.RegionID, addr, tr.State, false)
+	}
 	return tr, nil
 }
 
@@ -243,6 +251,8 @@ func (p *Producer) handleCheck(ctx context.Context, req *client.ServerRequest) *
 	defer cancel()
 	if err := req.SendOneway(cctx, end); err != nil {
 		p.core.Logger().Warn("producer: cannot answer transaction check", "peer", req.Addr(), "err", err)
+		return nil
 	}
+	p.traceEnd(&m.Message, uniq, txID, m.Property(message.PropertyMsgRegion), req.Addr(), state, true)
 	return nil
 }
