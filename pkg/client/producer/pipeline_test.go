@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -42,18 +43,25 @@ func sendPipelined(t *testing.T, p *producer.Producer, topic string, n int) []er
 func TestRealBrokerPipelinedSends(t *testing.T) {
 	t.Parallel()
 	const n = 3000
+	// The sends' timeout is not the subject: on a machine loaded by other
+	// tests a send in a window of 1,024 can wait longer than the default 3 s.
+	slow := producer.SendTimeout(30 * time.Second)
 	c := testutil.StartCluster(t)
-	p := startReal(t, c.NameServerAddr)
+	p := startReal(t, c.NameServerAddr, slow)
 	require.Empty(t, sendPipelined(t, p, "Pipe", n))
 
 	low := testutil.StartCluster(t, testutil.WithBrokerConfig(func(cfg *broker.Config) {
 		cfg.Remoting.MaxInflightPerConn = 8
 	}))
-	matched := startReal(t, low.NameServerAddr, client.MaxInflightPerConn(8))
+	matched := startReal(t, low.NameServerAddr, client.MaxInflightPerConn(8), slow)
 	require.Empty(t, sendPipelined(t, matched, "Pipe", n))
-	retried := startReal(t, low.NameServerAddr, producer.MaxAsyncInflight(32), producer.Retries(50))
+	retried := startReal(t, low.NameServerAddr, producer.MaxAsyncInflight(32), producer.Retries(50), slow)
 	require.Empty(t, sendPipelined(t, retried, "Pipe", 500))
 
+	// Every acknowledged message is stored once; the consume queues are
+	// written after the acknowledgement, so wait for the last of them.
 	a := newAdmin(t, low.NameServerAddr)
-	require.Len(t, readAll(t, a, "Pipe"), n+500)
+	var got int
+	testutil.WaitFor(t, 30*time.Second, func() bool { got = len(readAll(t, a, "Pipe")); return got >= n+500 })
+	require.Equal(t, n+500, got)
 }
