@@ -174,6 +174,8 @@ func TestNotifyOnJoinAndClose(t *testing.T) {
 
 	require.Equal(t, protocol.Success, invoke(t, c2, e.addr, heartbeatReq("c2@2", "cg")).ResponseCode())
 	poll.WaitFor(t, 5*time.Second, func() bool { return c1.notes.count() == 2 })
+	// c2 is told of its own join too (oneway, so it may arrive later).
+	poll.WaitFor(t, 5*time.Second, func() bool { return c2.notes.count() == 1 })
 	n := c1.notes.last()
 	require.Equal(t, protocol.NotifyConsumerIDsChanged, n.RequestCode())
 	require.Equal(t, "cg", n.Ext("consumerGroup"))
