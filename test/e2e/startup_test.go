@@ -77,7 +77,8 @@ func TestPortClosedUntilRecovered(t *testing.T) {
 
 	startedAt := time.Now()
 	p := start(t, nil, "standalone", "-c", conf, "--store", store,
-		"--namesrv-listen", "127.0.0.1:0", "--listen-port", strconv.Itoa(s.port))
+		"--namesrv-listen", "127.0.0.1:0", "--listen-port", strconv.Itoa(s.port),
+		"--metrics-port", "0", "--console-port", "0") // no fixed HTTP ports: 5557 was taken by another process
 	p.waitLog(brokerListenRe, 60*time.Second)
 	out := p.output()
 	recovered := recoveredAtRe.FindStringSubmatch(out)
