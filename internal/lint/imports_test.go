@@ -127,9 +127,9 @@ var rules = []rule{
 	{
 		// Raft is the controller's only third-party dependency: hashicorp/raft
 		// with its bbolt log store and hclog logger interface.
-		name:     "the controller uses properties, lifecycle, the public packages and Raft",
+		name:     "the controller uses properties, lifecycle, acl (aclEnable), the public packages and Raft",
 		applies:  func(p string) bool { return under(p, "internal/controller") && !under(p, "internal/controller/client") },
-		allowed:  []string{"internal/controller", "internal/properties", "internal/lifecycle", "pkg/"},
+		allowed:  []string{"internal/controller", "internal/properties", "internal/lifecycle", "internal/acl", "pkg/"},
 		external: []string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog", "go.etcd.io/bbolt"},
 	},
 	{
