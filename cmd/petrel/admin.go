@@ -103,12 +103,22 @@ func (e *adminEnv) nameServers() ([]string, error) {
 // run opens an admin client, runs f with a context bounded by --timeout and
 // closes the client. The output format is checked first.
 func (e *adminEnv) run(cmd *cobra.Command, f func(ctx context.Context, a *admin.Admin) error) error {
+	return e.runAt(cmd, nil, f)
+}
+
+// runAt is run for commands that talk to the addresses in direct only (the
+// controllers), as mqadmin's do: without -n or NAMESRV_ADDR the client is
+// pointed at direct, which it then never asks for routes.
+func (e *adminEnv) runAt(cmd *cobra.Command, direct []string, f func(ctx context.Context, a *admin.Admin) error) error {
 	switch e.out {
 	case "", "json", "wide":
 	default:
 		return fmt.Errorf("unknown output format %q (want json or wide)", e.out)
 	}
 	ns, err := e.nameServers()
+	if err != nil && len(direct) > 0 {
+		ns, err = direct, nil
+	}
 	if err != nil {
 		return err
 	}

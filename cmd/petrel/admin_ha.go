@@ -162,7 +162,7 @@ func getSyncStateSetCmd(env *adminEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return env.run(cmd, func(ctx context.Context, a *admin.Admin) error {
+			return env.runAt(cmd, ctrls, func(ctx context.Context, a *admin.Admin) error {
 				sets, err := a.SyncStateData(ctx, ctrls, cluster, brokerName)
 				if err != nil {
 					return err
@@ -198,7 +198,7 @@ func electMasterCmd(env *adminEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return env.run(cmd, func(ctx context.Context, a *admin.Admin) error {
+			return env.runAt(cmd, ctrls, func(ctx context.Context, a *admin.Admin) error {
 				ri, err := a.ElectMaster(ctx, ctrls, cluster, brokerName, brokerID)
 				if err != nil {
 					return err
