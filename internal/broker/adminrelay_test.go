@@ -43,7 +43,12 @@ func TestAdminRelaysToOfficialClient(t *testing.T) {
 	var ri *body.ConsumerRunningInfo
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		ri, err = a.ConsumerRunningInfo(ctx, "relay-group", id, false)
-		require.NoError(t, err)
+		if err != nil {
+			// The official client answers none now and then ("json marshal
+			// error") while its queues change; ask again.
+			t.Log(err)
+			return false
+		}
 		return len(ri.MQTable) == 2
 	})
 	require.NotEmpty(t, ri.SubscriptionSet)

@@ -263,7 +263,7 @@ func TestFailoverKillMaster(t *testing.T) {
 	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 
 	p := newProducer(t, s.ns)
-	acks := sendN(t, p, "FailoverTopic", "before-", 200)
+	acks := sendEventually(t, p, "FailoverTopic", "before-", 200)
 	require.Len(t, acks, 200, "every send is acknowledged while the set is healthy")
 
 	old := s.sups[m].Addr()
@@ -314,7 +314,7 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	s.waitFollowers(m, epoch)
 	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 	p := newProducer(t, s.ns)
-	require.Len(t, sendN(t, p, "PartT", "before-", 50), 50)
+	require.Len(t, sendEventually(t, p, "PartT", "before-", 50), 50)
 
 	st := s.sups[m].Broker().Replication().Store
 	cut := time.Now()
@@ -342,7 +342,7 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	}
 	s.waitFollowers(m2, epoch2)
 	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
-	require.NotEmpty(t, sendN(t, p, "PartT", "after-", 20))
+	require.Len(t, sendEventually(t, p, "PartT", "after-", 20), 20)
 }
 
 // sendEventually sends n messages, each retried (as an application would)
@@ -465,7 +465,7 @@ func TestFailoverElectMaster(t *testing.T) {
 	s.waitFollowers(m, epoch)
 	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 	p := newProducer(t, s.ns)
-	require.Len(t, sendN(t, p, "ElectT", "before-", 50), 50)
+	require.Len(t, sendEventually(t, p, "ElectT", "before-", 50), 50)
 
 	target := (m + 1) % 3
 	adm, err := admin.New(client.NameServers(s.ns))
@@ -500,7 +500,7 @@ func TestFailoverMasterThatCannotStartGivesUp(t *testing.T) {
 	s.waitFollowers(m, epoch)
 	testutil.WaitFor(t, liveness, func() bool { return len(s.confirmedSSS()) == 3 })
 	p := newProducer(t, s.ns)
-	require.Len(t, sendN(t, p, "GiveUpT", "before-", 20), 20)
+	require.Len(t, sendEventually(t, p, "GiveUpT", "before-", 20), 20)
 
 	// The others' HA ports are taken while they are slaves (which do not
 	// bind them).
@@ -609,7 +609,7 @@ func TestFailoverWithControllerACL(t *testing.T) {
 	}
 
 	p := newProducer(t, s.ns)
-	require.Len(t, sendN(t, p, "AclT", "before-", 20), 20)
+	require.Len(t, sendEventually(t, p, "AclT", "before-", 20), 20)
 	s.stop(m)
 	m2, _ := s.master(epoch)
 	require.NotEqual(t, m, m2)

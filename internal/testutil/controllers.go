@@ -27,8 +27,8 @@ type Controllers struct {
 	nodes []*controller.Server
 }
 
-// StartControllers starts n controllers with fast timings for tests (Raft
-// timeouts 400 ms, a dead-master scan every 200 ms); tweak, if not nil,
+// StartControllers starts n controllers with test timings (Raft's default
+// 1 s timeouts, a dead-master scan every 200 ms); tweak, if not nil,
 // changes each node's config last.
 func StartControllers(t testing.TB, n int, log *slog.Logger, tweak func(*controller.Config)) *Controllers {
 	t.Helper()
@@ -122,8 +122,12 @@ func (c *Controllers) start(i int, ln net.Listener) {
 	cfg.StorePath = c.dirs[i]
 	cfg.ScanInterval = 200 * time.Millisecond
 	cfg.Workers, cfg.QueueSize = 4, 1024
-	cfg.Raft = controller.RaftTiming{HeartbeatTimeout: 400 * time.Millisecond, ElectionTimeout: 400 * time.Millisecond,
-		LeaderLeaseTimeout: 200 * time.Millisecond, CommitTimeout: 5 * time.Millisecond}
+	// hashicorp/raft's default timeouts: at 400 ms a group on a machine
+	// loaded by other test runs (load average 18 on 2 cores, race
+	// detector) changed leaders so often that replicas' heartbeats went
+	// unconfirmed for a whole lease (stability run 3b).
+	cfg.Raft = controller.RaftTiming{HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 5 * time.Millisecond}
 	cfg.Listener = ln
 	if c.tweak != nil {
 		c.tweak(&cfg)

@@ -300,6 +300,11 @@ func (a *Admin) ConsumerRunningInfo(ctx context.Context, group, clientID string,
 			lastErr = err
 			continue
 		}
+		if len(resp.Body) == 0 {
+			// The official Go client answers SUCCESS with no body when it
+			// cannot encode its running info; its remark says why.
+			return nil, fmt.Errorf("admin: running info of %s in group %q: the client answered none (%s)", clientID, group, resp.Remark)
+		}
 		return body.DecodeConsumerRunningInfo(resp.Body)
 	}
 	return nil, fmt.Errorf("admin: running info of %s in group %q: %w", clientID, group, lastErr)
