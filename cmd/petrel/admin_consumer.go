@@ -18,6 +18,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/admin"
 	"github.com/petrelmq/petrel/pkg/client/producer"
 	"github.com/petrelmq/petrel/pkg/message"
+	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 )
 
@@ -148,7 +149,7 @@ func consumerStatusCmd(env *adminEnv) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					ri := runningInfo(a, c.ClientID, versionDesc(c.Version), info)
+					ri := runningInfo(a, c.ClientID, protocol.VersionName(c.Version), info)
 					for mq := range info.MQTable {
 						if _, dup := holder[mq]; dup {
 							rep.RebalanceOK = false

@@ -14,6 +14,7 @@ import (
 	"github.com/petrelmq/petrel/pkg/admin"
 	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/message"
+	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 )
 
@@ -274,27 +275,6 @@ func queueOwners(ctx context.Context, a *admin.Admin, group string) map[message.
 	return out
 }
 
-// versionDesc renders a client's request version as RocketMQ's
-// MQVersion.getVersionDesc does: the Version enum's name. From V4_0_0 on the
-// enum has a SNAPSHOT and a release per patch, ten patches per minor and ten
-// minors per major, up to V5_9_9 (611).
-func versionDesc(v int32) string {
-	const first4 = 212 // V4_0_0_SNAPSHOT
-	if v < first4 {
-		return "V3_" + strconv.Itoa(int(v)) // the 3.x versions are irregular; Petrel's clients are never 3.x
-	}
-	if v > 611 {
-		return "HIGHER_VERSION"
-	}
-	n := v - first4
-	major, rem := 4+n/200, n%200
-	name := fmt.Sprintf("V%d_%d_%d", major, rem/20, rem%20/2)
-	if rem%2 == 0 {
-		name += "_SNAPSHOT"
-	}
-	return name
-}
-
 func allGroupsProgress(ctx context.Context, cmd *cobra.Command, env *adminEnv, a *admin.Admin) error {
 	topics, err := a.Topics(ctx)
 	if err != nil {
@@ -319,7 +299,7 @@ func allGroupsProgress(ctx context.Context, cmd *cobra.Command, env *adminEnv, a
 			for _, c := range cc.ConnectionSet {
 				minV = min(minV, c.Version)
 			}
-			g.Version = versionDesc(minV)
+			g.Version = protocol.VersionName(minV)
 		}
 		out = append(out, g)
 	}
@@ -391,7 +371,7 @@ func consumerConnectionCmd(env *adminEnv) *cobra.Command {
 				return env.emit(cmd, res, func(w io.Writer) {
 					fmt.Fprintf(w, "%-36s %-22s %-10s %s\n", "#ClientId", "#ClientAddr", "#Language", "#Version")
 					for _, c := range res.Connections {
-						fmt.Fprintf(w, "%-36s %-22s %-10s %s\n", c.ClientID, c.ClientAddr, c.Language, versionDesc(c.Version))
+						fmt.Fprintf(w, "%-36s %-22s %-10s %s\n", c.ClientID, c.ClientAddr, c.Language, protocol.VersionName(c.Version))
 					}
 					fmt.Fprintf(w, "\nBelow is subscription:\n")
 					fmt.Fprintf(w, "%-20s %s\n", "#Topic", "#SubExpression")
@@ -429,7 +409,7 @@ func producerConnectionCmd(env *adminEnv) *cobra.Command {
 				}
 				return env.emit(cmd, res, func(w io.Writer) {
 					for i, c := range res.Connections {
-						fmt.Fprintf(w, "%04d  %-32s %-22s %-8s %s\n", i+1, c.ClientID, c.ClientAddr, c.Language, versionDesc(c.Version))
+						fmt.Fprintf(w, "%04d  %-32s %-22s %-8s %s\n", i+1, c.ClientID, c.ClientAddr, c.Language, protocol.VersionName(c.Version))
 					}
 				})
 			})

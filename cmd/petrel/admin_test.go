@@ -8,16 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestVersionDesc(t *testing.T) {
-	t.Parallel()
-	for v, want := range map[int32]string{
-		212: "V4_0_0_SNAPSHOT", 213: "V4_0_0", 233: "V4_1_0", 401: "V4_9_4", 409: "V4_9_8",
-		413: "V5_0_0", 611: "V5_9_9", 612: "HIGHER_VERSION",
-	} {
-		require.Equal(t, want, versionDesc(v), "version %d", v)
-	}
-}
-
 func TestParseTimestamp(t *testing.T) {
 	t.Parallel()
 	got, err := parseTimestamp("1700000000123")

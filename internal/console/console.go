@@ -636,7 +636,7 @@ func (s *Server) groups(ctx context.Context, _ *http.Request) (any, error) {
 			gl.Clients = []string{}
 			if cc := conns[gl.Group]; cc != nil {
 				for _, c := range cc.ConnectionSet {
-					gl.Clients = append(gl.Clients, c.ClientID+" "+c.ClientAddr+" "+c.Language+" "+strconv.Itoa(int(c.Version)))
+					gl.Clients = append(gl.Clients, c.ClientID+" "+c.ClientAddr+" "+c.Language+" "+protocol.VersionName(c.Version))
 				}
 				sort.Strings(gl.Clients)
 				if sd, ok := cc.SubscriptionTable[gl.Topic]; ok {

@@ -24,6 +24,8 @@ type ProducerConn struct {
 	Addr     string `json:"clientAddr"`
 	Language string `json:"language"`
 	Version  int32  `json:"version"`
+	// VersionDesc is Version as RocketMQ names it ("V4_9_4").
+	VersionDesc string `json:"versionDesc"`
 }
 
 // producers lists the online clients of a producer group
@@ -45,7 +47,7 @@ func (s *Server) producers(ctx context.Context, r *http.Request) (any, error) {
 			return nil, notOnline(err, group)
 		}
 		for _, c := range pc.ConnectionSet {
-			out = append(out, ProducerConn{ClientID: c.ClientID, Addr: c.ClientAddr, Language: c.Language, Version: c.Version})
+			out = append(out, ProducerConn{ClientID: c.ClientID, Addr: c.ClientAddr, Language: c.Language, Version: c.Version, VersionDesc: protocol.VersionName(c.Version)})
 		}
 		sortConns(out)
 		return map[string]any{"group": group, "topic": topic, "connections": out}, nil
@@ -88,7 +90,7 @@ func (s *Server) producers(ctx context.Context, r *http.Request) (any, error) {
 			continue
 		}
 		for _, c := range a.pc.ConnectionSet {
-			out = append(out, ProducerConn{Broker: addr, ClientID: c.ClientID, Addr: c.ClientAddr, Language: c.Language, Version: c.Version})
+			out = append(out, ProducerConn{Broker: addr, ClientID: c.ClientID, Addr: c.ClientAddr, Language: c.Language, Version: c.Version, VersionDesc: protocol.VersionName(c.Version)})
 		}
 	}
 	if len(out) == 0 && len(errs) > 0 {

@@ -173,7 +173,7 @@ async function producersPage(query) {
     const d = await api("/api/producers?" + params.toString());
     out.replaceChildren(el("p", {}, el("b", { id: "producer-count" }, d.connections.length), " client(s) of group " + d.group + " online"),
       table(["Client id", "Client address", "Language", "Version", "Broker"],
-        d.connections.map(c => [c.clientId, c.clientAddr, c.language, c.version, c.broker || "(route of " + d.topic + ")"]), [3]));
+        d.connections.map(c => [c.clientId, c.clientAddr, c.language, c.versionDesc || c.version, c.broker || "(route of " + d.topic + ")"]), [3]));
   } catch (err) { out.replaceChildren(el("p", { class: "error", id: "producer-error" }, "Error: " + err.message)); }
 }
 
