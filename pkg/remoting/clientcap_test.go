@@ -138,8 +138,8 @@ func TestBlockedCallbackDoesNotHoldOthers(t *testing.T) {
 	}))
 	require.NoError(t, conn.InvokeAsync(ctxTimeout(t, 5*time.Second), protocol.NewRequest(1, nil), func(_ *protocol.Command, err error) {
 		assert(t, err)
+		done <- "second" // before the first is released, so it is first in done
 		close(release)
-		done <- "second"
 	}))
 	p1, p2 := <-parkedCh, <-parkedCh
 	if p1.req.Opaque > p2.req.Opaque {
