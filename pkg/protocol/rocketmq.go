@@ -68,7 +68,8 @@ func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 // entries whose keys and values add up to more than ExtFieldsSizeLimit bytes are
 // rejected.
 // c.ExtFields is always non-nil afterwards. Errors are *DecodeError with Kind
-// ErrBadHeader.
+// ErrBadHeader. The extFields keys and values share one copy of their bytes (a
+// string kept for long keeps that copy alive).
 func DecodeRocketMQHeader(b []byte, c *Command) error {
 	bad := func(off int, format string, args ...any) error {
 		return headerErr(SerializeRocketMQ, off, fmt.Sprintf(format, args...))
@@ -103,6 +104,9 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 		return bad(pos-4, "extFields length %d, but %d bytes are left", extLen, len(b)-pos)
 	}
 	c.ExtFields = map[string]string{}
+	extAt := pos
+	ext := string(b[pos:]) // backs every key and value
+	text := func(from, n int) string { return ext[from-extAt : from-extAt+n] }
 	extBytes := int64(0)
 	for pos < len(b) {
 		if len(b)-pos < 2 {
@@ -131,7 +135,7 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 		if extBytes += int64(kl) + vl; extBytes > ExtFieldsSizeLimit {
 			return bad(pos-4-len(key)-2, "extFields exceed the limit of %d bytes", ExtFieldsSizeLimit)
 		}
-		c.ExtFields[string(key)] = string(b[pos : pos+int(vl)])
+		c.ExtFields[text(pos-4-kl, kl)] = text(pos, int(vl))
 		pos += int(vl)
 	}
 	return nil
