@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -116,6 +117,10 @@ func FuzzDecodeRocketMQHeader(f *testing.F) {
 	} {
 		f.Add(mustHex(f, s))
 	}
+	// Beyond SharedHeaderLimit: every string is copied on its own.
+	big, err := AppendRocketMQHeader(nil, &Command{ExtFields: map[string]string{"a": strings.Repeat("v", SharedHeaderLimit), "b": "c"}})
+	require.NoError(f, err)
+	f.Add(big)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c Command
 		var err error
@@ -144,6 +149,8 @@ func FuzzDecodeJSONHeaderStdlib(f *testing.F) {
 		`{"remark":"x\ty","extFields":{"k":"v","k":"w","n":12,"t":true,"z":null,"e\u0041":"\ud83d\ude00\ud800"}}`,
 		"{\"extFields\":{\"a\":\"\xff\",\"b\":\"plain\"},\"extFields\":{\"c\":\"d\"}}",
 		`{ "extFields" : { "a" : "1" , "b" : -2.5e3 } , "remark" : "r" }`,
+		// Beyond SharedHeaderLimit: every string is copied on its own.
+		`{"remark":"` + strings.Repeat("r", SharedHeaderLimit) + `","extFields":{"k":"v\n","n":7,"l":"` + strings.Repeat("x", 300) + `"}}`,
 	} {
 		f.Add([]byte(s))
 	}

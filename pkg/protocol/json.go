@@ -149,12 +149,16 @@ const maxJSONDepth = 64
 // U+FFFD. c.ExtFields is always non-nil afterwards. Errors are *DecodeError with
 // Kind ErrBadHeader.
 //
-// The decoded strings share one allocation: a copy of b backs every key and
-// value without escapes, so a header of a dozen entries costs the copy and
-// the map, not an allocation per string. A string kept for long keeps that
-// copy (at most the header's size) alive.
+// A header of at most SharedHeaderLimit bytes (a send's or a pull's) is
+// copied once and every key and value without escapes is cut from that copy,
+// so a dozen entries cost the copy and the map, not an allocation per string;
+// a string kept for long keeps the copy alive. A larger header copies each
+// string on its own.
 func DecodeJSONHeader(b []byte, c *Command) error {
-	d := jsonDecoder{b: b, s: string(b)}
+	d := jsonDecoder{b: b}
+	if len(b) <= SharedHeaderLimit {
+		d.s = string(b)
+	}
 	if err := d.header(c); err != nil {
 		return err
 	}
@@ -167,7 +171,7 @@ func DecodeJSONHeader(b []byte, c *Command) error {
 
 type jsonDecoder struct {
 	b        []byte
-	s        string // string(b): strings without escapes are cut from it
+	s        string // string(b), or "" when b is not shared (see cut)
 	scratch  []byte // decodes strings with escapes, reused
 	pos      int
 	extBytes int // decoded extFields key and value bytes so far
@@ -386,7 +390,7 @@ func (d *jsonDecoder) extFields(c *Command) error {
 			if err := d.countExt(start, len(key)+len(num)); err != nil {
 				return err
 			}
-			c.ExtFields[key] = d.s[d.pos-len(num) : d.pos]
+			c.ExtFields[key] = d.cut(d.pos-len(num), d.pos)
 		case d.literal("true"):
 			c.ExtFields[key] = "true"
 		case d.literal("false"):
@@ -461,6 +465,15 @@ func (d *jsonDecoder) number() (text []byte, isInt bool, err error) {
 	return b[start:i], isInt, nil
 }
 
+// cut returns the input's bytes [from, to) as a string: a substring of the
+// shared copy, or a copy of its own.
+func (d *jsonDecoder) cut(from, to int) string {
+	if d.s == "" {
+		return string(d.b[from:to])
+	}
+	return d.s[from:to]
+}
+
 // strText reads a JSON string at d.pos (which holds '"') as a string: cut from
 // d.s when it is the input as is, else copied from its decoding.
 func (d *jsonDecoder) strText() (string, error) {
@@ -477,7 +490,7 @@ func (d *jsonDecoder) strText() (string, error) {
 	case err != nil:
 		return "", err
 	case raw:
-		return d.s[start : start+len(v)], nil
+		return d.cut(start, start+len(v)), nil
 	}
 	return string(v), nil
 }
