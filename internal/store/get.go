@@ -363,9 +363,10 @@ const readAheadMax = 256 << 10
 // where they are about to go; each is then moved into place (usually where it
 // already is) instead of being read on its own.
 type readAhead struct {
-	off message.PhysOffset // commit-log offset of the bytes read ahead
-	at  int                // their index in the caller's dst, at or beyond its length
-	n   int                // their length; 0: none
+	off  message.PhysOffset // commit-log offset of the bytes read ahead
+	at   int                // their index in the caller's dst, at or beyond its length
+	n    int                // their length; 0: none
+	from message.PhysOffset // only reads from here on are served: bytes below may be overwritten
 }
 
 // read fills dst[start:] (the record at off) with the commit log's bytes, as
@@ -377,9 +378,13 @@ type readAhead struct {
 func (ra *readAhead) read(s *Store, dst []byte, start int, off message.PhysOffset, next []consumequeue.Entry,
 	segSize message.PhysOffset) error {
 	size := message.PhysOffset(len(dst) - start)
-	if ra.n > 0 && off >= ra.off && off+size <= ra.off+message.PhysOffset(ra.n) {
-		from := ra.at + int(off-ra.off) // at or after start: records only move down
+	if ra.n > 0 && off >= ra.from && off+size <= ra.off+message.PhysOffset(ra.n) {
+		// The bytes are at or after start (records only move down), and
+		// nothing was written over them: every record placed so far ended
+		// before them.
+		from := ra.at + int(off-ra.off)
 		copy(dst[start:], dst[:cap(dst)][from:from+int(size)])
+		ra.from = off + size
 		return nil
 	}
 	ra.n = 0
@@ -402,6 +407,6 @@ func (ra *readAhead) read(s *Store, dst []byte, start int, off message.PhysOffse
 	if err := s.clog.ReadAt(dst[start:start+int(end-off)], off); err != nil {
 		return s.clog.ReadAt(dst[start:], off)
 	}
-	ra.off, ra.at, ra.n = off, start, int(end-off)
+	ra.off, ra.at, ra.n, ra.from = off, start, int(end-off), off+size
 	return nil
 }
