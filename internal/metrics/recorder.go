@@ -39,6 +39,10 @@ var (
 
 type inKey struct{ topic, typ string }
 
+// clone copies a key's strings when the table adds it: they are often cut
+// from a request's header, which they would otherwise keep alive.
+func (k inKey) clone() inKey { return inKey{strings.Clone(k.topic), strings.Clone(k.typ)} }
+
 type inSeries struct {
 	msgs, bytes atomic.Int64
 	size        hist
@@ -46,11 +50,15 @@ type inSeries struct {
 
 type outKey struct{ topic, group string }
 
+func (k outKey) clone() outKey { return outKey{strings.Clone(k.topic), strings.Clone(k.group)} }
+
 type outSeries struct {
 	msgs, bytes atomic.Int64
 }
 
 type dlqKey struct{ group, topic string }
+
+func (k dlqKey) clone() dlqKey { return dlqKey{strings.Clone(k.group), strings.Clone(k.topic)} }
 
 type count struct{ n atomic.Int64 }
 
@@ -64,6 +72,10 @@ type rpcKey struct {
 type queueKey struct {
 	group, topic string
 	queue        int32
+}
+
+func (k queueKey) clone() queueKey {
+	return queueKey{strings.Clone(k.group), strings.Clone(k.topic), k.queue}
 }
 
 // Recorder records the broker's hot-path events. The zero value is not

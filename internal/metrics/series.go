@@ -37,6 +37,9 @@ func (t *table[K, V]) get(k K) *V {
 		t.dropped.Add(1)
 		return nil
 	}
+	if c, ok := any(k).(interface{ clone() K }); ok {
+		k = c.clone() // the table outlives the request the key's strings came from
+	}
 	v = new(V)
 	t.m[k] = v
 	return v

@@ -44,8 +44,10 @@ type MessageStore interface {
 
 	// GetMessages reads up to maxMsgs messages of group's consumption from a
 	// queue, starting at offset, keeping those filter accepts (nil accepts all),
-	// and appends their stored records to dst (the pull response body). It never
-	// blocks on new data; the broker's long polling waits via dispatch listeners.
+	// and appends their stored records to dst (the pull response body); like
+	// append, it may write anywhere in dst's spare capacity (it reads records
+	// ahead there). It never blocks on new data; the broker's long polling
+	// waits via dispatch listeners.
 	GetMessages(ctx context.Context, group, topic string, queueID int32, offset message.QueueOffset,
 		maxMsgs int, filter MessageFilter, dst []byte) (GetResult, error)
 

@@ -407,5 +407,6 @@ func (d *dispatcher) buildIndex(off message.PhysOffset, v *message.RecordView) e
 	if len(uniq) == 0 && len(strings.TrimSpace(bytesString(keys))) == 0 {
 		return nil
 	}
-	return d.s.idx.PutMessage(string(v.Topic), string(uniq), string(keys), off, v.StoreTimestamp)
+	// PutMessage keeps none of its strings: views of the record do.
+	return d.s.idx.PutMessage(bytesString(v.Topic), bytesString(uniq), bytesString(keys), off, v.StoreTimestamp)
 }

@@ -15,7 +15,8 @@ const getBatch = 32
 // GetMessages implements MessageStore with RocketMQ 4.9's getMessage rules (see
 // the package documentation, "Reads"). It reads consume-queue entries in batches
 // into a stack buffer, filters on the tags code, reads each accepted record from
-// the commit log straight into dst and filters it again with MatchRecord. The
+// the commit log straight into dst (records written back to back in one read,
+// see readAhead) and filters it again with MatchRecord. The
 // answer is capped by maxMsgs and by the transfer limits (bytes and count, in
 // memory or on disk; the first message always goes), and scans at most
 // max(16000, 20·maxMsgs) bytes of entries. group is not used by the store.
@@ -57,6 +58,7 @@ func (s *Store) GetMessages(ctx context.Context, group, topic string, queueID in
 	segSize := message.PhysOffset(s.cfg.CommitLogSegmentSize)
 	maxScan := max(16000, maxMsgs*consumequeue.EntrySize) / consumequeue.EntrySize
 	var buf [getBatch]consumequeue.Entry
+	var ra readAhead
 	var (
 		scanned     int                     // entries consumed (counted in NextBeginOffset)
 		bodyBytes   int                     // bytes appended to dst
@@ -79,7 +81,7 @@ scan:
 			}
 			break
 		}
-		for _, e := range buf[:n] {
+		for i, e := range buf[:n] {
 			maxPulled = e.Phys
 			if nextFileOff >= 0 && e.Phys < nextFileOff {
 				scanned++
@@ -105,8 +107,18 @@ scan:
 				continue
 			}
 			start := len(dst)
-			dst = slices.Grow(dst, int(e.Size))[:start+int(e.Size)]
-			if err := s.clog.ReadAt(dst[start:], e.Phys); err != nil {
+			if cap(dst)-start < int(e.Size) {
+				// Room for the rest of the answer at this record's size (within
+				// the transfer cap), so dst grows once or twice, not per record.
+				limit := s.cfg.MaxTransferBytesInMemory
+				if inDisk {
+					limit = s.cfg.MaxTransferBytesOnDisk
+				}
+				dst = slices.Grow(dst, max(int(e.Size), min((maxMsgs-count)*int(e.Size), limit-bodyBytes)))
+				ra.n = 0
+			}
+			dst = dst[:start+int(e.Size)]
+			if err := ra.read(s, dst, start, e.Phys, buf[i+1:n], segSize); err != nil {
 				dst = dst[:start]
 				if bodyBytes == 0 {
 					status = GetMessageWasRemoving
@@ -340,4 +352,61 @@ func (s *Store) ConsumeQueueEntries(topic string, queueID int32, from message.Qu
 		return nil, true, fmt.Errorf("store: read %s/%d from %d: %w", topic, queueID, from, err)
 	}
 	return buf[:got], true, nil
+}
+
+// readAheadMax bounds one read-ahead: 32 records of 8 KiB.
+const readAheadMax = 256 << 10
+
+// readAhead serves a GetMessages call's commit-log reads. A record that the
+// entries after it continue back to back (a batch send, a queue written
+// alone) is read together with them, in one pread, into dst's spare capacity
+// where they are about to go; each is then moved into place (usually where it
+// already is) instead of being read on its own.
+type readAhead struct {
+	off  message.PhysOffset // commit-log offset of the bytes read ahead
+	at   int                // their index in the caller's dst, at or beyond its length
+	n    int                // their length; 0: none
+	from message.PhysOffset // only reads from here on are served: bytes below may be overwritten
+}
+
+// read fills dst[start:] (the record at off) with the commit log's bytes, as
+// Log.ReadAt. When off was not read ahead it reads, in one call, the record
+// and those of next that follow it without a gap, in the same segment, within
+// dst's capacity and readAheadMax; if that read fails it reads the record
+// alone, so an error is the record's own. Bytes of dst beyond start are
+// scratch until read returns.
+func (ra *readAhead) read(s *Store, dst []byte, start int, off message.PhysOffset, next []consumequeue.Entry,
+	segSize message.PhysOffset) error {
+	size := message.PhysOffset(len(dst) - start)
+	if ra.n > 0 && off >= ra.from && off+size <= ra.off+message.PhysOffset(ra.n) {
+		// The bytes are at or after start (records only move down), and
+		// nothing was written over them: every record placed so far ended
+		// before them.
+		from := ra.at + int(off-ra.off)
+		copy(dst[start:], dst[:cap(dst)][from:from+int(size)])
+		ra.from = off + size
+		return nil
+	}
+	ra.n = 0
+	end := off + size
+	limit := off + min(readAheadMax, message.PhysOffset(cap(dst)-start))
+	segEnd := off - off%segSize + segSize
+	for _, e := range next {
+		if e.Phys != end || e.Size < message.RecordFixedSize {
+			break
+		}
+		if next := end + message.PhysOffset(e.Size); next <= segEnd && next <= limit {
+			end = next
+			continue
+		}
+		break
+	}
+	if end == off+size {
+		return s.clog.ReadAt(dst[start:], off)
+	}
+	if err := s.clog.ReadAt(dst[start:start+int(end-off)], off); err != nil {
+		return s.clog.ReadAt(dst[start:], off)
+	}
+	ra.off, ra.at, ra.n, ra.from = off, start, int(end-off), off+size
+	return nil
 }

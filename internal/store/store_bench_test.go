@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -95,6 +96,19 @@ func BenchmarkStoreGet(b *testing.B) {
 	b.Run("get/batch=32", func(b *testing.B) {
 		s := benchStore(b, store.AsyncFlush)
 		storetest.FillQueue(b, s, "Get", 0, n, size)
+		storetest.BenchGet(b, s, "Get", 0, n, batch)
+	})
+	b.Run("get/batch=32/interleaved", func(b *testing.B) {
+		// Two queues written in turn: no two records of a queue are adjacent.
+		s := benchStore(b, store.AsyncFlush)
+		m0, m1 := storetest.BenchMsg("Get", 0, size), storetest.BenchMsg("Get", 1, size)
+		for range n {
+			for _, m := range []*message.MessageExt{m0, m1} {
+				_, err := store.PutWait(context.Background(), s, m)
+				require.NoError(b, err)
+			}
+		}
+		storetest.WaitCaughtUp(b, s)
 		storetest.BenchGet(b, s, "Get", 0, n, batch)
 	})
 	b.Run("raw/pread-32", func(b *testing.B) {

@@ -79,3 +79,28 @@ func sizeName(n int) string {
 	}
 	return strconv.Itoa(n) + "B"
 }
+
+// benchProps is a send's property string from the Go client: keys, a unique
+// key, WAIT and a tag, with the trailing separator.
+const benchProps = "KEYS\x01order-42\x02UNIQ_KEY\x017F0000010001ABCDEF0123456789\x02WAIT\x01true\x02TAGS\x01TagA\x02"
+
+func BenchmarkDecodeProperties(b *testing.B) {
+	in := []byte(benchProps)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if m := DecodeProperties(in); len(m) != 4 {
+			b.Fatal(m)
+		}
+	}
+}
+
+func BenchmarkDecodePropertiesString(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchProps)))
+	for b.Loop() {
+		if m := DecodePropertiesString(benchProps); len(m) != 4 {
+			b.Fatal(m)
+		}
+	}
+}

@@ -140,25 +140,39 @@ func appendPair(dst []byte, start int, k, v string) ([]byte, error) {
 // name 0x01 value with a non-empty name is skipped; a repeated name keeps its last
 // value. It never fails; nil input gives a nil map.
 func DecodeProperties(b []byte) map[string]string {
+	if len(b) == 0 {
+		return nil
+	}
+	return DecodePropertiesString(string(b))
+}
+
+// DecodePropertiesString is DecodeProperties of a string. The names and
+// values are substrings of s: decoding allocates the map and nothing else
+// (DecodeProperties copies b once).
+func DecodePropertiesString(s string) map[string]string {
 	var m map[string]string
-	for len(b) > 0 {
-		var seg []byte
-		if i := bytes.IndexByte(b, PropertySeparator); i >= 0 {
-			seg, b = b[:i], b[i+1:]
+	for len(s) > 0 {
+		seg := s
+		if i := strings.IndexByte(s, PropertySeparator); i >= 0 {
+			seg, s = s[:i], s[i+1:]
 		} else {
-			seg, b = b, nil
+			s = ""
 		}
-		i := bytes.IndexByte(seg, NameValueSeparator)
-		if i <= 0 || bytes.IndexByte(seg[i+1:], NameValueSeparator) >= 0 {
+		i := strings.IndexByte(seg, NameValueSeparator)
+		if i <= 0 || strings.IndexByte(seg[i+1:], NameValueSeparator) >= 0 {
 			continue
 		}
 		if m == nil {
-			m = make(map[string]string)
+			// This entry, the ones left, and room for one a broker adds
+			// (CLUSTER), so a send's map is sized once.
+			m = make(map[string]string, strings.Count(s, propertySeparatorString)+2)
 		}
-		m[string(seg[:i])] = string(seg[i+1:])
+		m[seg[:i]] = seg[i+1:]
 	}
 	return m
 }
+
+const propertySeparatorString = string(rune(PropertySeparator))
 
 // LookupProperty returns the value of name in the property string b without
 // decoding the rest, and whether it was found (the last occurrence wins).

@@ -2,8 +2,10 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -115,6 +117,10 @@ func FuzzDecodeRocketMQHeader(f *testing.F) {
 	} {
 		f.Add(mustHex(f, s))
 	}
+	// Beyond SharedHeaderLimit: every string is copied on its own.
+	big, err := AppendRocketMQHeader(nil, &Command{ExtFields: map[string]string{"a": strings.Repeat("v", SharedHeaderLimit), "b": "c"}})
+	require.NoError(f, err)
+	f.Add(big)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c Command
 		var err error
@@ -130,5 +136,54 @@ func FuzzDecodeRocketMQHeader(f *testing.F) {
 		var c2 Command
 		require.NoError(t, DecodeRocketMQHeader(out, &c2))
 		require.Equal(t, c, c2)
+	})
+}
+
+// FuzzDecodeJSONHeaderStdlib checks the strings DecodeJSONHeader returns (cut
+// from one copy of the input, or decoded from escapes) against encoding/json's
+// reading of the same input, wherever both accept it.
+func FuzzDecodeJSONHeaderStdlib(f *testing.F) {
+	for _, s := range []string{
+		goldenRouteJSON,
+		`{"code":310,"language":"GO","version":317,"opaque":7,"flag":0,"remark":"","extFields":{"a":"PG","b":"TopicTest","e":"12","g":"1700000000000","i":"KEYS\u0001k1\u0002UNIQ_KEY\u0001AB\u0002","n":"broker-a"}}`,
+		`{"remark":"x\ty","extFields":{"k":"v","k":"w","n":12,"t":true,"z":null,"e\u0041":"\ud83d\ude00\ud800"}}`,
+		"{\"extFields\":{\"a\":\"\xff\",\"b\":\"plain\"},\"extFields\":{\"c\":\"d\"}}",
+		`{ "extFields" : { "a" : "1" , "b" : -2.5e3 } , "remark" : "r" }`,
+		// Beyond SharedHeaderLimit: every string is copied on its own.
+		`{"remark":"` + strings.Repeat("r", SharedHeaderLimit) + `","extFields":{"k":"v\n","n":7,"l":"` + strings.Repeat("x", 300) + `"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c Command
+		if DecodeJSONHeader(data, &c) != nil {
+			return
+		}
+		var top map[string]json.RawMessage
+		if json.Unmarshal(data, &top) != nil {
+			return
+		}
+		if raw, ok := top["remark"]; ok && len(raw) > 0 && raw[0] == '"' {
+			var want string
+			require.NoError(t, json.Unmarshal(raw, &want))
+			require.Equal(t, want, c.Remark)
+		}
+		var ext map[string]json.RawMessage
+		if raw, ok := top["extFields"]; ok {
+			require.NoError(t, json.Unmarshal(raw, &ext))
+		}
+		want := map[string]string{}
+		for k, raw := range ext {
+			switch {
+			case string(raw) == "null":
+			case raw[0] == '"':
+				var v string
+				require.NoError(t, json.Unmarshal(raw, &v))
+				want[k] = v
+			default: // numbers and booleans by their text
+				want[k] = string(raw)
+			}
+		}
+		require.Equal(t, want, c.ExtFields)
 	})
 }

@@ -17,7 +17,9 @@
 // # Ownership and concurrency
 //
 // All types are plain values. A Command is owned by whoever holds it and is not safe
-// for concurrent mutation. Decoded commands copy every header string; Body aliases
+// for concurrent mutation. Decoded header strings never alias the input: a header
+// of at most SharedHeaderLimit bytes is copied once and its strings share that
+// copy, a larger one copies each string; Body aliases
 // the decoded bytes (DecodeFrame, DecodePayload) or the buffer FrameReader
 // allocated for that frame, which the caller then owns. The Append* encoders write
 // into the caller's slice and allocate only when it must grow. FrameReader is not

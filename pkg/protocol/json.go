@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"strconv"
@@ -147,8 +148,17 @@ const maxJSONDepth = 64
 // Strings may use every JSON escape; invalid UTF-8 and lone surrogates read as
 // U+FFFD. c.ExtFields is always non-nil afterwards. Errors are *DecodeError with
 // Kind ErrBadHeader.
+//
+// A header of at most SharedHeaderLimit bytes (a send's or a pull's) is
+// copied once and every key and value without escapes is cut from that copy,
+// so a dozen entries cost the copy and the map, not an allocation per string;
+// a string kept for long keeps the copy alive. A larger header copies each
+// string on its own.
 func DecodeJSONHeader(b []byte, c *Command) error {
 	d := jsonDecoder{b: b}
+	if len(b) <= SharedHeaderLimit {
+		d.s = string(b)
+	}
 	if err := d.header(c); err != nil {
 		return err
 	}
@@ -161,6 +171,8 @@ func DecodeJSONHeader(b []byte, c *Command) error {
 
 type jsonDecoder struct {
 	b        []byte
+	s        string // string(b), or "" when b is not shared (see cut)
+	scratch  []byte // decodes strings with escapes, reused
 	pos      int
 	extBytes int // decoded extFields key and value bytes so far
 }
@@ -204,7 +216,7 @@ func (d *jsonDecoder) literal(lit string) bool {
 }
 
 // object calls field for each key of an object; field must consume the value.
-func (d *jsonDecoder) object(field func(key []byte) error) error {
+func (d *jsonDecoder) object(field func(key string) error) error {
 	if err := d.expect('{'); err != nil {
 		return err
 	}
@@ -216,7 +228,7 @@ func (d *jsonDecoder) object(field func(key []byte) error) error {
 		if d.peek() != '"' {
 			return d.err("expected object key")
 		}
-		key, err := d.str(nil)
+		key, err := d.strText()
 		if err != nil {
 			return err
 		}
@@ -241,8 +253,8 @@ func (d *jsonDecoder) object(field func(key []byte) error) error {
 
 func (d *jsonDecoder) header(c *Command) error {
 	*c = Command{Body: c.Body}
-	err := d.object(func(key []byte) error {
-		switch string(key) {
+	err := d.object(func(key string) error {
+		switch key {
 		case "code":
 			v, err := d.intField(math.MinInt16, math.MaxInt16)
 			c.Code = int16(v)
@@ -270,7 +282,7 @@ func (d *jsonDecoder) header(c *Command) error {
 				return d.err("remark is not a string")
 			}
 			start := d.pos
-			s, err := d.str(nil)
+			s, err := d.strText()
 			if err != nil {
 				return err
 			}
@@ -278,7 +290,7 @@ func (d *jsonDecoder) header(c *Command) error {
 				d.pos = start
 				return d.err("remark of " + strconv.Itoa(len(s)) + " bytes exceeds the limit of " + strconv.Itoa(RemarkSizeLimit))
 			}
-			c.Remark = string(s)
+			c.Remark = s
 			return nil
 		case "extFields":
 			return d.extFields(c)
@@ -322,7 +334,7 @@ func (d *jsonDecoder) language(c *Command) error {
 	case d.literal("null"):
 		c.Language = LanguageJava
 	case ch == '"':
-		s, err := d.str(nil)
+		s, _, err := d.str(nil)
 		if err != nil {
 			return err
 		}
@@ -350,24 +362,26 @@ func (d *jsonDecoder) extFields(c *Command) error {
 	if d.literal("null") {
 		return nil
 	}
-	c.ExtFields = map[string]string{}
-	return d.object(func(key []byte) error {
+	// Size the map once: every key ends in `":` (a value may hold that text
+	// too, which only over-sizes the map).
+	c.ExtFields = make(map[string]string, min(bytes.Count(d.b[d.pos:], []byte(`":`)), MaxExtFields))
+	return d.object(func(key string) error {
 		if len(c.ExtFields) >= MaxExtFields {
-			if _, ok := c.ExtFields[string(key)]; !ok {
+			if _, ok := c.ExtFields[key]; !ok {
 				return d.err("more than " + strconv.Itoa(MaxExtFields) + " extFields entries")
 			}
 		}
 		start := d.pos
 		switch ch := d.peek(); {
 		case ch == '"':
-			v, err := d.str(nil)
+			v, err := d.strText()
 			if err != nil {
 				return err
 			}
 			if err := d.countExt(start, len(key)+len(v)); err != nil {
 				return err
 			}
-			c.ExtFields[string(key)] = string(v)
+			c.ExtFields[key] = v
 		case ch == '-' || (ch >= '0' && ch <= '9'):
 			num, _, err := d.number()
 			if err != nil {
@@ -376,13 +390,13 @@ func (d *jsonDecoder) extFields(c *Command) error {
 			if err := d.countExt(start, len(key)+len(num)); err != nil {
 				return err
 			}
-			c.ExtFields[string(key)] = string(num)
+			c.ExtFields[key] = d.cut(d.pos-len(num), d.pos)
 		case d.literal("true"):
-			c.ExtFields[string(key)] = "true"
+			c.ExtFields[key] = "true"
 		case d.literal("false"):
-			c.ExtFields[string(key)] = "false"
+			c.ExtFields[key] = "false"
 		case d.literal("null"):
-			delete(c.ExtFields, string(key))
+			delete(c.ExtFields, key)
 		default:
 			return d.err("extFields value is not a string, number or boolean")
 		}
@@ -451,10 +465,41 @@ func (d *jsonDecoder) number() (text []byte, isInt bool, err error) {
 	return b[start:i], isInt, nil
 }
 
+// cut returns the input's bytes [from, to) as a string: a substring of the
+// shared copy, or a copy of its own.
+func (d *jsonDecoder) cut(from, to int) string {
+	if d.s == "" {
+		return string(d.b[from:to])
+	}
+	return d.s[from:to]
+}
+
+// strText reads a JSON string at d.pos (which holds '"') as a string: cut from
+// d.s when it is the input as is, else copied from its decoding.
+func (d *jsonDecoder) strText() (string, error) {
+	start := d.pos + 1
+	if d.scratch == nil {
+		// Decoded text is at most a little longer than the rest of the input.
+		d.scratch = make([]byte, 0, len(d.b)-d.pos)
+	}
+	v, raw, err := d.str(d.scratch[:0])
+	if !raw {
+		d.scratch = v[:0] // keep what append grew
+	}
+	switch {
+	case err != nil:
+		return "", err
+	case raw:
+		return d.cut(start, start+len(v)), nil
+	}
+	return string(v), nil
+}
+
 // str reads a JSON string at d.pos (which holds '"'). Without escapes or invalid
-// UTF-8 it returns a sub-slice of the input; otherwise it decodes into buf. The
-// result is valid only until the next call; callers copy it with string(...).
-func (d *jsonDecoder) str(buf []byte) ([]byte, error) {
+// UTF-8 it returns a sub-slice of the input and raw true; otherwise it decodes
+// into buf. The result is valid only until the next call; callers copy it
+// (strText).
+func (d *jsonDecoder) str(buf []byte) (v []byte, raw bool, err error) {
 	d.pos++ // opening quote
 	start := d.pos
 	b := d.b
@@ -464,7 +509,7 @@ func (d *jsonDecoder) str(buf []byte) ([]byte, error) {
 		ch := b[i]
 		if ch == '"' {
 			d.pos = i + 1
-			return b[start:i], nil
+			return b[start:i], true, nil
 		}
 		if ch == '\\' || ch < 0x20 || ch >= utf8.RuneSelf {
 			break
@@ -477,14 +522,14 @@ func (d *jsonDecoder) str(buf []byte) ([]byte, error) {
 		switch {
 		case ch == '"':
 			d.pos = i + 1
-			return buf, nil
+			return buf, false, nil
 		case ch < 0x20:
 			d.pos = i
-			return nil, d.err("control character in string")
+			return nil, false, d.err("control character in string")
 		case ch == '\\':
 			if i+1 >= len(b) {
 				d.pos = i
-				return nil, d.err("unterminated escape")
+				return nil, false, d.err("unterminated escape")
 			}
 			esc := b[i+1]
 			i += 2
@@ -505,7 +550,7 @@ func (d *jsonDecoder) str(buf []byte) ([]byte, error) {
 				r, ok := hex4(b, i)
 				if !ok {
 					d.pos = i
-					return nil, d.err("bad \\u escape")
+					return nil, false, d.err("bad \\u escape")
 				}
 				i += 4
 				if utf16.IsSurrogate(r) {
@@ -523,7 +568,7 @@ func (d *jsonDecoder) str(buf []byte) ([]byte, error) {
 				buf = utf8.AppendRune(buf, r)
 			default:
 				d.pos = i - 1
-				return nil, d.err("bad escape")
+				return nil, false, d.err("bad escape")
 			}
 		case ch < utf8.RuneSelf:
 			buf = append(buf, ch)
@@ -539,7 +584,7 @@ func (d *jsonDecoder) str(buf []byte) ([]byte, error) {
 		}
 	}
 	d.pos = i
-	return nil, d.err("unterminated string")
+	return nil, false, d.err("unterminated string")
 }
 
 // parseInt parses the text of a JSON integer; ok is false beyond ±(2^63-1).
@@ -592,10 +637,10 @@ func (d *jsonDecoder) skip(depth int) error {
 	}
 	switch ch := d.peek(); {
 	case ch == '"':
-		_, err := d.str(nil)
+		_, _, err := d.str(nil)
 		return err
 	case ch == '{':
-		return d.object(func([]byte) error { return d.skip(depth + 1) })
+		return d.object(func(string) error { return d.skip(depth + 1) })
 	case ch == '[':
 		d.pos++
 		if d.peek() == ']' {

@@ -6,6 +6,11 @@ import (
 	"math"
 )
 
+// SharedHeaderLimit is the largest header (bytes) whose decoded strings share
+// one copy of it. It bounds what one retained string (a topic or group a
+// server keeps as a map key) can keep alive; sends and pulls stay under it.
+const SharedHeaderLimit = 1 << 10
+
 // rocketMQFixedLen is the fixed part of a ROCKETMQ header: code 2, language 1,
 // version 2, opaque 4, flag 4, remark length 4, extFields length 4.
 const rocketMQFixedLen = 21
@@ -68,7 +73,9 @@ func AppendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 // entries whose keys and values add up to more than ExtFieldsSizeLimit bytes are
 // rejected.
 // c.ExtFields is always non-nil afterwards. Errors are *DecodeError with Kind
-// ErrBadHeader.
+// ErrBadHeader. In a header of at most SharedHeaderLimit bytes the extFields
+// keys and values share one copy of their bytes (a string kept for long keeps
+// that copy alive); a larger header copies each on its own.
 func DecodeRocketMQHeader(b []byte, c *Command) error {
 	bad := func(off int, format string, args ...any) error {
 		return headerErr(SerializeRocketMQ, off, fmt.Sprintf(format, args...))
@@ -103,6 +110,11 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 		return bad(pos-4, "extFields length %d, but %d bytes are left", extLen, len(b)-pos)
 	}
 	c.ExtFields = map[string]string{}
+	text := func(from, n int) string { return string(b[from : from+n]) }
+	if len(b) <= SharedHeaderLimit {
+		extAt, ext := pos, string(b[pos:]) // backs every key and value
+		text = func(from, n int) string { return ext[from-extAt : from-extAt+n] }
+	}
 	extBytes := int64(0)
 	for pos < len(b) {
 		if len(b)-pos < 2 {
@@ -131,7 +143,7 @@ func DecodeRocketMQHeader(b []byte, c *Command) error {
 		if extBytes += int64(kl) + vl; extBytes > ExtFieldsSizeLimit {
 			return bad(pos-4-len(key)-2, "extFields exceed the limit of %d bytes", ExtFieldsSizeLimit)
 		}
-		c.ExtFields[string(key)] = string(b[pos : pos+int(vl)])
+		c.ExtFields[text(pos-4-kl, kl)] = text(pos, int(vl))
 		pos += int(vl)
 	}
 	return nil

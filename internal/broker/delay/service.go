@@ -152,12 +152,15 @@ func (s *Service) Prepare(msg *message.MessageExt) (refusal string) {
 	if tt := msg.SysFlag.TransactionType(); tt != message.SysFlagTransactionNotType && tt != message.SysFlagTransactionCommitType {
 		return ""
 	}
-	if lvl, _ := strconv.Atoi(msg.Properties[message.PropertyDelayTimeLevel]); lvl > 0 && len(s.levels) > 0 {
-		for _, k := range timerProperties {
-			delete(msg.Properties, k)
+	// Most messages have no level: parsing "" would allocate a *NumError.
+	if v, ok := msg.Properties[message.PropertyDelayTimeLevel]; ok && len(s.levels) > 0 {
+		if lvl, _ := strconv.Atoi(v); lvl > 0 {
+			for _, k := range timerProperties {
+				delete(msg.Properties, k)
+			}
+			s.ParkLevel(msg, lvl)
+			return ""
 		}
-		s.ParkLevel(msg, lvl)
-		return ""
 	}
 	return s.parkTimer(msg)
 }

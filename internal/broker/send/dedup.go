@@ -36,6 +36,9 @@ func (s *Service) window(topic string, tc body.TopicConfig) time.Duration {
 func (s *Service) keep(p *pending, h *header.SendMessage, win time.Duration) {
 	slots := make([]dedup.Slot, len(p.msgs))
 	keyed := false
+	// The window keeps the keys for its length: copy their strings, which are
+	// cut from the request's header and would keep all of it alive.
+	topic, group := strings.Clone(h.Topic), strings.Clone(h.ProducerGroup)
 	for i, m := range p.msgs {
 		id := m.Properties[message.PropertyDedupKey]
 		if id == "" {
@@ -44,7 +47,7 @@ func (s *Service) keep(p *pending, h *header.SendMessage, win time.Duration) {
 		if id == "" {
 			continue
 		}
-		slots[i].Key = dedup.Key{Topic: h.Topic, Group: h.ProducerGroup, ID: id}
+		slots[i].Key = dedup.Key{Topic: topic, Group: group, ID: strings.Clone(id)}
 		m.Properties[message.PropertyDedupGroup] = h.ProducerGroup
 		keyed = true
 	}

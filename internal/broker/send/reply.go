@@ -49,7 +49,7 @@ func (s *Service) ProcessReply(ctx context.Context, conn *remoting.Conn, req *pr
 		return s.response(req, protocol.MessageIllegal, "the reply body size "+strconv.Itoa(len(req.Body))+
 			" is larger than the maximum "+strconv.Itoa(s.cfg.MaxMessageSize)), nil
 	}
-	props := message.DecodeProperties([]byte(h.Properties))
+	props := message.DecodePropertiesString(h.Properties)
 	if props == nil {
 		props = map[string]string{}
 	}

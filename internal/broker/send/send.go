@@ -245,7 +245,7 @@ func (s *Service) send(conn *remoting.Conn, req *protocol.Command) *protocol.Com
 		return s.response(req, protocol.MessageIllegal,
 			"the message body size "+strconv.Itoa(len(req.Body))+" is larger than the maximum "+strconv.Itoa(s.cfg.MaxMessageSize))
 	}
-	props := message.DecodeProperties([]byte(h.Properties))
+	props := message.DecodePropertiesString(h.Properties)
 	if props == nil {
 		props = map[string]string{}
 	}
@@ -319,7 +319,7 @@ func (s *Service) sendBatch(conn *remoting.Conn, req *protocol.Command, h *heade
 			return s.response(req, protocol.MessageIllegal, "batch message does not support delay level")
 		}
 	}
-	batchProps := message.DecodeProperties([]byte(h.Properties))
+	batchProps := message.DecodePropertiesString(h.Properties)
 	if batchProps == nil {
 		batchProps = map[string]string{}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"unicode/utf16"
 
 	"github.com/petrelmq/petrel/pkg/message"
 )
@@ -136,7 +137,31 @@ func (e Entry) Encode(b []byte) {
 // KeyHash is RocketMQ's indexKeyHashMethod: |String.hashCode(key)| over UTF-16,
 // with Math.abs(MinInt32) (still negative) mapped to 0.
 func KeyHash(key string) int32 {
-	h := int32(message.TagsHashCode(key)) // Java String.hashCode
+	return absHash(int32(message.TagsHashCode(key))) // Java String.hashCode
+}
+
+// keyHash is KeyHash(BuildKey(topic, key)) without building the key: Java's
+// String.hashCode of a concatenation continues the hash of its first part.
+func keyHash(topic, key string) int32 {
+	return absHash(hashOn(hashOn(hashOn(0, topic), "#"), key))
+}
+
+// hashOn continues Java's String.hashCode h over s's UTF-16 code units
+// (message.TagsHashCode is hashOn(0, s)).
+func hashOn(h int32, s string) int32 {
+	for _, r := range s {
+		if r >= 0x10000 {
+			hi, lo := utf16.EncodeRune(r)
+			h = 31*h + hi
+			h = 31*h + lo
+			continue
+		}
+		h = 31*h + r
+	}
+	return h
+}
+
+func absHash(h int32) int32 {
 	if h < 0 {
 		h = -h // MinInt32 stays MinInt32
 	}

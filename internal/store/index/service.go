@@ -229,13 +229,15 @@ func (s *Service) entryPos(idx int32) int64 {
 // k) for each non-empty k of keys split on single spaces. Messages below the last
 // indexed commit-log offset (EndPhysOffset) are skipped, so re-dispatch after
 // recovery does not index twice. The caller skips rolled-back transactional
-// messages, which RocketMQ does not index.
+// messages, which RocketMQ does not index. It keeps none of the strings (the
+// dispatcher passes views of the record's bytes) and builds no key: it hashes
+// the parts (keyHash).
 func (s *Service) PutMessage(topic, uniqKey, keys string, phys message.PhysOffset, storeMillis int64) error {
 	if phys < s.EndPhysOffset() {
 		return nil
 	}
 	if uniqKey != "" {
-		if err := s.Put(BuildKey(topic, uniqKey), phys, storeMillis); err != nil {
+		if err := s.put(keyHash(topic, uniqKey), phys, storeMillis); err != nil {
 			return err
 		}
 	}
@@ -243,7 +245,7 @@ func (s *Service) PutMessage(topic, uniqKey, keys string, phys message.PhysOffse
 		if k == "" {
 			continue
 		}
-		if err := s.Put(BuildKey(topic, k), phys, storeMillis); err != nil {
+		if err := s.put(keyHash(topic, k), phys, storeMillis); err != nil {
 			return err
 		}
 	}
@@ -255,6 +257,11 @@ func (s *Service) PutMessage(topic, uniqKey, keys string, phys message.PhysOffse
 // Called by one writer goroutine; visible to Query at once, durable after Flush.
 // After a write error every later Put returns it.
 func (s *Service) Put(key string, phys message.PhysOffset, storeMillis int64) error {
+	return s.put(KeyHash(key), phys, storeMillis)
+}
+
+// put is Put of a key's hash.
+func (s *Service) put(hash int32, phys message.PhysOffset, storeMillis int64) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.err != nil {
@@ -284,7 +291,6 @@ func (s *Service) Put(key string, phys message.PhysOffset, storeMillis int64) er
 		}
 	}
 
-	hash := KeyHash(key)
 	slot := int(hash) % s.cfg.HashSlots
 	h := cur.hdr
 	prev := cur.slots[slot]

@@ -67,3 +67,25 @@ func BenchmarkQuery(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkPutMessage indexes a message's unique key and one key, as the
+// dispatcher does for a send with KEYS.
+func BenchmarkPutMessage(b *testing.B) {
+	s, err := Open(vfs.OS, b.TempDir(), benchCfg(), clock.Real{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	uniq := make([]string, 4096)
+	for i := range uniq {
+		uniq[i] = fmt.Sprintf("C0A8010A00002A9F00000000%08X", i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := s.PutMessage("TopicTest", uniq[i%len(uniq)], "order-42", message.PhysOffset(i)*200, 1_700_000_000_000+int64(i)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -62,3 +62,16 @@ func FuzzDecodeIndex(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKeyHashParts: hashing a message key's parts (PutMessage) gives the
+// hash of the built key (Put, Query), whatever the bytes.
+func FuzzKeyHashParts(f *testing.F) {
+	f.Add("TopicTest", "key1")
+	f.Add("主题", "键😀")
+	f.Add("T\xe4\xb8", "\xb8k")
+	f.Fuzz(func(t *testing.T, topic, key string) {
+		if got, want := keyHash(topic, key), KeyHash(BuildKey(topic, key)); got != want {
+			t.Fatalf("keyHash(%q, %q) = %d, KeyHash(BuildKey) = %d", topic, key, got, want)
+		}
+	})
+}

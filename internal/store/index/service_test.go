@@ -48,6 +48,16 @@ func TestKeyHash(t *testing.T) {
 	require.Equal(t, "TopicTest#key1", BuildKey("TopicTest", "key1"))
 }
 
+func TestKeyHashParts(t *testing.T) {
+	t.Parallel()
+	for _, c := range [][2]string{
+		{"TopicTest", "key1"}, {"", ""}, {"T", ""}, {"", "k"}, {"polygenelubricant", ""},
+		{"主题", "键😀"}, {"T\xe4\xb8", "\xb8k"}, {"\xff", "\xed\xa0\x80"}, {"a#b", "#"},
+	} {
+		require.Equal(t, KeyHash(BuildKey(c[0], c[1])), keyHash(c[0], c[1]), "%q", c)
+	}
+}
+
 func TestHeaderEntryEncoding(t *testing.T) {
 	t.Parallel()
 	h := Header{BeginTimestamp: 1, EndTimestamp: 2, BeginPhys: 3, EndPhys: 4, HashSlotCount: 5, IndexCount: 6}
