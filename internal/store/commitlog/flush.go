@@ -205,15 +205,16 @@ func (l *Log) createSegment(base message.PhysOffset) error {
 // preallocation and no record is ever placed in space that is not reserved.
 // A failed allocation that may go away (an *allocError) leaves the log
 // writable: it is recorded (appends that need the segment fail with
-// ErrNoSegment), logged once, and tried again when the writer is woken (an
-// append that needs it wakes it) at most every allocRetryInterval. Any other
+// ErrNoSegment), logged once, and tried again every allocRetryInterval (a
+// timer wakes the writer; an append that needs it wakes it too), whether or
+// not anything is appended meanwhile. Any other
 // failure is returned, and the caller makes the log read-only.
 func (l *Log) allocate() error {
 	size := message.PhysOffset(l.cfg.SegmentSize)
 	l.mu.Lock()
 	base, want, failing := l.mu.allocEnd, l.mu.wantAlloc, l.mu.allocErr != nil
 	l.mu.Unlock()
-	if !want && message.PhysOffset(l.written.Load()) < base-size/2 {
+	if !want && !failing && message.PhysOffset(l.written.Load()) < base-size/2 {
 		return nil
 	}
 	now := l.cfg.Clock.Now()
@@ -242,6 +243,11 @@ func (l *Log) allocate() error {
 	}
 	l.releaseSpaceLocked() // waiting appends see the segment, or the failure
 	l.mu.Unlock()
+	if transient {
+		// Try again even if nothing is appended meanwhile, so the failure
+		// (and the store's degraded state) clears once space is back.
+		l.cfg.Clock.AfterFunc(allocRetryInterval, l.wakeWriter)
+	}
 	switch {
 	case err == nil && failing:
 		l.log.Info("commit log can allocate segments again; accepting appends", "segment", SegmentName(base))

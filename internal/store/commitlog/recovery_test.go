@@ -188,6 +188,34 @@ func TestAllocationFailureHeals(t *testing.T) {
 	}
 }
 
+// TestAllocationFailureHealsWhileIdle: a failed allocation is retried
+// every allocRetryInterval even when nothing is appended, so AllocErr (the
+// store's "commitlog" problem, a degraded /readyz) clears once space is back
+// without waiting for traffic.
+func TestAllocationFailureHealsWhileIdle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	var sw errorfs.Switch
+	clk := clock.NewManual(time.UnixMilli(1_700_000_000_000))
+	// Asynchronous flushing, as a broker's default: no Sync wakes the writer.
+	cfg := Config{Dir: "/cl", SegmentSize: 4096, MaxMessageSize: 2048, FlushMode: FlushAsync, Clock: clk}
+	l := openStarted(t, errorfs.Wrap(mem, &sw), cfg, RecoverOptions{})
+	defer l.Close()
+	sw.Set(errorfs.FromNth(errorfs.OpPreallocate, 1, syscall.ENOSPC))
+	for i := 0; l.AllocErr() == nil && i < 200; i++ {
+		_, _ = l.Append(ctx, makeRecord(t, i, 200), nil)
+		time.Sleep(time.Millisecond) // let the writer run
+	}
+	require.ErrorIs(t, l.AllocErr(), ErrNoSegment)
+
+	sw.Set(nil) // space is back; nothing is appended from here on
+	require.Eventually(t, func() bool {
+		clk.Advance(allocRetryInterval)
+		return l.AllocErr() == nil
+	}, 10*time.Second, 10*time.Millisecond, "the allocation is retried while idle")
+}
+
 // TestCrashRecovery runs random workloads on a crashable MemFS, crashes at a
 // random point keeping a random fraction of unsynced writes, and reopens: every
 // sync-acknowledged record is present and identical, every visible record is
