@@ -12,6 +12,8 @@ import (
 	"github.com/petrelmq/petrel/internal/broker"
 	"github.com/petrelmq/petrel/internal/broker/meta"
 	"github.com/petrelmq/petrel/internal/testutil"
+	"github.com/petrelmq/petrel/pkg/admin"
+	"github.com/petrelmq/petrel/pkg/client"
 	"github.com/petrelmq/petrel/pkg/protocol"
 	"github.com/petrelmq/petrel/pkg/protocol/body"
 	"github.com/stretchr/testify/require"
@@ -109,7 +111,13 @@ func TestCompatClusterTopicAndDLQ(t *testing.T) {
 	testutil.WaitFor(t, 45*time.Second, func() bool { return maxOffset(t, cl, c.BrokerAddr, dlq, 0) == 1 })
 	require.Equal(t, int32(6), topicTable(t, c)[dlq].Perm)
 
-	// An operator re-drives it: any consumer group can read the DLQ.
+	// An operator re-drives it: any consumer group can read the DLQ (once
+	// the broker's registration carrying the new topic reached the name
+	// server: the official client's Start needs its route).
+	a, err := admin.New(client.NameServers(c.NameServerAddr))
+	require.NoError(t, err)
+	defer a.Close()
+	testutil.WaitFor(t, 30*time.Second, func() bool { _, err := a.TopicRoute(ctx, dlq); return err == nil })
 	col := startPushConsumer(t, c, "cg-parity-dlq-reader", dlq, "*")
 	testutil.WaitFor(t, 30*time.Second, func() bool { return col.count() == 1 })
 	col.mu.Lock()
